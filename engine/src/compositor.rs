@@ -1,0 +1,182 @@
+//! Turns the scene's layers into draws on the output texture: background clear, then each visible
+//! layer by z with its opacity and blend mode. Which commands to record is decided here; the
+//! pipelines themselves live in `gpu/`.
+
+use crate::frame::FrameInfo;
+use crate::gpu::blend::{LayerParams, SLOT_STRIDE};
+use crate::gpu::pattern::{PatternDrawer, PatternId, PatternParams};
+use crate::gpu::texture::{self, Target};
+use crate::gpu::{GpuContext, Pipelines};
+use crate::layers::{InputViews, Layer, LayerError, LayerPass, PrepareContext};
+use crate::scene::{Color, LayerSpec};
+use std::collections::HashSet;
+
+/// A built layer with the spec it came from.
+pub struct LayerEntry {
+    pub spec: LayerSpec,
+    pub layer: Box<dyn Layer>,
+}
+
+impl std::fmt::Debug for LayerEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerEntry").field("id", &self.spec.id).field("kind", &self.spec.kind).finish()
+    }
+}
+
+#[derive(Debug)]
+pub struct Compositor {
+    output: Target,
+    background: Color,
+    params_buffer: wgpu::Buffer,
+    params_group: wgpu::BindGroup,
+    capacity: usize,
+    quads: Vec<LayerParams>,
+    placeholder: PatternDrawer,
+    reported: HashSet<String>,
+}
+
+fn params_buffer(gpu: &GpuContext, pipelines: &Pipelines, capacity: usize) -> (wgpu::Buffer, wgpu::BindGroup) {
+    let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("streamlib layer params"),
+        size: SLOT_STRIDE * capacity as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("streamlib layer params bind group"),
+        layout: &pipelines.blend.params_layout,
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(std::mem::size_of::<LayerParams>() as u64),
+            }),
+        }],
+    });
+    (buffer, group)
+}
+
+impl Compositor {
+    pub fn new(gpu: &GpuContext, pipelines: &Pipelines, width: u32, height: u32, background: Color) -> Self {
+        let capacity = 16;
+        let (params_buffer, params_group) = params_buffer(gpu, pipelines, capacity);
+        Compositor {
+            output: Target::rgba(&gpu.device, "streamlib output", width, height),
+            background,
+            params_buffer,
+            params_group,
+            capacity,
+            quads: Vec::new(),
+            placeholder: PatternDrawer::new(gpu, &pipelines.pattern),
+            reported: HashSet::new(),
+        }
+    }
+
+    /// The composited frame: premultiplied RGBA.
+    pub fn output(&self) -> &Target {
+        &self.output
+    }
+
+    pub fn set_background(&mut self, background: Color) {
+        self.background = background;
+    }
+
+    /// Records one output frame. Layers that fail are skipped for this frame; their errors are
+    /// returned (and logged once per distinct message).
+    pub fn render(
+        &mut self,
+        gpu: &GpuContext,
+        pipelines: &Pipelines,
+        encoder: &mut wgpu::CommandEncoder,
+        frame: &FrameInfo,
+        layers: &mut [LayerEntry],
+        inputs: &InputViews,
+    ) -> Vec<LayerError> {
+        if layers.is_empty() {
+            let params = PatternParams {
+                color: [1.0; 4],
+                size: [frame.width as f32, frame.height as f32],
+                frame: frame.index as u32,
+                pattern: PatternId::Placeholder as u32,
+                fps: frame.fps.as_f64() as f32,
+                cell: 0.0,
+                _pad: [0.0; 2],
+            };
+            self.placeholder.draw(gpu, &pipelines.pattern, encoder, &self.output, params);
+            return Vec::new();
+        }
+
+        self.quads.clear();
+        let mut errors = Vec::new();
+        let mut drawn = Vec::with_capacity(layers.len());
+        for (i, entry) in layers.iter_mut().enumerate() {
+            if !entry.spec.visible || entry.spec.opacity <= 0.0 {
+                continue;
+            }
+            let mut ctx = PrepareContext {
+                gpu,
+                pipelines,
+                encoder: &mut *encoder,
+                frame,
+                inputs,
+                spec: &entry.spec,
+                quads: &mut self.quads,
+            };
+            match entry.layer.prepare(&mut ctx) {
+                Ok(()) => drawn.push(i),
+                Err(e) => {
+                    self.report(&e);
+                    errors.push(e);
+                }
+            }
+        }
+        self.upload_quads(gpu, pipelines);
+
+        let [r, g, b, a] = self.background.premultiplied();
+        let clear = wgpu::Color { r, g, b, a };
+        let mut pass = texture::begin_pass(
+            encoder,
+            "streamlib composite pass",
+            &[Some(texture::color_attachment(&self.output.view, Some(clear)))],
+        );
+        let dst_opaque = self.background.a == 255;
+        for i in drawn {
+            let entry = &layers[i];
+            let mut layer_pass = LayerPass {
+                pass: &mut pass,
+                pipelines: &pipelines.blend,
+                params: &self.params_group,
+                blend: entry.spec.blend,
+                dst_opaque,
+            };
+            entry.layer.record(&mut layer_pass);
+        }
+        errors
+    }
+
+    fn upload_quads(&mut self, gpu: &GpuContext, pipelines: &Pipelines) {
+        if self.quads.len() > self.capacity {
+            self.capacity = self.quads.len().next_power_of_two();
+            (self.params_buffer, self.params_group) = params_buffer(gpu, pipelines, self.capacity);
+        }
+        if self.quads.is_empty() {
+            return;
+        }
+        let mut bytes = vec![0u8; self.quads.len() * SLOT_STRIDE as usize];
+        for (chunk, q) in bytes.chunks_mut(SLOT_STRIDE as usize).zip(&self.quads) {
+            chunk[..std::mem::size_of::<LayerParams>()].copy_from_slice(bytemuck::bytes_of(q));
+        }
+        gpu.queue.write_buffer(&self.params_buffer, 0, &bytes);
+    }
+
+    fn report(&mut self, e: &LayerError) {
+        // Bounded: a layer producing ever-new messages cannot grow this without limit.
+        if self.reported.len() > 256 {
+            self.reported.clear();
+        }
+        if self.reported.insert(e.to_string()) {
+            tracing::warn!("{e} (layer skipped; further identical errors are not logged)");
+        }
+    }
+}

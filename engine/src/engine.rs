@@ -1,0 +1,275 @@
+//! The render thread's state: a scene built into sources, layers, a compositor and readback rings.
+//! `Engine::render` records and submits one output frame; `run` drives it to sinks.
+
+use crate::compositor::{Compositor, LayerEntry};
+use crate::frame::{FrameInfo, OutputFrame, PixelFormat};
+use crate::gpu::convert::{OutputConverter, YuvColorSpace};
+use crate::gpu::readback::{FrameMeta, ReadbackRing};
+use crate::gpu::{GpuContext, GpuError, Pipelines};
+use crate::layers::{InputViews, LayerError};
+use crate::registry::{BuildContext, BuildError, Registry};
+use crate::scene::Scene;
+use crate::sources::{Source, SourceContext, SourceError};
+use crate::timing::Pacing;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Frames in flight between submit and readback; three lets the GPU, the copy and the CPU overlap.
+pub const DEFAULT_RING_DEPTH: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("unknown {what} kind {kind:?}")]
+    UnknownKind { what: &'static str, kind: String },
+}
+
+/// CPU time spent in each stage, summed over the frames rendered.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    /// Source updates: uploads, conversions, pattern draws recorded.
+    pub sources: Duration,
+    /// Layer preparation and composite pass recording.
+    pub composite: Duration,
+    /// YUV conversion and readback copies recorded, plus submit.
+    pub submit: Duration,
+    /// Waiting for the GPU to finish frames (rendering and copies) and unpadding rows.
+    pub readback: Duration,
+}
+
+/// Errors of one frame that did not stop it: failed inputs and layers.
+#[derive(Debug, Default)]
+pub struct FrameIssues {
+    pub sources: Vec<(String, SourceError)>,
+    pub layers: Vec<LayerError>,
+}
+
+pub struct Engine {
+    gpu: GpuContext,
+    pipelines: Arc<Pipelines>,
+    scene: Scene,
+    sources: BTreeMap<String, Box<dyn Source>>,
+    layers: Vec<LayerEntry>,
+    compositor: Compositor,
+    converters: HashMap<PixelFormat, OutputConverter>,
+    rings: HashMap<PixelFormat, ReadbackRing>,
+    ring_depth: usize,
+    output_color_space: YuvColorSpace,
+    pacing: Pacing,
+    times: StageTimes,
+    reported: HashSet<String>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("scene", &(self.scene.width, self.scene.height, self.scene.fps))
+            .field("layers", &self.layers)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Builds every input and layer of a validated scene.
+    pub fn new(gpu: &GpuContext, scene: Scene, registry: &Registry, pacing: Pacing) -> Result<Self, EngineError> {
+        let pipelines = Arc::new(Pipelines::new(gpu)?);
+        Self::with_pipelines(gpu, pipelines, scene, registry, pacing)
+    }
+
+    /// As `new`, sharing pipelines already built for this device.
+    pub fn with_pipelines(
+        gpu: &GpuContext,
+        pipelines: Arc<Pipelines>,
+        scene: Scene,
+        registry: &Registry,
+        pacing: Pacing,
+    ) -> Result<Self, EngineError> {
+        gpu.check_size("output", scene.width, scene.height)?;
+        let ctx = BuildContext { gpu, pipelines: &pipelines, scene: &scene };
+        let mut sources = BTreeMap::new();
+        for (id, spec) in &scene.inputs {
+            let kind = registry
+                .input(&spec.kind)
+                .ok_or_else(|| EngineError::UnknownKind { what: "input", kind: spec.kind.clone() })?;
+            sources.insert(id.clone(), kind.build(id, &spec.params, &ctx)?);
+        }
+        let mut layers = Vec::new();
+        for spec in scene.draw_order() {
+            let kind = registry
+                .layer(&spec.kind)
+                .ok_or_else(|| EngineError::UnknownKind { what: "layer", kind: spec.kind.clone() })?;
+            layers.push(LayerEntry { spec: spec.clone(), layer: kind.build(spec, &ctx)? });
+        }
+        let compositor = Compositor::new(gpu, &pipelines, scene.width, scene.height, scene.background);
+        Ok(Engine {
+            gpu: gpu.clone(),
+            output_color_space: YuvColorSpace::default_for_height(scene.height),
+            pipelines,
+            scene,
+            sources,
+            layers,
+            compositor,
+            converters: HashMap::new(),
+            rings: HashMap::new(),
+            ring_depth: DEFAULT_RING_DEPTH,
+            pacing,
+            times: StageTimes::default(),
+            reported: HashSet::new(),
+        })
+    }
+
+    pub fn scene(&self) -> &Scene {
+        &self.scene
+    }
+
+    pub fn gpu(&self) -> &GpuContext {
+        &self.gpu
+    }
+
+    pub fn pipelines(&self) -> &Arc<Pipelines> {
+        &self.pipelines
+    }
+
+    pub fn times(&self) -> StageTimes {
+        self.times
+    }
+
+    /// The colour space YUV readbacks are converted into (BT.709 limited for HD by default).
+    pub fn set_output_color_space(&mut self, cs: YuvColorSpace) {
+        self.output_color_space = cs;
+    }
+
+    pub fn output_color_space(&self) -> YuvColorSpace {
+        self.output_color_space
+    }
+
+    /// Frames that may be in flight per readback format (takes effect for new rings).
+    pub fn set_ring_depth(&mut self, depth: usize) {
+        self.ring_depth = depth.max(1);
+    }
+
+    /// The composited output texture (premultiplied RGBA), e.g. for a preview window.
+    pub fn output(&self) -> &crate::gpu::texture::Target {
+        self.compositor.output()
+    }
+
+    /// True when every input is finite and has ended (and there is at least one input).
+    pub fn all_inputs_ended(&self) -> bool {
+        !self.sources.is_empty() && self.sources.values().all(|s| s.is_ended())
+    }
+
+    /// Records and submits output frame `index`, queueing a readback in each of `formats`.
+    /// Returns the readbacks that completed meanwhile (possibly of earlier frames), oldest first,
+    /// and the inputs and layers that failed this frame (they were skipped; the rest rendered).
+    pub fn render(&mut self, index: u64, formats: &[PixelFormat]) -> Result<(Vec<OutputFrame>, FrameIssues), GpuError> {
+        let frame = FrameInfo::new(index, self.scene.fps, self.scene.width, self.scene.height);
+        let mut done = Vec::new();
+        // Make room first, so recording never waits with a half-built encoder.
+        let t0 = Instant::now();
+        for &format in formats {
+            let depth = self.ring_depth;
+            let ring = self.rings.entry(format).or_insert_with(|| ReadbackRing::new(depth));
+            if ring.is_full() {
+                done.extend(ring.wait_oldest(&self.gpu)?);
+            }
+        }
+        self.times.readback += t0.elapsed();
+
+        let gpu = &self.gpu;
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("streamlib frame encoder") });
+        let t1 = Instant::now();
+        let mut issues = FrameIssues::default();
+        let mut inputs = InputViews::new();
+        for (id, source) in &mut self.sources {
+            let mut ctx = SourceContext {
+                gpu,
+                pipelines: &self.pipelines,
+                encoder: &mut encoder,
+                frame: &frame,
+                pacing: self.pacing,
+            };
+            if let Err(e) = source.update(&mut ctx) {
+                let message = format!("input {id}: {e}");
+                if self.reported.len() < 1024 && self.reported.insert(message.clone()) {
+                    tracing::warn!("{message} (it keeps its last frame)");
+                }
+                issues.sources.push((id.clone(), e));
+            }
+            if let Some(view) = source.current() {
+                inputs.insert(id.clone(), view);
+            }
+        }
+        let t2 = Instant::now();
+        issues.layers = self.compositor.render(gpu, &self.pipelines, &mut encoder, &frame, &mut self.layers, &inputs);
+        let t3 = Instant::now();
+
+        for &format in formats {
+            let output = self.compositor.output();
+            let meta = FrameMeta {
+                pts_ns: frame.pts_ns,
+                duration_ns: frame.duration_ns,
+                index,
+                width: frame.width,
+                height: frame.height,
+                format,
+            };
+            let planes: Vec<&wgpu::Texture> = if format.is_yuv() {
+                let conv = self.converters.entry(format).or_insert_with(|| OutputConverter::new(&gpu.device));
+                conv.record(gpu, &mut encoder, output, format, self.output_color_space)
+            } else {
+                vec![&output.texture]
+            };
+            if let Some(ring) = self.rings.get_mut(&format) {
+                ring.record(gpu, &mut encoder, &planes, meta)?;
+            }
+            // The ring records one frame at a time: submit per format is not needed because
+            // `submitted` below maps every ring's recorded slot.
+        }
+        let submission = gpu.queue.submit([encoder.finish()]);
+        for &format in formats {
+            if let Some(ring) = self.rings.get_mut(&format) {
+                ring.submitted(submission.clone());
+            }
+        }
+        let t4 = Instant::now();
+        for &format in formats {
+            if let Some(ring) = self.rings.get_mut(&format) {
+                done.extend(ring.try_collect(gpu)?);
+            }
+        }
+        let t5 = Instant::now();
+        self.times.sources += t2 - t1;
+        self.times.composite += t3 - t2;
+        self.times.submit += t4 - t3;
+        self.times.readback += t5 - t4;
+        Ok((done, issues))
+    }
+
+    /// Waits for every readback still in flight.
+    pub fn flush(&mut self) -> Result<Vec<OutputFrame>, GpuError> {
+        let t = Instant::now();
+        let mut done = Vec::new();
+        for ring in self.rings.values_mut() {
+            done.extend(ring.flush(&self.gpu)?);
+        }
+        done.sort_by_key(|f| f.index);
+        self.times.readback += t.elapsed();
+        Ok(done)
+    }
+
+    /// Renders frame `index` and waits for its readback: simple, for stills and tests.
+    pub fn render_and_read(&mut self, index: u64, format: PixelFormat) -> Result<OutputFrame, GpuError> {
+        let (mut done, _) = self.render(index, &[format])?;
+        done.extend(self.flush()?);
+        done.into_iter()
+            .rfind(|f| f.index == index && f.format == format)
+            .ok_or_else(|| GpuError::Readback(format!("frame {index} was not read back")))
+    }
+}

@@ -1,0 +1,191 @@
+//! Adapter selection and the device/queue pair every GPU stage shares.
+
+use std::sync::Arc;
+
+/// Which adapter we run on, for logs, summaries and benchmark tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
+        if !self.driver.is_empty() {
+            write!(f, ", {} {}", self.driver, self.driver_info)?;
+        }
+        write!(f, ")")
+    }
+}
+
+impl From<&wgpu::AdapterInfo> for AdapterSummary {
+    fn from(info: &wgpu::AdapterInfo) -> Self {
+        AdapterSummary {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+        }
+    }
+}
+
+/// Errors from bringing up the GPU or from work submitted to it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuError {
+    #[error(
+        "no GPU adapter found{0}. On Debian/Ubuntu install Mesa's software Vulkan driver: \
+         `apt-get install mesa-vulkan-drivers` (or a vendor GPU driver); \
+         check that WGPU_BACKEND is unset or names an available backend"
+    )]
+    NoAdapter(String),
+    #[error("WGPU_ADAPTER_NAME={wanted:?} matches no adapter; available: {available}")]
+    AdapterNotFound { wanted: String, available: String },
+    #[error("could not open the GPU device on {adapter}: {source}")]
+    RequestDevice {
+        adapter: String,
+        #[source]
+        source: wgpu::RequestDeviceError,
+    },
+    #[error("GPU validation error in {what}: {message}")]
+    Validation { what: String, message: String },
+    #[error("GPU out of memory in {what}")]
+    OutOfMemory { what: String },
+    #[error("GPU readback failed: {0}")]
+    Readback(String),
+    #[error("{what} of {width}x{height} exceeds this adapter's limit of {max}")]
+    TooLarge { what: String, width: u32, height: u32, max: u32 },
+}
+
+/// The shared GPU: cheap to clone (device and queue are reference-counted by wgpu).
+#[derive(Clone)]
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: Arc<wgpu::Adapter>,
+    pub instance: Arc<wgpu::Instance>,
+    summary: AdapterSummary,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext").field("adapter", &self.summary).finish()
+    }
+}
+
+/// Ranks adapters: real GPUs first, then the software rasterizer; ties keep enumeration order.
+fn preference(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+impl GpuContext {
+    /// Opens the best adapter: a real GPU when there is one, else the software Vulkan driver.
+    /// `WGPU_BACKEND` limits the backends tried; `WGPU_ADAPTER_NAME` picks by a name substring.
+    pub fn new() -> Result<Self, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if std::env::var_os("WGPU_BACKEND").is_none() {
+            // Vulkan/Metal/DX12 first: probing GL as well only adds EGL noise where a primary
+            // backend (including Mesa's software Vulkan) exists.
+            desc.backends = wgpu::Backends::PRIMARY;
+            match Self::with_instance(wgpu::Instance::new(desc)) {
+                Err(GpuError::NoAdapter(_)) => {}
+                other => return other,
+            }
+            desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        }
+        Self::with_instance(wgpu::Instance::new(desc))
+    }
+
+    /// Opens an adapter on an existing instance (a windowed caller passes one with a display handle).
+    pub fn with_instance(instance: wgpu::Instance) -> Result<Self, GpuError> {
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        if adapters.is_empty() {
+            let hint = match std::env::var("WGPU_BACKEND") {
+                Ok(b) => format!(" (WGPU_BACKEND={b:?})"),
+                Err(_) => String::new(),
+            };
+            return Err(GpuError::NoAdapter(hint));
+        }
+        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
+            Ok(wanted) if !wanted.is_empty() => {
+                let needle = wanted.to_lowercase();
+                let available = adapters.iter().map(|a| a.get_info().name).collect::<Vec<_>>().join(", ");
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&needle))
+                    .ok_or(GpuError::AdapterNotFound { wanted, available })?
+            }
+            _ => adapters
+                .into_iter()
+                .enumerate()
+                .min_by_key(|(i, a)| (preference(a.get_info().device_type), *i))
+                .map(|(_, a)| a)
+                .ok_or_else(|| GpuError::NoAdapter(String::new()))?,
+        };
+        let info = adapter.get_info();
+        let summary = AdapterSummary::from(&info);
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("streamlib device"),
+            required_features: wgpu::Features::empty(),
+            // The adapter's own limits, so large outputs work wherever the hardware allows.
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(|source| GpuError::RequestDevice { adapter: summary.to_string(), source })?;
+        device.on_uncaptured_error(Arc::new(|e| {
+            tracing::error!("uncaptured GPU error: {e}");
+        }));
+        tracing::info!(adapter = %summary, "GPU adapter selected");
+        Ok(GpuContext { device, queue, adapter: Arc::new(adapter), instance: Arc::new(instance), summary })
+    }
+
+    pub fn adapter_summary(&self) -> &AdapterSummary {
+        &self.summary
+    }
+
+    pub fn max_texture_side(&self) -> u32 {
+        self.device.limits().max_texture_dimension_2d
+    }
+
+    /// Fails with a clear message when a texture of this size cannot exist on this adapter.
+    pub fn check_size(&self, what: &str, width: u32, height: u32) -> Result<(), GpuError> {
+        let max = self.max_texture_side();
+        if width == 0 || height == 0 || width > max || height > max {
+            return Err(GpuError::TooLarge { what: what.into(), width, height, max });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they caught into a
+    /// value, so invalid GPU work becomes an error instead of a panic or a log line.
+    pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T, GpuError> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let validation_error = pollster::block_on(validation.pop());
+        let oom_error = pollster::block_on(oom.pop());
+        if let Some(e) = validation_error {
+            return Err(GpuError::Validation { what: what.into(), message: e.to_string() });
+        }
+        if oom_error.is_some() {
+            return Err(GpuError::OutOfMemory { what: what.into() });
+        }
+        Ok(value)
+    }
+
+    /// Waits until all submitted GPU work is done.
+    pub fn wait_idle(&self) -> Result<(), GpuError> {
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| GpuError::Readback(e.to_string()))
+    }
+}

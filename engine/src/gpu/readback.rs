@@ -1,0 +1,233 @@
+//! The readback ring: GPU textures copied into a ring of staging buffers and mapped without a
+//! blocking wait per frame, so several frames are in flight while the CPU consumes older ones.
+
+use super::{GpuContext, GpuError};
+use crate::frame::{OutputFrame, PixelFormat, PlaneShape};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+const PENDING: u8 = 0;
+const MAPPED: u8 = 1;
+const FAILED: u8 = 2;
+
+/// Timing and shape of the frame a slot holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameMeta {
+    pub pts_ns: u64,
+    pub duration_ns: u64,
+    pub index: u64,
+    pub width: u32,
+    pub height: u32,
+    pub format: PixelFormat,
+}
+
+#[derive(Debug)]
+struct PlaneCopy {
+    offset: u64,
+    padded_row: u32,
+    shape: PlaneShape,
+}
+
+#[derive(Debug)]
+struct Slot {
+    buffer: wgpu::Buffer,
+    planes: Vec<PlaneCopy>,
+    meta: FrameMeta,
+    state: Arc<AtomicU8>,
+    submission: Option<wgpu::SubmissionIndex>,
+}
+
+/// Rows copied out of a texture must start on 256-byte boundaries.
+pub fn padded_row_bytes(row_bytes: u32) -> u32 {
+    row_bytes.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT
+}
+
+/// Copies padded rows into a tightly packed buffer.
+pub fn unpad_rows(padded: &[u8], padded_row: usize, row: usize, rows: usize, out: &mut Vec<u8>) {
+    for r in 0..rows {
+        out.extend_from_slice(&padded[r * padded_row..r * padded_row + row]);
+    }
+}
+
+/// A fixed number of staging buffers; `depth` frames may be in flight at once.
+#[derive(Debug)]
+pub struct ReadbackRing {
+    depth: usize,
+    idle: Vec<Slot>,
+    in_flight: VecDeque<Slot>,
+    recorded: Option<Slot>,
+}
+
+impl ReadbackRing {
+    pub fn new(depth: usize) -> Self {
+        ReadbackRing { depth: depth.max(1), idle: Vec::new(), in_flight: VecDeque::new(), recorded: None }
+    }
+
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Frames submitted and not yet collected.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// True when every slot is in flight and `record` would have to wait.
+    pub fn is_full(&self) -> bool {
+        self.in_flight.len() >= self.depth
+    }
+
+    /// Records copies of `planes` (in `meta.format`'s plane order) into a free slot. The caller
+    /// collects a frame first when `is_full()`; then submits and calls `submitted`.
+    pub fn record(
+        &mut self,
+        gpu: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        planes: &[&wgpu::Texture],
+        meta: FrameMeta,
+    ) -> Result<(), GpuError> {
+        if self.is_full() {
+            return Err(GpuError::Readback("readback ring full: collect a frame first".into()));
+        }
+        let shapes = meta.format.planes(meta.width, meta.height);
+        let mut copies = Vec::with_capacity(shapes.len());
+        let mut offset = 0u64;
+        for shape in &shapes {
+            let padded_row = padded_row_bytes(shape.row_bytes() as u32);
+            copies.push(PlaneCopy { offset, padded_row, shape: *shape });
+            offset += u64::from(padded_row) * u64::from(shape.height);
+            offset = offset.div_ceil(256) * 256;
+        }
+        let size = offset;
+        // Reuse an idle buffer of the right size; otherwise make one (only while the ring fills or
+        // after the output size changed).
+        let buffer = match self.idle.iter().position(|s| s.buffer.size() == size) {
+            Some(i) => self.idle.swap_remove(i).buffer,
+            None => {
+                self.idle.clear();
+                gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("streamlib readback buffer"),
+                    size,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            }
+        };
+        for (texture, copy) in planes.iter().zip(&copies) {
+            encoder.copy_texture_to_buffer(
+                texture.as_image_copy(),
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &buffer,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: copy.offset,
+                        bytes_per_row: Some(copy.padded_row),
+                        rows_per_image: Some(copy.shape.height),
+                    },
+                },
+                wgpu::Extent3d { width: copy.shape.width, height: copy.shape.height, depth_or_array_layers: 1 },
+            );
+        }
+        self.recorded =
+            Some(Slot { buffer, planes: copies, meta, state: Arc::new(AtomicU8::new(PENDING)), submission: None });
+        Ok(())
+    }
+
+    /// Starts mapping the slot recorded last, once its commands were submitted as `submission`.
+    pub fn submitted(&mut self, submission: wgpu::SubmissionIndex) {
+        if let Some(mut slot) = self.recorded.take() {
+            let state = slot.state.clone();
+            slot.buffer.map_async(wgpu::MapMode::Read, .., move |r| {
+                state.store(if r.is_ok() { MAPPED } else { FAILED }, Ordering::Release);
+            });
+            slot.submission = Some(submission);
+            self.in_flight.push_back(slot);
+        }
+    }
+
+    /// Frames whose copies have finished, oldest first, without waiting.
+    pub fn try_collect(&mut self, gpu: &GpuContext) -> Result<Vec<OutputFrame>, GpuError> {
+        gpu.device.poll(wgpu::PollType::Poll).map_err(|e| GpuError::Readback(e.to_string()))?;
+        let mut out = Vec::new();
+        while self.in_flight.front().is_some_and(|s| s.state.load(Ordering::Acquire) != PENDING) {
+            out.push(self.finish_front()?);
+        }
+        Ok(out)
+    }
+
+    /// Waits for the oldest frame in flight.
+    pub fn wait_oldest(&mut self, gpu: &GpuContext) -> Result<Option<OutputFrame>, GpuError> {
+        let Some(front) = self.in_flight.front() else { return Ok(None) };
+        if front.state.load(Ordering::Acquire) == PENDING {
+            let submission_index = front.submission.clone();
+            gpu.device
+                .poll(wgpu::PollType::Wait { submission_index, timeout: None })
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+        }
+        self.finish_front().map(Some)
+    }
+
+    /// Waits for every frame in flight.
+    pub fn flush(&mut self, gpu: &GpuContext) -> Result<Vec<OutputFrame>, GpuError> {
+        let mut out = Vec::new();
+        while let Some(frame) = self.wait_oldest(gpu)? {
+            out.push(frame);
+        }
+        Ok(out)
+    }
+
+    fn finish_front(&mut self) -> Result<OutputFrame, GpuError> {
+        let slot = self.in_flight.pop_front().ok_or_else(|| GpuError::Readback("nothing in flight".into()))?;
+        if slot.state.load(Ordering::Acquire) != MAPPED {
+            return Err(GpuError::Readback(format!("mapping frame {} failed", slot.meta.index)));
+        }
+        let meta = slot.meta;
+        let mut data = Vec::with_capacity(meta.format.frame_len(meta.width, meta.height));
+        {
+            let view = slot.buffer.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
+            for p in &slot.planes {
+                let start = p.offset as usize;
+                let end = start + p.padded_row as usize * p.shape.height as usize;
+                unpad_rows(
+                    &view[start..end],
+                    p.padded_row as usize,
+                    p.shape.row_bytes(),
+                    p.shape.height as usize,
+                    &mut data,
+                );
+            }
+        }
+        slot.buffer.unmap();
+        self.idle.push(slot);
+        Ok(OutputFrame {
+            pts_ns: meta.pts_ns,
+            duration_ns: meta.duration_ns,
+            index: meta.index,
+            width: meta.width,
+            height: meta.height,
+            format: meta.format,
+            data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_pad_to_256() {
+        assert_eq!(padded_row_bytes(1), 256);
+        assert_eq!(padded_row_bytes(256), 256);
+        assert_eq!(padded_row_bytes(1279 * 4), 5120);
+        assert_eq!(padded_row_bytes(1920 * 4), 7680);
+    }
+
+    #[test]
+    fn unpadding_drops_the_padding() {
+        let padded: Vec<u8> = (0..3).flat_map(|r| (0..8u8).map(move |c| r * 10 + c)).collect();
+        let mut out = Vec::new();
+        unpad_rows(&padded, 8, 3, 3, &mut out);
+        assert_eq!(out, vec![0, 1, 2, 10, 11, 12, 20, 21, 22]);
+    }
+}

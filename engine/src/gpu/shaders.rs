@@ -1,0 +1,15 @@
+//! Every WGSL file of `shaders/`, compiled into the library. `tests/shader_validation.rs` checks
+//! that this list and the directory agree and that each file validates with naga.
+
+pub const BLEND: &str = include_str!("../../../shaders/blend.wgsl");
+pub const INPUT_CONVERT: &str = include_str!("../../../shaders/input_convert.wgsl");
+pub const OUTPUT_CONVERT: &str = include_str!("../../../shaders/output_convert.wgsl");
+pub const TEST_PATTERN: &str = include_str!("../../../shaders/test_pattern.wgsl");
+
+/// (file name, source) for every shader, for validation tests and tools.
+pub const ALL: &[(&str, &str)] = &[
+    ("blend.wgsl", BLEND),
+    ("input_convert.wgsl", INPUT_CONVERT),
+    ("output_convert.wgsl", OUTPUT_CONVERT),
+    ("test_pattern.wgsl", TEST_PATTERN),
+];

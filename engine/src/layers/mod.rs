@@ -1,0 +1,115 @@
+//! Layers: what gets drawn into the output. Each layer prepares on the CPU side (and may record
+//! offscreen GPU work), then records its draws into the compositor's render pass.
+
+mod video;
+
+pub use video::{VideoLayer, VideoLayerKind};
+
+use crate::frame::FrameInfo;
+use crate::gpu::blend::{BlendPipelines, LayerParams, SLOT_STRIDE};
+use crate::gpu::{GpuContext, Pipelines};
+use crate::scene::{BlendMode, LayerSpec, Rect};
+use std::collections::HashMap;
+
+/// An input's current premultiplied RGBA texture, as layers see it.
+#[derive(Clone, Debug)]
+pub struct InputView {
+    pub view: wgpu::TextureView,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Current textures of all inputs that have produced a frame, by input id.
+pub type InputViews = HashMap<String, InputView>;
+
+/// A layer failed for this frame; it is skipped and everything else still renders.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("layer {layer}: {message}")]
+#[non_exhaustive]
+pub struct LayerError {
+    pub layer: String,
+    pub message: String,
+}
+
+impl LayerError {
+    pub fn new(layer: impl Into<String>, message: impl Into<String>) -> Self {
+        LayerError { layer: layer.into(), message: message.into() }
+    }
+}
+
+/// A handle to the uniforms of one quad this frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuadSlot(u32);
+
+impl QuadSlot {
+    pub(crate) fn offset(self) -> u32 {
+        self.0 * SLOT_STRIDE as u32
+    }
+}
+
+/// What a layer may use while preparing a frame.
+pub struct PrepareContext<'a> {
+    pub gpu: &'a GpuContext,
+    pub pipelines: &'a Pipelines,
+    pub encoder: &'a mut wgpu::CommandEncoder,
+    pub frame: &'a FrameInfo,
+    pub inputs: &'a InputViews,
+    pub spec: &'a LayerSpec,
+    pub(crate) quads: &'a mut Vec<LayerParams>,
+}
+
+impl PrepareContext<'_> {
+    /// Reserves a quad drawing `src` (normalised u0, v0, u1, v1) into `dst` (output pixels) at the
+    /// layer's opacity.
+    pub fn quad(&mut self, dst: Rect, src: [f32; 4]) -> QuadSlot {
+        let (w, h) = (self.frame.width as f32, self.frame.height as f32);
+        let params = LayerParams {
+            dst: [
+                dst.x / w * 2.0 - 1.0,
+                1.0 - dst.y / h * 2.0,
+                (dst.x + dst.w) / w * 2.0 - 1.0,
+                1.0 - (dst.y + dst.h) / h * 2.0,
+            ],
+            src,
+            opacity: [self.spec.opacity, 0.0, 0.0, 0.0],
+        };
+        self.quads.push(params);
+        QuadSlot(self.quads.len() as u32 - 1)
+    }
+
+    /// The layer's destination rect in output pixels (the whole frame when unset).
+    pub fn dst_rect(&self) -> Rect {
+        self.spec.rect.unwrap_or(Rect::new(0.0, 0.0, self.frame.width as f32, self.frame.height as f32))
+    }
+}
+
+/// The compositor's render pass as one layer sees it.
+pub struct LayerPass<'a, 'p> {
+    pub(crate) pass: &'a mut wgpu::RenderPass<'p>,
+    pub(crate) pipelines: &'a BlendPipelines,
+    pub(crate) params: &'a wgpu::BindGroup,
+    pub(crate) blend: BlendMode,
+    pub(crate) dst_opaque: bool,
+}
+
+impl LayerPass<'_, '_> {
+    /// Draws a reserved quad sampling `texture` (from `BlendPipelines::texture_bind_group`) with
+    /// the layer's blend mode.
+    pub fn draw_quad(&mut self, texture: &wgpu::BindGroup, slot: QuadSlot) {
+        for pipeline in self.pipelines.draws(self.blend, self.dst_opaque) {
+            self.pass.set_pipeline(pipeline);
+            self.pass.set_bind_group(0, self.params, &[slot.offset()]);
+            self.pass.set_bind_group(1, texture, &[]);
+            self.pass.draw(0..4, 0..1);
+        }
+    }
+}
+
+/// A layer kind's per-instance state.
+pub trait Layer: Send {
+    /// CPU-side work for this frame; may upload or record offscreen GPU work into `ctx.encoder`
+    /// and reserves the quads it will draw.
+    fn prepare(&mut self, ctx: &mut PrepareContext<'_>) -> Result<(), LayerError>;
+    /// Records this frame's draws into the output pass.
+    fn record(&self, pass: &mut LayerPass<'_, '_>);
+}

@@ -1,0 +1,30 @@
+//! streamlib: a GPU-native, real-time video compositing engine on wgpu.
+//!
+//! A [`Scene`] (pure data, usually JSON) names inputs and layers. An [`Engine`] builds it on a
+//! [`GpuContext`]: sources update their textures, the compositor blends layers by z, opacity and
+//! blend mode, and readback rings deliver frames to sinks on their own threads ([`run`]).
+
+#![doc(html_root_url = "https://docs.rs/streamlib")]
+
+mod compositor;
+mod engine;
+pub mod frame;
+pub mod gpu;
+pub mod layers;
+pub mod registry;
+mod runtime;
+pub mod scene;
+pub mod sinks;
+pub mod sources;
+pub mod timing;
+
+pub use compositor::{Compositor, LayerEntry};
+pub use engine::{Engine, EngineError, FrameIssues, StageTimes, DEFAULT_RING_DEPTH};
+pub use frame::{FrameData, FrameInfo, OutputFrame, PixelFormat, Plane, TimestampedFrame};
+pub use gpu::convert::{YuvColorSpace, YuvMatrix, YuvRange};
+pub use gpu::{AdapterSummary, GpuContext, GpuError};
+pub use registry::Registry;
+pub use runtime::{run, RunError, RunOptions, RunStats, SinkSummary};
+pub use scene::{BlendMode, Color, Fps, LayerSpec, Rect, Scene, SceneError};
+pub use sinks::{Backpressure, Sink, SinkError, SinkHandle};
+pub use timing::Pacing;

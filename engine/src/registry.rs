@@ -1,0 +1,167 @@
+//! The plugin registry: input, layer and sink kinds by name, so a scene file can name them and
+//! Rust users can add their own.
+
+use crate::gpu::{GpuContext, Pipelines};
+use crate::layers::{Layer, VideoLayerKind};
+use crate::scene::{from_value_at, KindCatalog, LayerSpec, Params, Scene, SceneError};
+use crate::sinks::{PngSinkKind, Sink, SinkError, Y4mSinkKind};
+use crate::sources::{Source, TestPatternKind, Y4mSourceKind};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What building an input or a layer may use.
+#[derive(Clone, Copy)]
+pub struct BuildContext<'a> {
+    pub gpu: &'a GpuContext,
+    pub pipelines: &'a Pipelines,
+    pub scene: &'a Scene,
+}
+
+/// Building a validated input or layer failed (a file that cannot be opened, a GPU limit, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {message}")]
+#[non_exhaustive]
+pub struct BuildError {
+    pub what: String,
+    pub message: String,
+}
+
+impl BuildError {
+    pub fn new(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        BuildError { what: what.into(), message: message.to_string() }
+    }
+}
+
+/// Parses a kind's parameters into its typed config; errors name the field.
+pub fn parse_params<T: DeserializeOwned>(params: &Params) -> Result<T, SceneError> {
+    from_value_at(serde_json::Value::Object(params.clone()), "")
+}
+
+/// An input kind (`inputs.*.kind`).
+pub trait InputKind: Send + Sync {
+    fn validate(&self, params: &Params) -> Result<(), SceneError>;
+    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError>;
+}
+
+/// A layer kind (`layers[*].kind`).
+pub trait LayerKind: Send + Sync {
+    /// Whether layers of this kind must name an `input`.
+    fn needs_input(&self) -> bool;
+    fn validate(&self, params: &Params) -> Result<(), SceneError>;
+    fn build(&self, spec: &LayerSpec, ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError>;
+}
+
+/// Where a sink writes and what it is asked to write.
+#[derive(Clone, Debug)]
+pub struct SinkTarget<'a> {
+    pub path: &'a Path,
+    pub width: u32,
+    pub height: u32,
+    pub fps: crate::scene::Fps,
+}
+
+/// A sink kind: chosen by name or by output file extension.
+pub trait SinkKind: Send + Sync {
+    /// File extensions (lower case, no dot) this kind writes.
+    fn extensions(&self) -> &[&str];
+    fn build(&self, target: &SinkTarget<'_>) -> Result<Box<dyn Sink>, SinkError>;
+}
+
+/// All registered kinds. `Registry::default()` holds the built-in ones.
+#[derive(Clone)]
+pub struct Registry {
+    inputs: BTreeMap<String, Arc<dyn InputKind>>,
+    layers: BTreeMap<String, Arc<dyn LayerKind>>,
+    sinks: BTreeMap<String, Arc<dyn SinkKind>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("inputs", &self.inputs.keys().collect::<Vec<_>>())
+            .field("layers", &self.layers.keys().collect::<Vec<_>>())
+            .field("sinks", &self.sinks.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        let mut r = Registry::empty();
+        r.register_input("test_pattern", TestPatternKind);
+        r.register_input("y4m", Y4mSourceKind);
+        r.register_layer("video", VideoLayerKind);
+        r.register_sink("y4m", Y4mSinkKind);
+        r.register_sink("png", PngSinkKind);
+        r
+    }
+}
+
+impl Registry {
+    pub fn empty() -> Self {
+        Registry { inputs: BTreeMap::new(), layers: BTreeMap::new(), sinks: BTreeMap::new() }
+    }
+
+    /// Registers (or replaces) an input kind.
+    pub fn register_input(&mut self, name: &str, kind: impl InputKind + 'static) {
+        self.inputs.insert(name.to_string(), Arc::new(kind));
+    }
+
+    pub fn register_layer(&mut self, name: &str, kind: impl LayerKind + 'static) {
+        self.layers.insert(name.to_string(), Arc::new(kind));
+    }
+
+    pub fn register_sink(&mut self, name: &str, kind: impl SinkKind + 'static) {
+        self.sinks.insert(name.to_string(), Arc::new(kind));
+    }
+
+    pub fn input(&self, name: &str) -> Option<&Arc<dyn InputKind>> {
+        self.inputs.get(name)
+    }
+
+    pub fn layer(&self, name: &str) -> Option<&Arc<dyn LayerKind>> {
+        self.layers.get(name)
+    }
+
+    pub fn sink(&self, name: &str) -> Option<&Arc<dyn SinkKind>> {
+        self.sinks.get(name)
+    }
+
+    /// The sink kind that writes files with `path`'s extension.
+    pub fn sink_for_path(&self, path: &Path) -> Result<&Arc<dyn SinkKind>, SinkError> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+        self.sinks.values().find(|k| k.extensions().contains(&ext.as_str())).ok_or_else(|| {
+            let known: Vec<&str> = self.sinks.values().flat_map(|k| k.extensions().iter().copied()).collect();
+            SinkError::Unsupported(format!(
+                "no output kind writes {:?} files (known extensions: {})",
+                ext,
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// Parses and validates a scene against the registered kinds.
+    pub fn parse_scene(&self, json: &str) -> Result<Scene, SceneError> {
+        Scene::from_json(json, self)
+    }
+}
+
+impl KindCatalog for Registry {
+    fn check_input(&self, kind: &str, params: &Params) -> Option<Result<(), SceneError>> {
+        self.inputs.get(kind).map(|k| k.validate(params))
+    }
+
+    fn check_layer(&self, kind: &str, params: &Params) -> Option<Result<bool, SceneError>> {
+        self.layers.get(kind).map(|k| k.validate(params).map(|()| k.needs_input()))
+    }
+
+    fn input_kinds(&self) -> Vec<String> {
+        self.inputs.keys().cloned().collect()
+    }
+
+    fn layer_kinds(&self) -> Vec<String> {
+        self.layers.keys().cloned().collect()
+    }
+}

@@ -1,0 +1,334 @@
+//! The scene: pure data describing what to composite. No GPU types live here, so the scene and its
+//! validation are tested on the CPU and shared by the CLI, the server and the benchmarks.
+
+mod color;
+mod fps;
+
+pub use color::{Color, ColorParseError};
+pub use fps::Fps;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashSet};
+
+/// Largest output side we accept; real adapters top out at 8192 or 16384.
+pub const MAX_DIMENSION: u32 = 16384;
+
+/// A JSON object of kind-specific parameters, validated by the kind's registry entry.
+pub type Params = Map<String, Value>;
+
+/// How a layer's premultiplied colour combines with what is below it. The maths works on the
+/// encoded (non-linear) 8-bit values, as GStreamer's `compositor` and OBS do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlendMode {
+    /// src·α + dst·(1−α)
+    #[default]
+    Normal,
+    /// src·α + dst (clamped)
+    Add,
+    /// src·dst + src·(1−αd) + dst·(1−αs), the premultiplied form of multiply
+    Multiply,
+    /// src + dst − src·dst
+    Screen,
+}
+
+impl BlendMode {
+    pub const ALL: [BlendMode; 4] = [Self::Normal, Self::Add, Self::Multiply, Self::Screen];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Add => "add",
+            Self::Multiply => "multiply",
+            Self::Screen => "screen",
+        }
+    }
+}
+
+/// An axis-aligned rectangle in pixels, written `[x, y, w, h]` in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "[f32; 4]", into = "[f32; 4]")]
+pub struct Rect {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+impl Rect {
+    pub const fn new(x: f32, y: f32, w: f32, h: f32) -> Self {
+        Rect { x, y, w, h }
+    }
+
+    fn is_valid(&self) -> bool {
+        [self.x, self.y, self.w, self.h].iter().all(|v| v.is_finite()) && self.w > 0.0 && self.h > 0.0
+    }
+}
+
+impl From<[f32; 4]> for Rect {
+    fn from([x, y, w, h]: [f32; 4]) -> Self {
+        Rect { x, y, w, h }
+    }
+}
+
+impl From<Rect> for [f32; 4] {
+    fn from(r: Rect) -> Self {
+        [r.x, r.y, r.w, r.h]
+    }
+}
+
+/// One input: a source of frames, named by its id in `Scene::inputs`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InputSpec {
+    pub kind: String,
+    /// Everything but `kind`, validated by the registered kind.
+    #[serde(flatten)]
+    pub params: Params,
+}
+
+/// One layer: something drawn into the output, with the fields every kind shares.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerSpec {
+    pub id: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    #[serde(default)]
+    pub z: i32,
+    #[serde(default = "one")]
+    pub opacity: f32,
+    #[serde(default)]
+    pub blend: BlendMode,
+    #[serde(default = "yes")]
+    pub visible: bool,
+    /// Destination in output pixels; the whole frame when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rect: Option<Rect>,
+    /// Source region in input pixels; the whole input when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<Rect>,
+    /// Kind-specific fields, validated by the registered kind.
+    #[serde(flatten, default, skip_deserializing)]
+    pub params: Params,
+}
+
+fn one() -> f32 {
+    1.0
+}
+fn yes() -> bool {
+    true
+}
+
+/// The field names `LayerSpec` itself owns; all others belong to the layer's kind.
+const COMMON_LAYER_FIELDS: &[&str] = &["id", "kind", "input", "z", "opacity", "blend", "visible", "rect", "crop"];
+
+/// A whole composition.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scene {
+    pub width: u32,
+    pub height: u32,
+    pub fps: Fps,
+    pub background: Color,
+    pub inputs: BTreeMap<String, InputSpec>,
+    pub layers: Vec<LayerSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScene {
+    width: u32,
+    height: u32,
+    #[serde(default = "Fps::default")]
+    fps: Fps,
+    #[serde(default = "black")]
+    background: Color,
+    #[serde(default)]
+    inputs: BTreeMap<String, Map<String, Value>>,
+    #[serde(default)]
+    layers: Vec<Map<String, Value>>,
+}
+
+fn black() -> Color {
+    Color::BLACK
+}
+
+/// A rejected scene: the JSON path of the offending value and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {message}")]
+#[non_exhaustive]
+pub struct SceneError {
+    /// Dotted JSON path, e.g. `layers[2].opacity` (`.` for the document itself).
+    pub path: String,
+    pub message: String,
+}
+
+impl SceneError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        let path = path.into();
+        SceneError { path: if path.is_empty() { ".".into() } else { path }, message: message.into() }
+    }
+}
+
+/// What a scene needs to know about registered kinds to validate their parameters. The plugin
+/// registry implements it; tests may use a stub.
+pub trait KindCatalog {
+    /// `None` when no input kind of that name is registered.
+    fn check_input(&self, kind: &str, params: &Params) -> Option<Result<(), SceneError>>;
+    /// `None` when no layer kind of that name is registered; `Some(Ok(needs_input))` otherwise.
+    fn check_layer(&self, kind: &str, params: &Params) -> Option<Result<bool, SceneError>>;
+    fn input_kinds(&self) -> Vec<String>;
+    fn layer_kinds(&self) -> Vec<String>;
+}
+
+/// Deserializes `value` into `T`, reporting the path of a failure below `prefix`.
+pub fn from_value_at<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, SceneError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = join_path(prefix, if inner == "." { "" } else { &inner });
+        SceneError::new(path, e.into_inner().to_string())
+    })
+}
+
+fn join_path(prefix: &str, inner: &str) -> String {
+    match (prefix.is_empty(), inner.is_empty()) {
+        (true, _) => inner.to_string(),
+        (false, true) => prefix.to_string(),
+        (false, false) if inner.starts_with('[') => format!("{prefix}{inner}"),
+        (false, false) => format!("{prefix}.{inner}"),
+    }
+}
+
+impl Scene {
+    /// Parses and validates a scene document. Every failure names the JSON path at fault.
+    pub fn from_json(text: &str, kinds: &dyn KindCatalog) -> Result<Scene, SceneError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            SceneError::new(".", format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()))
+        })?;
+        Self::from_value(value, kinds)
+    }
+
+    pub fn from_value(value: Value, kinds: &dyn KindCatalog) -> Result<Scene, SceneError> {
+        let raw: RawScene = from_value_at(value, "")?;
+        let mut inputs = BTreeMap::new();
+        for (id, mut obj) in raw.inputs {
+            let path = format!("inputs.{id}");
+            let kind = match obj.remove("kind") {
+                Some(Value::String(k)) => k,
+                Some(_) => return Err(SceneError::new(format!("{path}.kind"), "must be a string")),
+                None => return Err(SceneError::new(path, "missing field `kind`")),
+            };
+            inputs.insert(id, InputSpec { kind, params: obj });
+        }
+        let mut layers = Vec::with_capacity(raw.layers.len());
+        for (i, obj) in raw.layers.into_iter().enumerate() {
+            let (common, params): (Map<_, _>, Map<_, _>) =
+                obj.into_iter().partition(|(k, _)| COMMON_LAYER_FIELDS.contains(&k.as_str()));
+            let mut layer: LayerSpec = from_value_at(Value::Object(common), &format!("layers[{i}]"))?;
+            layer.params = params;
+            layers.push(layer);
+        }
+        let scene =
+            Scene { width: raw.width, height: raw.height, fps: raw.fps, background: raw.background, inputs, layers };
+        scene.validate(kinds)?;
+        Ok(scene)
+    }
+
+    /// Checks everything the types alone cannot: sizes, ranges, unique ids, references, and each
+    /// kind's own parameters.
+    pub fn validate(&self, kinds: &dyn KindCatalog) -> Result<(), SceneError> {
+        for (field, v) in [("width", self.width), ("height", self.height)] {
+            if v == 0 || v > MAX_DIMENSION {
+                return Err(SceneError::new(field, format!("{v} is not in 1..={MAX_DIMENSION}")));
+            }
+        }
+        self.fps.validate().map_err(|m| SceneError::new("fps", m))?;
+        for (id, input) in &self.inputs {
+            let path = format!("inputs.{id}");
+            check_id(id).map_err(|m| SceneError::new(&path, m))?;
+            match kinds.check_input(&input.kind, &input.params) {
+                None => {
+                    return Err(SceneError::new(
+                        format!("{path}.kind"),
+                        format!("unknown input kind {:?} (known: {})", input.kind, kinds.input_kinds().join(", ")),
+                    ))
+                }
+                Some(r) => r.map_err(|e| SceneError::new(join_path(&path, trim_root(&e.path)), e.message))?,
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let path = format!("layers[{i}]");
+            check_id(&layer.id).map_err(|m| SceneError::new(format!("{path}.id"), m))?;
+            if !seen.insert(layer.id.as_str()) {
+                return Err(SceneError::new(format!("{path}.id"), format!("duplicate layer id {:?}", layer.id)));
+            }
+            if !(0.0..=1.0).contains(&layer.opacity) {
+                return Err(SceneError::new(format!("{path}.opacity"), format!("{} is not in 0..=1", layer.opacity)));
+            }
+            for (name, rect) in [("rect", layer.rect), ("crop", layer.crop)] {
+                if let Some(r) = rect.filter(|r| !r.is_valid()) {
+                    return Err(SceneError::new(
+                        format!("{path}.{name}"),
+                        format!("{:?} must be finite with positive width and height", <[f32; 4]>::from(r)),
+                    ));
+                }
+            }
+            let needs_input = match kinds.check_layer(&layer.kind, &layer.params) {
+                None => {
+                    return Err(SceneError::new(
+                        format!("{path}.kind"),
+                        format!("unknown layer kind {:?} (known: {})", layer.kind, kinds.layer_kinds().join(", ")),
+                    ))
+                }
+                Some(r) => r.map_err(|e| SceneError::new(join_path(&path, trim_root(&e.path)), e.message))?,
+            };
+            match (&layer.input, needs_input) {
+                (Some(input), _) if !self.inputs.contains_key(input) => {
+                    return Err(SceneError::new(
+                        format!("{path}.input"),
+                        format!("no input named {input:?} in `inputs`"),
+                    ))
+                }
+                (None, true) => {
+                    return Err(SceneError::new(&path, format!("a {:?} layer needs an `input`", layer.kind)))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Layers in drawing order: by `z`, and in file order for equal `z`.
+    pub fn draw_order(&self) -> Vec<&LayerSpec> {
+        let mut layers: Vec<&LayerSpec> = self.layers.iter().collect();
+        layers.sort_by_key(|l| l.z); // stable sort keeps file order for equal z
+        layers
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+fn trim_root(path: &str) -> &str {
+    if path == "." {
+        ""
+    } else {
+        path
+    }
+}
+
+fn check_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("id {id:?} must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,52 @@
+//! Sources: where input frames come from. GPU sources (test patterns) draw on the render thread;
+//! CPU sources (files, network) run a producer thread feeding a bounded channel, and their frames
+//! are uploaded and converted on the GPU (`ThreadedSource`).
+
+mod test_pattern;
+mod threaded;
+mod y4m_file;
+
+pub use test_pattern::{Pattern, TestPattern, TestPatternConfig, TestPatternKind};
+pub use threaded::{FrameProducer, ThreadedSource};
+pub use y4m_file::{Y4mProducer, Y4mSourceConfig, Y4mSourceKind};
+
+use crate::frame::FrameInfo;
+use crate::gpu::{GpuContext, Pipelines};
+use crate::layers::InputView;
+use crate::timing::Pacing;
+
+/// A source failed; the input keeps showing its last frame (or nothing) and the rest renders on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    #[error("cannot open {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("{0}")]
+    Decode(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("GPU: {0}")]
+    Gpu(String),
+}
+
+/// What a source may use while updating for an output frame.
+pub struct SourceContext<'a> {
+    pub gpu: &'a GpuContext,
+    pub pipelines: &'a Pipelines,
+    pub encoder: &'a mut wgpu::CommandEncoder,
+    pub frame: &'a FrameInfo,
+    pub pacing: Pacing,
+}
+
+/// One input of the scene.
+pub trait Source: Send {
+    /// Brings the input's texture up to date for `ctx.frame`. Offline pacing may block until the
+    /// producer delivers; realtime pacing never blocks.
+    fn update(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError>;
+    /// The current premultiplied RGBA texture; `None` until the first frame arrives.
+    fn current(&self) -> Option<InputView>;
+    /// True once the source will produce no more new frames.
+    fn is_ended(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,166 @@
+//! Generated test patterns, drawn by `shaders/test_pattern.wgsl` each frame.
+
+use super::{Source, SourceContext, SourceError};
+use crate::gpu::pattern::{PatternDrawer, PatternId, PatternParams};
+use crate::gpu::texture::Target;
+use crate::layers::InputView;
+use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
+use crate::scene::{Color, Params, SceneError};
+use serde::{Deserialize, Serialize};
+
+/// The patterns a `test_pattern` input can draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pattern {
+    SmpteBars,
+    Solid,
+    Gradient,
+    Checkerboard,
+    MovingBox,
+    TestCard,
+}
+
+impl Pattern {
+    pub const ALL: [Pattern; 6] = [
+        Pattern::SmpteBars,
+        Pattern::Solid,
+        Pattern::Gradient,
+        Pattern::Checkerboard,
+        Pattern::MovingBox,
+        Pattern::TestCard,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::SmpteBars => "smpte_bars",
+            Pattern::Solid => "solid",
+            Pattern::Gradient => "gradient",
+            Pattern::Checkerboard => "checkerboard",
+            Pattern::MovingBox => "moving_box",
+            Pattern::TestCard => "test_card",
+        }
+    }
+
+    fn id(self) -> PatternId {
+        match self {
+            Pattern::SmpteBars => PatternId::SmpteBars,
+            Pattern::Solid => PatternId::Solid,
+            Pattern::Gradient => PatternId::Gradient,
+            Pattern::Checkerboard => PatternId::Checkerboard,
+            Pattern::MovingBox => PatternId::MovingBox,
+            Pattern::TestCard => PatternId::TestCard,
+        }
+    }
+}
+
+/// Parameters of a `test_pattern` input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestPatternConfig {
+    pub pattern: Pattern,
+    /// Colour of `solid`, the ramp end of `gradient`, the light cells of `checkerboard` and the box.
+    #[serde(default = "white")]
+    pub color: Color,
+    /// Size in pixels; the scene's size when absent.
+    #[serde(default)]
+    pub width: Option<u32>,
+    #[serde(default)]
+    pub height: Option<u32>,
+    /// Checkerboard cell side in pixels.
+    #[serde(default = "default_cell")]
+    pub cell: u32,
+}
+
+fn white() -> Color {
+    Color::WHITE
+}
+fn default_cell() -> u32 {
+    32
+}
+
+impl TestPatternConfig {
+    pub fn new(pattern: Pattern) -> Self {
+        TestPatternConfig { pattern, color: Color::WHITE, width: None, height: None, cell: default_cell() }
+    }
+}
+
+/// A GPU-generated input.
+#[derive(Debug)]
+pub struct TestPattern {
+    config: TestPatternConfig,
+    target: Target,
+    drawer: PatternDrawer,
+    last_frame: Option<u64>,
+}
+
+impl TestPattern {
+    pub fn new(ctx: &BuildContext<'_>, config: TestPatternConfig) -> Result<Self, BuildError> {
+        let width = config.width.unwrap_or(ctx.scene.width);
+        let height = config.height.unwrap_or(ctx.scene.height);
+        ctx.gpu.check_size("test pattern", width, height).map_err(|e| BuildError::new("test pattern", e))?;
+        Ok(TestPattern {
+            target: Target::rgba(
+                &ctx.gpu.device,
+                &format!("streamlib {} pattern", config.pattern.name()),
+                width,
+                height,
+            ),
+            drawer: PatternDrawer::new(ctx.gpu, &ctx.pipelines.pattern),
+            config,
+            last_frame: None,
+        })
+    }
+}
+
+impl Source for TestPattern {
+    fn update(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
+        // Static patterns are drawn once; animated ones every frame.
+        let animated = matches!(self.config.pattern, Pattern::MovingBox | Pattern::TestCard);
+        if self.last_frame.is_some() && (!animated || self.last_frame == Some(ctx.frame.index)) {
+            return Ok(());
+        }
+        let (w, h) = self.target.size();
+        let c = self.config.color.premultiplied();
+        let params = PatternParams {
+            color: c.map(|v| v as f32),
+            size: [w as f32, h as f32],
+            frame: ctx.frame.index as u32,
+            pattern: self.config.pattern.id() as u32,
+            fps: ctx.frame.fps.as_f64() as f32,
+            cell: self.config.cell.max(1) as f32,
+            _pad: [0.0; 2],
+        };
+        self.drawer.draw(ctx.gpu, &ctx.pipelines.pattern, ctx.encoder, &self.target, params);
+        self.last_frame = Some(ctx.frame.index);
+        Ok(())
+    }
+
+    fn current(&self) -> Option<InputView> {
+        let (width, height) = self.target.size();
+        self.last_frame.map(|_| InputView { view: self.target.view.clone(), width, height })
+    }
+}
+
+/// Registry entry for `"kind": "test_pattern"`.
+#[derive(Debug, Default)]
+pub struct TestPatternKind;
+
+impl InputKind for TestPatternKind {
+    fn validate(&self, params: &Params) -> Result<(), SceneError> {
+        let config: TestPatternConfig = parse_params(params)?;
+        for (name, v) in [("width", config.width), ("height", config.height)] {
+            if let Some(v) = v.filter(|&v| v == 0 || v > crate::scene::MAX_DIMENSION) {
+                return Err(SceneError::new(name, format!("{v} is not in 1..={}", crate::scene::MAX_DIMENSION)));
+            }
+        }
+        if config.cell == 0 {
+            return Err(SceneError::new("cell", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
+        let config: TestPatternConfig = parse_params(params).map_err(|e| BuildError::new(id, e))?;
+        Ok(Box::new(TestPattern::new(ctx, config)?))
+    }
+}

@@ -1,0 +1,135 @@
+//! `y4m` input: a YUV4MPEG2 file (8-bit 4:2:0), read on its own thread. Handy for tests and for
+//! piping raw video from other tools (`ffmpeg -f yuv4mpegpipe`).
+
+use super::threaded::{FrameProducer, ThreadedSource};
+use super::{Source, SourceError};
+use crate::frame::{PixelFormat, TimestampedFrame};
+use crate::gpu::convert::YuvColorSpace;
+use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
+use crate::scene::{Fps, Params, SceneError};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Y4mSourceConfig {
+    pub path: PathBuf,
+    /// Start again from the first frame at the end.
+    #[serde(default, rename = "loop")]
+    pub looping: bool,
+    /// YUV colour space of the file; by default BT.709 for 720 lines and up, else BT.601.
+    #[serde(default)]
+    pub color_space: Option<YuvColorSpace>,
+}
+
+/// Reads frames from a `.y4m` file, restarting at the end when looping.
+pub struct Y4mProducer {
+    path: PathBuf,
+    decoder: y4m::Decoder<BufReader<File>>,
+    looping: bool,
+    fps: Fps,
+    index: u64,
+    /// Frame index at which the current pass through the file started.
+    pass_start: u64,
+}
+
+fn open(path: &Path) -> Result<y4m::Decoder<BufReader<File>>, SourceError> {
+    let err = |message: String| SourceError::Open { path: path.display().to_string(), message };
+    let file = File::open(path).map_err(|e| err(e.to_string()))?;
+    let decoder =
+        y4m::Decoder::new(BufReader::new(file)).map_err(|e| err(format!("not a valid YUV4MPEG2 file: {e}")))?;
+    match decoder.get_colorspace() {
+        y4m::Colorspace::C420 | y4m::Colorspace::C420jpeg | y4m::Colorspace::C420paldv | y4m::Colorspace::C420mpeg2 => {
+            Ok(decoder)
+        }
+        other => Err(SourceError::Unsupported(format!(
+            "{}: colour space {other:?} is not supported (8-bit 4:2:0 only)",
+            path.display()
+        ))),
+    }
+}
+
+impl Y4mProducer {
+    pub fn open(path: &Path, looping: bool) -> Result<Self, SourceError> {
+        let decoder = open(path)?;
+        let rate = decoder.get_framerate();
+        let fps = u32::try_from(rate.num)
+            .ok()
+            .zip(u32::try_from(rate.den).ok())
+            .map(|(n, d)| Fps::new(n, d))
+            .filter(|f| f.num > 0 && f.den > 0)
+            .unwrap_or_default();
+        Ok(Y4mProducer { path: path.to_path_buf(), decoder, looping, fps, index: 0, pass_start: 0 })
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        (self.decoder.get_width() as u32, self.decoder.get_height() as u32)
+    }
+
+    pub fn fps(&self) -> Fps {
+        self.fps
+    }
+}
+
+impl FrameProducer for Y4mProducer {
+    fn next_frame(&mut self) -> Result<Option<TimestampedFrame>, SourceError> {
+        let (width, height) = self.size();
+        let mut bytes = Vec::with_capacity(PixelFormat::I420.frame_len(width, height));
+        match self.decoder.read_frame() {
+            Ok(frame) => {
+                bytes.extend_from_slice(frame.get_y_plane());
+                bytes.extend_from_slice(frame.get_u_plane());
+                bytes.extend_from_slice(frame.get_v_plane());
+            }
+            // A truncated last frame reads as end of file: a clean end after the frames that decoded.
+            Err(y4m::Error::EOF) => {
+                if !self.looping || self.index == self.pass_start {
+                    return Ok(None);
+                }
+                self.decoder = open(&self.path)?;
+                self.pass_start = self.index;
+                return self.next_frame();
+            }
+            Err(e) => {
+                return Err(SourceError::Decode(format!("{}: frame {}: {e}", self.path.display(), self.index)));
+            }
+        }
+        let index = self.index;
+        self.index += 1;
+        TimestampedFrame::from_packed(
+            PixelFormat::I420,
+            width,
+            height,
+            &bytes,
+            self.fps.pts_ns(index),
+            self.fps.duration_ns(index),
+            index,
+        )
+        .map(Some)
+        .map_err(|e| SourceError::Decode(e.to_string()))
+    }
+}
+
+/// Registry entry for `"kind": "y4m"`.
+#[derive(Debug, Default)]
+pub struct Y4mSourceKind;
+
+impl InputKind for Y4mSourceKind {
+    fn validate(&self, params: &Params) -> Result<(), SceneError> {
+        parse_params::<Y4mSourceConfig>(params).map(|_| ())
+    }
+
+    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
+        let config: Y4mSourceConfig = parse_params(params).map_err(|e| BuildError::new(id, e))?;
+        let producer = Y4mProducer::open(&config.path, config.looping).map_err(|e| BuildError::new(id, e))?;
+        let (_, height) = producer.size();
+        let color_space = config.color_space.unwrap_or(YuvColorSpace::default_for_height(height));
+        // Admit input frames up to half an output frame early: nearest-pts matching.
+        let max_offset = ctx.scene.fps.duration_ns(0) / 2;
+        let source =
+            ThreadedSource::spawn(id, producer, color_space, max_offset).map_err(|e| BuildError::new(id, e))?;
+        Ok(Box::new(source))
+    }
+}

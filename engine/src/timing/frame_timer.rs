@@ -1,0 +1,114 @@
+use super::Clock;
+use crate::scene::Fps;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Paces frames on absolute deadlines (start + index / fps), so sleep jitter never accumulates
+/// into drift. A frame that is late is not waited for; `missed` counts the ticks skipped.
+pub struct FrameTimer {
+    clock: Arc<dyn Clock>,
+    fps: Fps,
+    start_ns: u64,
+    next_index: u64,
+    missed: u64,
+}
+
+impl std::fmt::Debug for FrameTimer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameTimer")
+            .field("fps", &self.fps)
+            .field("next_index", &self.next_index)
+            .field("missed", &self.missed)
+            .finish()
+    }
+}
+
+impl FrameTimer {
+    pub fn new(clock: Arc<dyn Clock>, fps: Fps) -> Self {
+        let start_ns = clock.now_ns();
+        FrameTimer { clock, fps, start_ns, next_index: 0, missed: 0 }
+    }
+
+    /// The deadline of frame `index`, on the clock.
+    pub fn deadline_ns(&self, index: u64) -> u64 {
+        self.start_ns + self.fps.pts_ns(index)
+    }
+
+    /// Sleeps until the next frame is due and returns its index. When the caller has fallen more
+    /// than a frame behind, the late ticks are skipped (and counted) instead of rendered in a burst.
+    pub fn wait_next(&mut self) -> u64 {
+        let now = self.clock.now_ns();
+        let due_index = self.fps_index_at(now);
+        if due_index > self.next_index {
+            self.missed += due_index - self.next_index;
+            self.next_index = due_index;
+        }
+        let deadline = self.deadline_ns(self.next_index);
+        if deadline > now {
+            std::thread::sleep(Duration::from_nanos(deadline - now));
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        index
+    }
+
+    /// The index of the frame whose slot contains time `t_ns`.
+    fn fps_index_at(&self, t_ns: u64) -> u64 {
+        let elapsed = u128::from(t_ns.saturating_sub(self.start_ns));
+        (elapsed * u128::from(self.fps.num) / (1_000_000_000u128 * u128::from(self.fps.den))) as u64
+    }
+
+    /// Ticks skipped because the caller was late.
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+
+    /// Restarts the schedule so that frame `index` is due now.
+    pub fn reset_to(&mut self, index: u64) {
+        self.start_ns = self.clock.now_ns().saturating_sub(self.fps.pts_ns(index));
+        self.next_index = index;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    struct FakeClock(AtomicU64);
+    impl Clock for FakeClock {
+        fn now_ns(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    #[test]
+    fn deadlines_are_absolute() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+        let timer = FrameTimer::new(clock, Fps::new(30000, 1001));
+        // 1000 frames later the deadline is exactly start + 1000 * 1001/30000 s.
+        assert_eq!(timer.deadline_ns(1000), 1_000 + 33_366_666_666);
+    }
+
+    #[test]
+    fn late_ticks_are_skipped_and_counted() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(0)));
+        let mut timer = FrameTimer::new(clock.clone(), Fps::new(10, 1));
+        assert_eq!(timer.wait_next(), 0);
+        // Jump 350 ms ahead: frames 1 and 2 are missed, frame 3 is due.
+        clock.0.store(350_000_000, Ordering::SeqCst);
+        assert_eq!(timer.wait_next(), 3);
+        assert_eq!(timer.missed(), 2);
+    }
+
+    #[test]
+    fn real_clock_pacing_does_not_drift() {
+        let clock = Arc::new(super::super::SystemClock::default());
+        let mut timer = FrameTimer::new(clock.clone(), Fps::new(200, 1));
+        for _ in 0..20 {
+            timer.wait_next();
+        }
+        // 20 frames at 200 fps: the 20th tick is due at 95 ms; we must not be early.
+        assert!(clock.now_ns() >= 95_000_000);
+    }
+}

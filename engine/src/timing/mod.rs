@@ -1,0 +1,19 @@
+//! Clocks, frame pacing, and picking input frames for each output tick.
+
+mod clock;
+mod frame_timer;
+mod sync;
+
+pub use clock::{Clock, SystemClock};
+pub use frame_timer::FrameTimer;
+pub use sync::{align_timestamps, estimate_fps, FrameSelector, Pull};
+
+/// How the render loop is paced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pacing {
+    /// As fast as possible; every input frame is waited for, so output is deterministic.
+    #[default]
+    Offline,
+    /// At the scene's frame rate on the clock; inputs contribute whatever frame is current.
+    Realtime,
+}

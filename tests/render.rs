@@ -1,0 +1,229 @@
+//! Compositing correctness on the GPU: blend maths against an f64 reference, z order, visibility,
+//! opacity, rect scaling and crop, odd sizes and readback row padding.
+
+mod common;
+
+use common::{render, scene};
+use serde_json::json;
+use streamlib::{BlendMode, Color, PixelFormat};
+
+/// 8-bit steps between the GPU and the f64 reference. Inputs are quantised exactly as stored
+/// (8-bit textures), so what remains is rounding of the blend result itself: one step. Multiply
+/// over a translucent destination takes two fixed-function draws with an 8-bit store between
+/// them, hence two.
+const TOLERANCE: u8 = 1;
+const TOLERANCE_TWO_DRAWS: u8 = 2;
+
+fn q(v: f64) -> f64 {
+    (v * 255.0).round() / 255.0
+}
+
+/// Premultiplied colour as stored in an 8-bit texture.
+fn stored(c: Color) -> [f64; 4] {
+    c.premultiplied().map(q)
+}
+
+/// The reference blend of premultiplied `s` (already scaled by opacity) over `d`.
+fn blend(mode: BlendMode, s: [f64; 4], d: [f64; 4]) -> [f64; 4] {
+    let (sa, da) = (s[3], d[3]);
+    let mut out = [0.0; 4];
+    for c in 0..3 {
+        out[c] = match mode {
+            BlendMode::Normal => s[c] + d[c] * (1.0 - sa),
+            BlendMode::Add => (s[c] + d[c]).min(1.0),
+            BlendMode::Multiply => s[c] * d[c] + s[c] * (1.0 - da) + d[c] * (1.0 - sa),
+            BlendMode::Screen => s[c] + d[c] - s[c] * d[c],
+        };
+    }
+    out[3] = sa + da * (1.0 - sa);
+    out
+}
+
+fn solid(color: Color) -> serde_json::Value {
+    json!({ "kind": "test_pattern", "pattern": "solid", "color": color.to_string() })
+}
+
+#[test]
+fn blend_modes_match_the_f64_reference() {
+    let backgrounds = [Color::rgba(32, 48, 64, 255), Color::rgba(200, 40, 90, 128)];
+    let pairs = [
+        (Color::rgba(240, 120, 30, 255), Color::rgba(30, 200, 255, 255)),
+        (Color::rgba(90, 180, 60, 200), Color::rgba(250, 250, 20, 96)),
+    ];
+    let mut checked = 0;
+    for bg in backgrounds {
+        for (bottom, top) in pairs {
+            for mode in BlendMode::ALL {
+                for opacity in [1.0f32, 0.75, 0.3] {
+                    let s = scene(json!({
+                        "width": 8, "height": 8, "background": bg.to_string(),
+                        "inputs": { "a": solid(bottom), "b": solid(top) },
+                        "layers": [
+                            { "id": "bottom", "kind": "video", "input": "a" },
+                            { "id": "top", "kind": "video", "input": "b", "z": 1,
+                              "blend": mode.name(), "opacity": opacity }
+                        ]
+                    }));
+                    let frame = render(s, 0, PixelFormat::Rgba8);
+                    let d = blend(BlendMode::Normal, stored(bottom), stored(bg)).map(q);
+                    let src = stored(top).map(|v| v * f64::from(opacity));
+                    let want = blend(mode, src, d).map(|v| v * 255.0);
+                    let tolerance = if mode == BlendMode::Multiply && bg.a < 255 && bottom.a < 255 {
+                        TOLERANCE_TWO_DRAWS
+                    } else {
+                        TOLERANCE
+                    };
+                    let got = frame.rgba_at(3, 5);
+                    for c in 0..4 {
+                        let err = (f64::from(got[c]) - want[c]).abs();
+                        assert!(
+                            err <= f64::from(tolerance) + 0.5,
+                            "{} opacity {opacity} bg {bg} {bottom} under {top}: got {got:?}, want {want:.2?}",
+                            mode.name()
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 48);
+}
+
+fn three_boxes(z: [i32; 3], visible: [bool; 3], opacity: [f32; 3]) -> streamlib::Scene {
+    scene(json!({
+        "width": 64, "height": 64,
+        "inputs": {
+            "r": solid(Color::rgba(255, 0, 0, 255)),
+            "g": solid(Color::rgba(0, 255, 0, 255)),
+            "b": solid(Color::rgba(0, 0, 255, 255))
+        },
+        "layers": [
+            { "id": "red", "kind": "video", "input": "r", "z": z[0], "visible": visible[0], "opacity": opacity[0], "rect": [0, 0, 40, 40] },
+            { "id": "green", "kind": "video", "input": "g", "z": z[1], "visible": visible[1], "opacity": opacity[1], "rect": [12, 12, 40, 40] },
+            { "id": "blue", "kind": "video", "input": "b", "z": z[2], "visible": visible[2], "opacity": opacity[2], "rect": [24, 24, 40, 40] }
+        ]
+    }))
+}
+
+#[test]
+fn layers_draw_by_z_and_file_order_breaks_ties() {
+    let px = |s| render(s, 0, PixelFormat::Rgba8).rgba_at(30, 30);
+    assert_eq!(px(three_boxes([0, 1, 2], [true; 3], [1.0; 3])), [0, 0, 255, 255], "blue on top");
+    assert_eq!(px(three_boxes([2, 1, 0], [true; 3], [1.0; 3])), [255, 0, 0, 255], "red on top");
+    assert_eq!(px(three_boxes([5, 5, 5], [true; 3], [1.0; 3])), [0, 0, 255, 255], "equal z: file order");
+    assert_eq!(px(three_boxes([5, 9, 5], [true; 3], [1.0; 3])), [0, 255, 0, 255], "green raised");
+}
+
+#[test]
+fn invisible_and_transparent_layers_are_not_drawn() {
+    let frame = render(three_boxes([0, 1, 2], [true, true, false], [1.0; 3]), 0, PixelFormat::Rgba8);
+    assert_eq!(frame.rgba_at(30, 30), [0, 255, 0, 255], "hidden blue leaves green");
+    assert_eq!(frame.rgba_at(60, 60), [0, 0, 0, 255], "background where only blue was");
+    let frame = render(three_boxes([0, 1, 2], [true; 3], [1.0, 1.0, 0.0]), 0, PixelFormat::Rgba8);
+    assert_eq!(frame.rgba_at(30, 30), [0, 255, 0, 255], "opacity 0 draws nothing");
+    let frame = render(three_boxes([0, 1, 2], [true; 3], [1.0, 1.0, 1.0]), 0, PixelFormat::Rgba8);
+    assert_eq!(frame.rgba_at(2, 2), [255, 0, 0, 255], "opacity 1 is exact");
+    assert_eq!(frame.rgba_at(63, 10), [0, 0, 0, 255], "outside every rect: background");
+}
+
+#[test]
+fn rect_edges_are_pixel_exact() {
+    let frame = render(three_boxes([0, 1, 2], [true, false, false], [1.0; 3]), 0, PixelFormat::Rgba8);
+    assert_eq!(frame.rgba_at(39, 39), [255, 0, 0, 255]);
+    assert_eq!(frame.rgba_at(40, 39), [0, 0, 0, 255]);
+    assert_eq!(frame.rgba_at(39, 40), [0, 0, 0, 255]);
+}
+
+#[test]
+fn scaling_filters_linearly_and_crop_selects_the_source_region() {
+    // A 64x64 checkerboard of 16 px cells drawn into 128x128: cells become 32 px. Cell centres
+    // stay exact; the two pixels either side of a cell edge sample 3/4 and 1/4 of the way between
+    // a white and a black texel, so linear filtering gives 191 and 64.
+    let s = scene(json!({
+        "width": 160, "height": 160,
+        "inputs": { "c": { "kind": "test_pattern", "pattern": "checkerboard", "cell": 16, "width": 64, "height": 64 } },
+        "layers": [ { "id": "c", "kind": "video", "input": "c", "rect": [0, 0, 128, 128] } ]
+    }));
+    let frame = render(s, 0, PixelFormat::Rgba8);
+    assert_eq!(frame.rgba_at(16, 16), [255, 255, 255, 255]);
+    assert_eq!(frame.rgba_at(48, 16), [0, 0, 0, 255]);
+    let (left, right) = (frame.rgba_at(31, 16)[0], frame.rgba_at(32, 16)[0]);
+    assert!(left.abs_diff(191) <= 2 && right.abs_diff(64) <= 2, "edge pixels {left}, {right}");
+    assert_eq!(frame.rgba_at(140, 140), [0, 0, 0, 255], "outside the rect");
+
+    // Crop the yellow bar (second of seven) out of 700-px-wide bars and stretch it over the frame.
+    let s = scene(json!({
+        "width": 50, "height": 20,
+        "inputs": { "bars": { "kind": "test_pattern", "pattern": "smpte_bars", "width": 700, "height": 100 } },
+        "layers": [ { "id": "y", "kind": "video", "input": "bars", "crop": [110, 10, 80, 40] } ]
+    }));
+    let frame = render(s, 0, PixelFormat::Rgba8);
+    for (x, y) in [(0, 0), (49, 19), (25, 10)] {
+        let px = frame.rgba_at(x, y);
+        assert!(px[0].abs_diff(191) <= 1 && px[1].abs_diff(191) <= 1 && px[2] <= 1, "({x},{y}) {px:?}");
+    }
+}
+
+#[test]
+fn odd_sizes_render_and_read_back_whole() {
+    let s = |_| {
+        scene(json!({
+            "width": 1279, "height": 719, "background": "#102030",
+            "inputs": { "r": solid(Color::rgba(250, 10, 10, 255)) },
+            "layers": [ { "id": "r", "kind": "video", "input": "r", "rect": [1000, 500, 279, 219] } ]
+        }))
+    };
+    let frame = render(s(()), 0, PixelFormat::Rgba8);
+    assert_eq!(frame.data.len(), 1279 * 719 * 4);
+    assert_eq!(frame.rgba_at(0, 0), [16, 32, 48, 255]);
+    assert_eq!(frame.rgba_at(1278, 718), [250, 10, 10, 255], "last pixel of the last row");
+    assert_eq!(frame.rgba_at(999, 718), [16, 32, 48, 255]);
+    let yuv = render(s(()), 0, PixelFormat::I420);
+    assert_eq!(yuv.data.len(), 1279 * 719 + 2 * 640 * 360);
+    assert_eq!(yuv.plane(1).len(), 640 * 360);
+}
+
+#[test]
+fn readback_rows_are_unpadded() {
+    // A horizontal ramp: every row must be identical and the ramp must rise left to right. A row
+    // padding mistake shears the image, which both checks catch.
+    for width in [33u32, 257, 1279] {
+        let s = scene(json!({
+            "width": width, "height": 7,
+            "inputs": { "g": { "kind": "test_pattern", "pattern": "gradient" } },
+            "layers": [ { "id": "g", "kind": "video", "input": "g" } ]
+        }));
+        let frame = render(s, 0, PixelFormat::Rgba8);
+        let row = (width * 4) as usize;
+        let first = &frame.data[..row];
+        for y in 1..3 {
+            assert_eq!(&frame.data[y * row..(y + 1) * row], first, "width {width}: row {y} differs");
+        }
+        let reds: Vec<u8> = first.chunks(4).map(|p| p[0]).collect();
+        assert!(reds.windows(2).all(|w| w[1] >= w[0]), "width {width}: ramp not monotonic");
+        assert!(reds[0] < 10 && *reds.last().unwrap_or(&0) > 245, "width {width}: {reds:?}");
+    }
+}
+
+#[test]
+fn several_frames_in_flight_come_back_in_order() {
+    let s = scene(json!({
+        "width": 64, "height": 36,
+        "inputs": { "m": { "kind": "test_pattern", "pattern": "moving_box" } },
+        "layers": [ { "id": "m", "kind": "video", "input": "m" } ]
+    }));
+    let mut engine = common::engine(s);
+    let mut frames = Vec::new();
+    for i in 0..10 {
+        frames.extend(engine.render(i, &[PixelFormat::Rgba8, PixelFormat::Nv12]).expect("render").0);
+    }
+    frames.extend(engine.flush().expect("flush"));
+    let rgba: Vec<u64> = frames.iter().filter(|f| f.format == PixelFormat::Rgba8).map(|f| f.index).collect();
+    let nv12: Vec<u64> = frames.iter().filter(|f| f.format == PixelFormat::Nv12).map(|f| f.index).collect();
+    assert_eq!(rgba, (0..10).collect::<Vec<_>>());
+    assert_eq!(nv12, (0..10).collect::<Vec<_>>());
+    let f = frames.iter().find(|f| f.index == 9 && f.format == PixelFormat::Rgba8).expect("frame 9");
+    assert_eq!(f.pts_ns, 300_000_000, "30 fps default: frame 9 at 300 ms");
+    assert_eq!(f.duration_ns, 33_333_333);
+}
