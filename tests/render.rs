@@ -227,3 +227,40 @@ fn several_frames_in_flight_come_back_in_order() {
     assert_eq!(f.pts_ns, 300_000_000, "30 fps default: frame 9 at 300 ms");
     assert_eq!(f.duration_ns, 33_333_333);
 }
+
+/// A sink that takes 30 ms a frame.
+struct SlowSink;
+
+impl streamlib::Sink for SlowSink {
+    fn format(&self) -> PixelFormat {
+        PixelFormat::Rgba8
+    }
+    fn write(&mut self, _: &streamlib::OutputFrame) -> Result<(), streamlib::SinkError> {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), streamlib::SinkError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_slow_live_sink_drops_frames_without_stalling_the_renderer() {
+    let s = scene(json!({
+        "width": 64, "height": 36, "fps": 100,
+        "inputs": { "m": { "kind": "test_pattern", "pattern": "moving_box" } },
+        "layers": [ { "id": "m", "kind": "video", "input": "m" } ]
+    }));
+    let mut engine = common::engine(s);
+    let slow =
+        streamlib::SinkHandle::spawn("slow", Box::new(SlowSink), streamlib::Backpressure::Drop, 2).expect("spawn");
+    let options = streamlib::RunOptions { frames: Some(60), stop: None };
+    let started = std::time::Instant::now();
+    let stats = streamlib::run(&mut engine, vec![slow], streamlib::Pacing::Realtime, &options, |_| {}).expect("run");
+    let sink = &stats.sinks[0];
+    assert_eq!(stats.frames, 60);
+    assert_eq!(sink.written + sink.dropped, 60, "every frame is either written or counted as dropped");
+    assert!(sink.dropped >= 20, "a 30 ms sink cannot take 100 fps: {sink:?}");
+    // The renderer kept its pace: 60 frames at 100 fps, plus draining at most 2 queued frames.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}

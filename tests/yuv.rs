@@ -177,7 +177,7 @@ fn y4m_round_trip_through_files() {
         "inputs": { "b": { "kind": "test_pattern", "pattern": "smpte_bars" } },
         "layers": [ { "id": "b", "kind": "video", "input": "b" } ]
     }));
-    let target = streamlib::registry::SinkTarget { path: &path, width: 33, height: 17, fps: bars.fps };
+    let target = streamlib::registry::SinkTarget::for_scene(&path, &bars);
     let sink = Registry::default().sink_for_path(&path).expect("y4m kind").build(&target).expect("sink");
     let handle = streamlib::SinkHandle::spawn("y4m", sink, streamlib::Backpressure::Block, 2).expect("spawn");
     let mut engine = common::engine(bars.clone());

@@ -86,7 +86,7 @@ fn render(scene_path: &Path, frames: Option<u64>, output: &Path, realtime: bool)
     if is_png && frames != Some(1) && !output.to_string_lossy().contains('%') {
         bail!("a .png output holds one frame: pass --frames 1, or a numbered path such as frame_%05d.png");
     }
-    let target = SinkTarget { path: output, width: scene.width, height: scene.height, fps: scene.fps };
+    let target = SinkTarget::for_scene(output, &scene);
     let sink = sink_kind.build(&target).with_context(|| format!("cannot create {}", output.display()))?;
     // Offline renders lose nothing: the renderer waits for the sink.
     let sink = SinkHandle::spawn(&output.display().to_string(), sink, Backpressure::Block, 4)?;

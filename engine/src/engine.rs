@@ -158,15 +158,32 @@ impl Engine {
         self.compositor.output()
     }
 
-    /// True when every input is finite and has ended (and there is at least one input).
+    /// True when every input that ends by itself has ended (and there is at least one).
     pub fn all_inputs_ended(&self) -> bool {
-        !self.sources.is_empty() && self.sources.values().all(|s| s.is_ended())
+        self.has_finite_input() && self.sources.values().filter(|s| s.is_finite()).all(|s| s.is_ended())
+    }
+
+    /// True when some input ends by itself, so a run without a frame count terminates.
+    pub fn has_finite_input(&self) -> bool {
+        self.sources.values().any(|s| s.is_finite())
     }
 
     /// Records and submits output frame `index`, queueing a readback in each of `formats`.
     /// Returns the readbacks that completed meanwhile (possibly of earlier frames), oldest first,
     /// and the inputs and layers that failed this frame (they were skipped; the rest rendered).
+    ///
+    /// Invalid GPU work anywhere in the frame is caught in an error scope and returned as
+    /// `GpuError::Validation`; the engine stays usable for the next frame.
     pub fn render(&mut self, index: u64, formats: &[PixelFormat]) -> Result<(Vec<OutputFrame>, FrameIssues), GpuError> {
+        let gpu = self.gpu.clone();
+        gpu.scoped(&format!("frame {index}"), || self.render_unscoped(index, formats))?
+    }
+
+    fn render_unscoped(
+        &mut self,
+        index: u64,
+        formats: &[PixelFormat],
+    ) -> Result<(Vec<OutputFrame>, FrameIssues), GpuError> {
         let frame = FrameInfo::new(index, self.scene.fps, self.scene.width, self.scene.height);
         let mut done = Vec::new();
         // Make room first, so recording never waits with a half-built encoder.

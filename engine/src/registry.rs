@@ -60,6 +60,21 @@ pub struct SinkTarget<'a> {
     pub width: u32,
     pub height: u32,
     pub fps: crate::scene::Fps,
+    /// The YUV colour space of YUV readbacks (see `Engine::output_color_space`).
+    pub color_space: crate::gpu::convert::YuvColorSpace,
+}
+
+impl<'a> SinkTarget<'a> {
+    /// A target for `scene`'s size and rate with the engine's default output colour space.
+    pub fn for_scene(path: &'a Path, scene: &Scene) -> Self {
+        SinkTarget {
+            path,
+            width: scene.width,
+            height: scene.height,
+            fps: scene.fps,
+            color_space: crate::gpu::convert::YuvColorSpace::default_for_height(scene.height),
+        }
+    }
 }
 
 /// A sink kind: chosen by name or by output file extension.

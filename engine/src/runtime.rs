@@ -26,7 +26,7 @@ pub enum RunError {
     Gpu(#[from] GpuError),
     #[error(transparent)]
     Sink(#[from] SinkError),
-    #[error("the scene has no input that ends: say how many frames to render")]
+    #[error("no input of the scene ends by itself (test patterns and looping files run forever): say how many frames to render")]
     Endless,
 }
 
@@ -59,7 +59,7 @@ impl RunStats {
 fn finite_or_endless(engine: &Engine, frames: Option<u64>) -> Result<Option<u64>, RunError> {
     match frames {
         Some(n) => Ok(Some(n)),
-        None if engine.scene().inputs.is_empty() => Err(RunError::Endless),
+        None if !engine.has_finite_input() => Err(RunError::Endless),
         None => Ok(None),
     }
 }

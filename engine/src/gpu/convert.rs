@@ -382,7 +382,7 @@ impl OutputConverter {
             texture::fullscreen_pipeline(device, label, &pipeline_layout, &module, entry, targets)
         };
         OutputConverter {
-            luma: make("streamlib rgba to luma pipeline", "fs_luma", &[r8.clone()]),
+            luma: make("streamlib rgba to luma pipeline", "fs_luma", std::slice::from_ref(&r8)),
             chroma_nv12: make("streamlib rgba to nv12 chroma pipeline", "fs_chroma_nv12", &[rg8]),
             chroma_i420: make("streamlib rgba to i420 chroma pipeline", "fs_chroma_i420", &[r8.clone(), r8]),
             uniform: device.create_buffer(&wgpu::BufferDescriptor {

@@ -2,6 +2,7 @@
 
 use super::{Sink, SinkError};
 use crate::frame::{OutputFrame, PixelFormat};
+use crate::gpu::convert::YuvRange;
 use crate::registry::{SinkKind, SinkTarget};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -18,10 +19,17 @@ impl Y4mSink {
     pub fn create(target: &SinkTarget<'_>) -> Result<Self, SinkError> {
         let io = |source| SinkError::Io { path: target.path.display().to_string(), source };
         let mut writer = BufWriter::new(File::create(target.path).map_err(io)?);
-        write!(
+        writeln!(
             writer,
-            "YUV4MPEG2 W{} H{} F{}:{} Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=LIMITED\n",
-            target.width, target.height, target.fps.num, target.fps.den
+            "YUV4MPEG2 W{} H{} F{}:{} Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE={}",
+            target.width,
+            target.height,
+            target.fps.num,
+            target.fps.den,
+            match target.color_space.range {
+                YuvRange::Limited => "LIMITED",
+                YuvRange::Full => "FULL",
+            }
         )
         .map_err(io)?;
         Ok(Y4mSink { path: target.path.to_path_buf(), writer: Some(writer) })

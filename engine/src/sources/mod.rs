@@ -49,4 +49,9 @@ pub trait Source: Send {
     fn is_ended(&self) -> bool {
         false
     }
+    /// True when the source ends by itself (a file that does not loop); generators and live
+    /// inputs run until stopped.
+    fn is_finite(&self) -> bool {
+        false
+    }
 }

@@ -15,6 +15,10 @@ use std::thread::JoinHandle;
 pub trait FrameProducer: Send + 'static {
     /// The next frame; `Ok(None)` at the end of the stream.
     fn next_frame(&mut self) -> Result<Option<TimestampedFrame>, SourceError>;
+    /// Whether the stream ends by itself (`next_frame` eventually returns `Ok(None)`).
+    fn is_finite(&self) -> bool {
+        true
+    }
 }
 
 enum Message {
@@ -32,6 +36,7 @@ pub struct ThreadedSource {
     uploader: FrameUploader,
     color_space: YuvColorSpace,
     size: Option<(u32, u32)>,
+    finite: bool,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     last_error: Option<SourceError>,
@@ -51,6 +56,7 @@ impl ThreadedSource {
         color_space: YuvColorSpace,
         max_offset_ns: u64,
     ) -> Result<Self, SourceError> {
+        let finite = producer.is_finite();
         let (tx, rx) = bounded(CHANNEL_DEPTH);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
@@ -78,6 +84,7 @@ impl ThreadedSource {
             uploader: FrameUploader::new(id),
             color_space,
             size: None,
+            finite,
             stop,
             thread: Some(thread),
             last_error: None,
@@ -129,6 +136,10 @@ impl Source for ThreadedSource {
 
     fn is_ended(&self) -> bool {
         self.selector.is_ended()
+    }
+
+    fn is_finite(&self) -> bool {
+        self.finite
     }
 }
 

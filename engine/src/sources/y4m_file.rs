@@ -110,6 +110,10 @@ impl FrameProducer for Y4mProducer {
         .map(Some)
         .map_err(|e| SourceError::Decode(e.to_string()))
     }
+
+    fn is_finite(&self) -> bool {
+        !self.looping
+    }
 }
 
 /// Registry entry for `"kind": "y4m"`.

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what streamlib needs on Debian 12 (root or sudo): GStreamer and its plugins, Mesa's
+# software Vulkan driver (lavapipe) for machines without a GPU, Xvfb for windows in CI, and the
+# tools the tests verify outputs with (ffmpeg/ffprobe, gst-launch-1.0). Safe to run again.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+PACKAGES=(
+  ca-certificates gcc libc6-dev pkg-config
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  mesa-vulkan-drivers libvulkan1 libxkbcommon-x11-0 xvfb fonts-dejavu-core
+  ffmpeg
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust (>= 1.92) with rustup first" >&2
+  exit 1
+fi
+echo "setup: ok ($(cargo --version))"

@@ -1,0 +1,195 @@
+//! End to end: the `streamlib` program renders scenes to files that ffprobe and ffmpeg accept, and
+//! bad input exits non-zero with a message naming the problem.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the program, killing it (and failing) if it takes longer than a minute.
+fn streamlib(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run streamlib");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("streamlib {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child.stdout.take().map(|mut s| s.read_to_end(&mut stdout));
+    child.stderr.take().map(|mut s| s.read_to_end(&mut stderr));
+    Output { status, stdout, stderr }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("streamlib-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir.join(name)
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root").to_path_buf()
+}
+
+fn write_scene(name: &str, json: &str) -> PathBuf {
+    let p = tmp(name);
+    std::fs::write(&p, json).expect("write scene");
+    p
+}
+
+const SMALL: &str = r##"{
+  "width": 320, "height": 180, "fps": 25, "background": "#202020",
+  "inputs": {
+    "card": { "kind": "test_pattern", "pattern": "test_card" },
+    "box": { "kind": "test_pattern", "pattern": "moving_box", "color": "#20C0FF" }
+  },
+  "layers": [
+    { "id": "card", "kind": "video", "input": "card" },
+    { "id": "box", "kind": "video", "input": "box", "z": 1, "opacity": 0.6, "rect": [160, 90, 160, 90] }
+  ]
+}"##;
+
+fn ffprobe(path: &Path, entries: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", entries])
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(path)
+        .output()
+        .expect("ffprobe (apt-get install ffmpeg)");
+    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn renders_y4m_that_ffprobe_and_ffmpeg_accept() {
+    let scene = write_scene("small.json", SMALL);
+    let out = tmp("small.y4m");
+    let r = streamlib(&[
+        "render",
+        scene.to_str().expect("path"),
+        "--frames",
+        "12",
+        "--output",
+        out.to_str().expect("path"),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let summary = String::from_utf8_lossy(&r.stdout);
+    assert!(summary.contains("rendered 12 frames") && summary.contains("fps"), "{summary}");
+    let probe = ffprobe(&out, "stream=width,height,pix_fmt,r_frame_rate,nb_read_frames");
+    for want in ["width=320", "height=180", "pix_fmt=yuv420p", "r_frame_rate=25/1", "nb_read_frames=12"] {
+        assert!(probe.contains(want), "{want} not in {probe}");
+    }
+
+    // Frame 0 decoded by ffmpeg (BT.601 limited, its default for y4m) against our RGBA still.
+    let png_path = tmp("small.png");
+    let r = streamlib(&[
+        "render",
+        scene.to_str().expect("path"),
+        "--frames",
+        "1",
+        "--output",
+        png_path.to_str().expect("path"),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let decoded = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&out)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgba", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(decoded.status.success());
+    let reader = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png_path).expect("png")));
+    let mut reader = reader.read_info().expect("png header");
+    let mut still = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut still).expect("png data");
+    assert_eq!((info.width, info.height), (320, 180));
+    assert_eq!(decoded.stdout.len(), still.len());
+    let diff: u64 = decoded.stdout.iter().zip(&still).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+    let mean = diff as f64 / still.len() as f64;
+    // 4:2:0 subsampling smears colour across sharp edges; over the whole frame the mean error of
+    // the YUV round trip stays around one step.
+    assert!(mean < 2.5, "mean abs difference {mean:.2} between ffmpeg's decode and our still");
+}
+
+#[test]
+fn the_showcase_scene_renders() {
+    let out = tmp("showcase.png");
+    let scene = root().join("demos/scenes/showcase.json");
+    let r =
+        streamlib(&["render", scene.to_str().expect("path"), "--frames", "1", "--output", out.to_str().expect("path")]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let probe = ffprobe(&out, "stream=width,height");
+    assert!(probe.contains("width=1280") && probe.contains("height=720"), "{probe}");
+}
+
+#[test]
+fn every_example_scene_is_valid() {
+    let dir = root().join("demos/scenes");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("demos/scenes") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let r = streamlib(&["check", path.to_str().expect("path")]);
+            assert!(r.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&r.stderr));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected several example scenes");
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let r = streamlib(args);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{args:?} should fail: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {needle:?} not in {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_a_clear_message() {
+    let out = tmp("never.y4m");
+    let out = out.to_str().expect("path");
+    let bad = write_scene("bad.json", &SMALL.replace("\"opacity\": 0.6", "\"opacity\": 1.6"));
+    fails_with(&["render", bad.to_str().expect("path"), "--frames", "1", "--output", out], "layers[1].opacity");
+    let dangling = write_scene("dangling.json", &SMALL.replace("\"input\": \"box\"", "\"input\": \"nope\""));
+    fails_with(&["render", dangling.to_str().expect("path"), "--frames", "1", "--output", out], "layers[1].input");
+    let broken = write_scene("broken.json", "{ \"width\": 10, ");
+    fails_with(&["render", broken.to_str().expect("path"), "--frames", "1", "--output", out], "invalid JSON");
+    fails_with(&["render", "/nonexistent/scene.json", "--frames", "1", "--output", out], "cannot read scene");
+    let good = write_scene("good.json", SMALL);
+    let good = good.to_str().expect("path");
+    fails_with(&["render", good, "--frames", "1", "--output", "/tmp/x.avi"], "no output kind writes \"avi\"");
+    fails_with(&["render", good, "--frames", "3", "--output", "/tmp/x.png"], "--frames 1");
+    fails_with(&["render", good, "--frames", "1", "--output", "/nonexistent/dir/out.y4m"], "/nonexistent/dir/out.y4m");
+    fails_with(&["render", good, "--output", out], "say how many frames");
+}
+
+#[test]
+fn no_usable_adapter_is_a_clear_error() {
+    let run = |var: &str, value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_streamlib")).arg("adapter").env(var, value).output().expect("run")
+    };
+    let r = run("WGPU_ADAPTER_NAME", "no-such-gpu-anywhere");
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("WGPU_ADAPTER_NAME") && stderr.contains("available"), "{stderr}");
+    // Metal does not exist on Linux: no adapter at all, and the message says what to install.
+    let r = run("WGPU_BACKEND", "metal");
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("mesa-vulkan-drivers"), "{stderr}");
+    let r = Command::new(env!("CARGO_BIN_EXE_streamlib")).arg("adapter").output().expect("run");
+    assert!(r.status.success());
+    assert!(!String::from_utf8_lossy(&r.stdout).trim().is_empty(), "the adapter is named");
+}
