@@ -193,3 +193,78 @@ fn no_usable_adapter_is_a_clear_error() {
     assert!(r.status.success());
     assert!(!String::from_utf8_lossy(&r.stdout).trim().is_empty(), "the adapter is named");
 }
+
+#[test]
+fn ctrl_c_finishes_the_output_properly() {
+    let scene = write_scene("long.json", SMALL);
+    let out = tmp("interrupted.y4m");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .args(["render", scene.to_str().expect("path"), "--frames", "1000000", "--output"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Let it write some frames, then interrupt it as a terminal would.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 500_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().map(|mut s| s.read_to_string(&mut stderr));
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let written: u64 = stderr
+        .split("interrupted: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in {stderr}"));
+    assert!(written > 0);
+    // Every frame that was reported is whole in the file.
+    let probe = ffprobe(&out, "stream=nb_read_frames");
+    assert!(probe.contains(&format!("nb_read_frames={written}")), "{probe} vs {written}");
+}
+
+#[test]
+fn relative_input_paths_are_taken_from_the_scene_file() {
+    let dir = tmp("relative");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let clip = dir.join("clip.y4m");
+    let source = write_scene("clip_source.json", SMALL);
+    let r = streamlib(&[
+        "render",
+        source.to_str().expect("path"),
+        "--frames",
+        "3",
+        "--output",
+        clip.to_str().expect("path"),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let scene = dir.join("uses_clip.json");
+    std::fs::write(
+        &scene,
+        r#"{ "width": 320, "height": 180, "fps": 25,
+             "inputs": { "clip": { "kind": "y4m", "path": "clip.y4m" } },
+             "layers": [ { "id": "clip", "kind": "video", "input": "clip" } ] }"#,
+    )
+    .expect("write");
+    let out = tmp("from_clip.y4m");
+    // Run from another directory: the path must resolve against the scene file, not the cwd.
+    let r = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .current_dir("/")
+        .args(["render", scene.to_str().expect("path"), "--output", out.to_str().expect("path")])
+        .output()
+        .expect("run");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("rendered 3 frames"), "ends with the input");
+}

@@ -84,6 +84,7 @@ pub fn w1_scene() -> Scene {
             layer("b", "check", 2, 0.7, Rect::new(400.0, 200.0, w, h)),
             layer("c", "card", 3, 0.9, Rect::new(800.0, 400.0, w, h)),
         ],
+        base_dir: None,
     }
 }
 

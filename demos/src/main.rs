@@ -75,7 +75,10 @@ fn real_main(cli: Cli) -> Result<()> {
 
 fn load_scene(registry: &Registry, path: &Path) -> Result<streamlib::Scene> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read scene {}", path.display()))?;
-    registry.parse_scene(&text).with_context(|| format!("invalid scene {}", path.display()))
+    let mut scene = registry.parse_scene(&text).with_context(|| format!("invalid scene {}", path.display()))?;
+    // File paths inside a scene are relative to the scene file, as users expect.
+    scene.base_dir = path.parent().map(Path::to_path_buf);
+    Ok(scene)
 }
 
 fn render(scene_path: &Path, frames: Option<u64>, output: &Path, realtime: bool) -> Result<()> {
@@ -103,10 +106,16 @@ fn render(scene_path: &Path, frames: Option<u64>, output: &Path, realtime: bool)
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames {per_sec} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // Ctrl-C (or SIGTERM) stops after the current frame; the output is then finished properly.
     let stop = Arc::new(AtomicBool::new(false));
-    let options = RunOptions { frames, stop: Some(stop) };
+    let flag = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed)) {
+        tracing::warn!("cannot install the Ctrl-C handler: {e}");
+    }
+    let options = RunOptions { frames, stop: Some(stop.clone()) };
     let stats = streamlib::run(&mut engine, vec![sink], pacing, &options, |_| bar.inc(1))?;
     bar.finish_and_clear();
+    let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
     let sink = stats.sinks.first();
     println!(
         "rendered {} frames in {:.2} s ({:.1} fps) on {} -> {}{}",
@@ -125,6 +134,10 @@ fn render(scene_path: &Path, frames: Option<u64>, output: &Path, realtime: bool)
             "warning: {} input errors and {} layer errors (see the log above); those inputs or layers were skipped",
             stats.input_errors, stats.layer_errors
         );
+    }
+    if interrupted {
+        eprintln!("interrupted: {} frames written and the output closed properly", stats.frames);
+        std::process::exit(130);
     }
     Ok(())
 }

@@ -134,6 +134,10 @@ pub struct Scene {
     pub background: Color,
     pub inputs: BTreeMap<String, InputSpec>,
     pub layers: Vec<LayerSpec>,
+    /// Directory that relative file paths in the scene are resolved against (the scene file's
+    /// directory when loaded from a file); the working directory when `None`.
+    #[serde(skip)]
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -230,8 +234,15 @@ impl Scene {
             layer.params = params;
             layers.push(layer);
         }
-        let scene =
-            Scene { width: raw.width, height: raw.height, fps: raw.fps, background: raw.background, inputs, layers };
+        let scene = Scene {
+            width: raw.width,
+            height: raw.height,
+            fps: raw.fps,
+            background: raw.background,
+            inputs,
+            layers,
+            base_dir: None,
+        };
         scene.validate(kinds)?;
         Ok(scene)
     }
@@ -299,6 +310,14 @@ impl Scene {
             }
         }
         Ok(())
+    }
+
+    /// `path` as the scene means it: relative paths are taken from `base_dir`.
+    pub fn resolve_path(&self, path: &std::path::Path) -> std::path::PathBuf {
+        match &self.base_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
     }
 
     /// Layers in drawing order: by `z`, and in file order for equal `z`.

@@ -127,7 +127,8 @@ impl InputKind for Y4mSourceKind {
 
     fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
         let config: Y4mSourceConfig = parse_params(params).map_err(|e| BuildError::new(id, e))?;
-        let producer = Y4mProducer::open(&config.path, config.looping).map_err(|e| BuildError::new(id, e))?;
+        let path = ctx.scene.resolve_path(&config.path);
+        let producer = Y4mProducer::open(&path, config.looping).map_err(|e| BuildError::new(id, e))?;
         let (_, height) = producer.size();
         let color_space = config.color_space.unwrap_or(YuvColorSpace::default_for_height(height));
         // Admit input frames up to half an output frame early: nearest-pts matching.
