@@ -254,7 +254,7 @@ fn a_slow_live_sink_drops_frames_without_stalling_the_renderer() {
     let mut engine = common::engine(s);
     let slow =
         streamlib::SinkHandle::spawn("slow", Box::new(SlowSink), streamlib::Backpressure::Drop, 2).expect("spawn");
-    let options = streamlib::RunOptions { frames: Some(60), stop: None };
+    let options = streamlib::RunOptions { frames: Some(60), stop: None, ..Default::default() };
     let started = std::time::Instant::now();
     let stats = streamlib::run(&mut engine, vec![slow], streamlib::Pacing::Realtime, &options, |_| {}).expect("run");
     let sink = &stats.sinks[0];

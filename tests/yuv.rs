@@ -181,7 +181,7 @@ fn y4m_round_trip_through_files() {
     let sink = Registry::default().sink_for_path(&path).expect("y4m kind").build(&target).expect("sink");
     let handle = streamlib::SinkHandle::spawn("y4m", sink, streamlib::Backpressure::Block, 2).expect("spawn");
     let mut engine = common::engine(bars.clone());
-    let options = streamlib::RunOptions { frames: Some(5), stop: None };
+    let options = streamlib::RunOptions { frames: Some(5), stop: None, ..Default::default() };
     streamlib::run(&mut engine, vec![handle], Pacing::Offline, &options, |_| {}).expect("run");
     let direct = common::engine(bars).render_and_read(0, PixelFormat::Rgba8).expect("direct");
 

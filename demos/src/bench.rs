@@ -114,7 +114,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let warm = engine.times();
         let sink = MemorySink::new(format, 0);
         let handle = SinkHandle::spawn("memory", Box::new(sink.clone()), Backpressure::Block, 4)?;
-        let options = RunOptions { frames: Some(args.frames), stop: None };
+        let options = RunOptions { frames: Some(args.frames), stop: None, ..Default::default() };
         let stats = streamlib::run(&mut engine, vec![handle], Pacing::Offline, &options, |_| {})?;
         let per_frame = |d: std::time::Duration, w: std::time::Duration| {
             (d.saturating_sub(w)).as_secs_f64() * 1e3 / stats.frames as f64

@@ -1,6 +1,8 @@
 //! The `streamlib` program: render scenes to files, check them, and benchmark the compositor.
 
 mod bench;
+mod hud;
+mod preview;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -27,12 +29,28 @@ enum Command {
         /// Frames to render; by default until every input has ended.
         #[arg(long)]
         frames: Option<u64>,
+        /// Index of the first frame to render (test patterns are functions of it).
+        #[arg(long, default_value_t = 0)]
+        start: u64,
         /// Output path; the extension picks the format.
         #[arg(long, short)]
         output: PathBuf,
         /// Pace at the scene's frame rate instead of as fast as possible.
         #[arg(long)]
         realtime: bool,
+    },
+    /// Show a scene in a window, paced at its frame rate, with keyboard controls.
+    Preview {
+        scene: PathBuf,
+        /// Also record to this file while previewing (live: a slow sink drops frames).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Where S saves PNG snapshots.
+        #[arg(long, default_value = ".")]
+        snapshot_dir: PathBuf,
+        /// Start with the HUD shown.
+        #[arg(long)]
+        hud: bool,
     },
     /// Parse and validate a scene, and print it back normalised.
     Check { scene: PathBuf },
@@ -58,7 +76,12 @@ fn main() {
 
 fn real_main(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Render { scene, frames, output, realtime } => render(&scene, frames, &output, realtime),
+        Command::Render { scene, frames, start, output, realtime } => render(&scene, frames, start, &output, realtime),
+        Command::Preview { scene, output, snapshot_dir, hud } => {
+            let registry = Registry::default();
+            let scene = load_scene(&registry, &scene)?;
+            preview::run(preview::PreviewArgs { scene, registry, output, snapshot_dir, hud })
+        }
         Command::Check { scene } => {
             let scene = load_scene(&Registry::default(), &scene)?;
             println!("{}", scene.to_json_pretty());
@@ -81,7 +104,7 @@ fn load_scene(registry: &Registry, path: &Path) -> Result<streamlib::Scene> {
     Ok(scene)
 }
 
-fn render(scene_path: &Path, frames: Option<u64>, output: &Path, realtime: bool) -> Result<()> {
+fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: &Path, realtime: bool) -> Result<()> {
     let registry = Registry::default();
     let scene = load_scene(&registry, scene_path)?;
     let sink_kind = registry.sink_for_path(output)?;
@@ -112,7 +135,7 @@ fn render(scene_path: &Path, frames: Option<u64>, output: &Path, realtime: bool)
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed)) {
         tracing::warn!("cannot install the Ctrl-C handler: {e}");
     }
-    let options = RunOptions { frames, stop: Some(stop.clone()) };
+    let options = RunOptions { frames, start, stop: Some(stop.clone()) };
     let stats = streamlib::run(&mut engine, vec![sink], pacing, &options, |_| bar.inc(1))?;
     bar.finish_and_clear();
     let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);

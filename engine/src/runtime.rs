@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct RunOptions {
     /// Frames to render; `None` renders until every input has ended.
     pub frames: Option<u64>,
+    /// Index of the first frame (its pts is `start / fps`); offline runs only.
+    pub start: u64,
     /// Set from another thread (e.g. a Ctrl-C handler) to stop after the current frame.
     pub stop: Option<Arc<AtomicBool>>,
 }
@@ -93,7 +95,7 @@ pub fn run(
         Ok(())
     };
     let result: Result<(), RunError> = (|| {
-        let mut next = 0u64;
+        let mut next = options.start;
         loop {
             if limit.is_some_and(|n| rendered >= n) || options.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
             {

@@ -93,18 +93,22 @@ impl GpuContext {
     /// Opens the best adapter: a real GPU when there is one, else the software Vulkan driver.
     /// `WGPU_BACKEND` limits the backends tried; `WGPU_ADAPTER_NAME` picks by a name substring.
     pub fn new() -> Result<Self, GpuError> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        Self::new_with(wgpu::InstanceDescriptor::new_without_display_handle_from_env)
+    }
+
+    /// As `new`, with instances made by `make` (a windowed caller adds its display handle).
+    pub fn new_with(make: impl Fn() -> wgpu::InstanceDescriptor) -> Result<Self, GpuError> {
         if std::env::var_os("WGPU_BACKEND").is_none() {
             // Vulkan/Metal/DX12 first: probing GL as well only adds EGL noise where a primary
             // backend (including Mesa's software Vulkan) exists.
+            let mut desc = make();
             desc.backends = wgpu::Backends::PRIMARY;
             match Self::with_instance(wgpu::Instance::new(desc)) {
                 Err(GpuError::NoAdapter(_)) => {}
                 other => return other,
             }
-            desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         }
-        Self::with_instance(wgpu::Instance::new(desc))
+        Self::with_instance(wgpu::Instance::new(make()))
     }
 
     /// Opens an adapter on an existing instance (a windowed caller passes one with a display handle).

@@ -6,6 +6,7 @@ pub mod blend;
 mod context;
 pub mod convert;
 pub mod pattern;
+pub mod present;
 pub mod readback;
 pub mod shaders;
 pub mod texture;

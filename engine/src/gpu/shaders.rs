@@ -4,6 +4,7 @@
 pub const BLEND: &str = include_str!("../../../shaders/blend.wgsl");
 pub const INPUT_CONVERT: &str = include_str!("../../../shaders/input_convert.wgsl");
 pub const OUTPUT_CONVERT: &str = include_str!("../../../shaders/output_convert.wgsl");
+pub const PRESENT: &str = include_str!("../../../shaders/present.wgsl");
 pub const TEST_PATTERN: &str = include_str!("../../../shaders/test_pattern.wgsl");
 
 /// (file name, source) for every shader, for validation tests and tools.
@@ -11,5 +12,6 @@ pub const ALL: &[(&str, &str)] = &[
     ("blend.wgsl", BLEND),
     ("input_convert.wgsl", INPUT_CONVERT),
     ("output_convert.wgsl", OUTPUT_CONVERT),
+    ("present.wgsl", PRESENT),
     ("test_pattern.wgsl", TEST_PATTERN),
 ];

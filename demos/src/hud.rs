@@ -1,0 +1,77 @@
+//! The preview's heads-up display: live numbers and the key list, drawn with glyphon in the bundled
+//! DejaVu Sans Mono (never a system font).
+
+use glyphon::{
+    Attrs, Buffer, Cache, Color, Family, FontSystem, Metrics, Resolution, Shaping, SwashCache, TextArea, TextAtlas,
+    TextBounds, TextRenderer, Viewport,
+};
+
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
+
+pub struct Hud {
+    font_system: FontSystem,
+    swash_cache: SwashCache,
+    viewport: Viewport,
+    atlas: TextAtlas,
+    renderer: TextRenderer,
+    buffer: Buffer,
+}
+
+impl Hud {
+    pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, format: wgpu::TextureFormat) -> Self {
+        let mut db = glyphon::fontdb::Database::new();
+        db.load_font_data(FONT.to_vec());
+        let mut font_system = FontSystem::new_with_locale_and_db("en-US".into(), db);
+        let cache = Cache::new(device);
+        let viewport = Viewport::new(device, &cache);
+        let mut atlas = TextAtlas::new(device, queue, &cache, format);
+        let renderer = TextRenderer::new(&mut atlas, device, wgpu::MultisampleState::default(), None);
+        let buffer = Buffer::new(&mut font_system, Metrics::new(14.0, 18.0));
+        Hud { font_system, swash_cache: SwashCache::new(), viewport, atlas, renderer, buffer }
+    }
+
+    /// Lays out `text` for a `size` surface at `scale` (HiDPI factor).
+    pub fn prepare(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        text: &str,
+        size: (u32, u32),
+        scale: f32,
+    ) -> Result<(), String> {
+        self.viewport.update(queue, Resolution { width: size.0, height: size.1 });
+        self.buffer.set_metrics(Metrics::new(14.0 * scale, 18.0 * scale));
+        self.buffer.set_size(Some(size.0 as f32), Some(size.1 as f32));
+        self.buffer.set_text(text, &Attrs::new().family(Family::Monospace), Shaping::Basic, None);
+        self.buffer.shape_until_scroll(&mut self.font_system, false);
+        let area = TextArea {
+            buffer: &self.buffer,
+            left: 8.0 * scale,
+            top: 6.0 * scale,
+            scale: 1.0,
+            bounds: TextBounds { left: 0, top: 0, right: size.0 as i32, bottom: size.1 as i32 },
+            default_color: Color::rgb(255, 255, 120),
+            custom_glyphs: &[],
+        };
+        self.renderer
+            .prepare(
+                device,
+                queue,
+                &mut self.font_system,
+                &mut self.atlas,
+                &self.viewport,
+                [area],
+                &mut self.swash_cache,
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn render(&self, pass: &mut wgpu::RenderPass<'_>) -> Result<(), String> {
+        self.renderer.render(&self.atlas, &self.viewport, pass).map_err(|e| e.to_string())
+    }
+
+    /// Drops glyphs not used since the last frame, so the atlas stays bounded.
+    pub fn trim(&mut self) {
+        self.atlas.trim();
+    }
+}
