@@ -24,7 +24,8 @@ impl Hud {
         let mut font_system = FontSystem::new_with_locale_and_db("en-US".into(), db);
         let cache = Cache::new(device);
         let viewport = Viewport::new(device, &cache);
-        let mut atlas = TextAtlas::new(device, queue, &cache, format);
+        // Web mode: the surface holds sRGB-encoded bytes in a linear format.
+        let mut atlas = TextAtlas::with_color_mode(device, queue, &cache, format, glyphon::ColorMode::Web);
         let renderer = TextRenderer::new(&mut atlas, device, wgpu::MultisampleState::default(), None);
         let buffer = Buffer::new(&mut font_system, Metrics::new(14.0, 18.0));
         Hud { font_system, swash_cache: SwashCache::new(), viewport, atlas, renderer, buffer }

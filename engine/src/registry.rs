@@ -2,7 +2,7 @@
 //! Rust users can add their own.
 
 use crate::gpu::{GpuContext, Pipelines};
-use crate::layers::{Layer, VideoLayerKind};
+use crate::layers::{ImageLayerKind, Layer, TextLayerKind, VideoLayerKind};
 use crate::scene::{from_value_at, KindCatalog, LayerSpec, Params, Scene, SceneError};
 use crate::sinks::{PngSinkKind, Sink, SinkError, Y4mSinkKind};
 use crate::sources::{Source, TestPatternKind, Y4mSourceKind};
@@ -108,6 +108,8 @@ impl Default for Registry {
         r.register_input("test_pattern", TestPatternKind);
         r.register_input("y4m", Y4mSourceKind);
         r.register_layer("video", VideoLayerKind);
+        r.register_layer("image", ImageLayerKind);
+        r.register_layer("text", TextLayerKind);
         r.register_sink("y4m", Y4mSinkKind);
         r.register_sink("png", PngSinkKind);
         r

@@ -1,8 +1,12 @@
 //! Layers: what gets drawn into the output. Each layer prepares on the CPU side (and may record
 //! offscreen GPU work), then records its draws into the compositor's render pass.
 
+mod image;
+mod text;
 mod video;
 
+pub use image::{load_rgba, ImageLayer, ImageLayerConfig, ImageLayerKind};
+pub use text::{TextLayer, TextLayerConfig, TextLayerKind};
 pub use video::{VideoLayer, VideoLayerKind};
 
 use crate::frame::FrameInfo;

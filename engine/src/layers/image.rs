@@ -1,0 +1,109 @@
+//! The `image` layer: a PNG or JPEG decoded once at build time, uploaded once (straight alpha
+//! converted to premultiplied on the GPU), then drawn like any other texture.
+
+use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
+use crate::frame::{PixelFormat, TimestampedFrame};
+use crate::gpu::convert::{FrameUploader, YuvColorSpace};
+use crate::registry::{parse_params, BuildContext, BuildError, LayerKind};
+use crate::scene::{LayerSpec, Params, Rect, SceneError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Parameters of an `image` layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageLayerConfig {
+    /// PNG or JPEG file; relative paths are taken from the scene file's directory.
+    pub path: PathBuf,
+}
+
+pub struct ImageLayer {
+    pixels: Option<TimestampedFrame>,
+    size: (u32, u32),
+    uploader: FrameUploader,
+    bound: Option<wgpu::BindGroup>,
+    slot: Option<QuadSlot>,
+}
+
+impl std::fmt::Debug for ImageLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageLayer").field("size", &self.size).finish()
+    }
+}
+
+/// Decodes `path` into straight-alpha RGBA8.
+pub fn load_rgba(path: &Path) -> Result<(u32, u32, Vec<u8>), String> {
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| format!("cannot open image {}: {e}", path.display()))?
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read image {}: {e}", path.display()))?;
+    let decoded = reader.decode().map_err(|e| format!("cannot decode image {}: {e}", path.display()))?;
+    let rgba = decoded.to_rgba8();
+    Ok((rgba.width(), rgba.height(), rgba.into_raw()))
+}
+
+impl ImageLayer {
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let (width, height, rgba) = load_rgba(path)?;
+        let frame = TimestampedFrame::from_packed(PixelFormat::Rgba8, width, height, &rgba, 0, 0, 0)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(ImageLayer {
+            pixels: Some(frame),
+            size: (width, height),
+            uploader: FrameUploader::new(format!("image {}", path.display())),
+            bound: None,
+            slot: None,
+        })
+    }
+}
+
+impl Layer for ImageLayer {
+    fn prepare(&mut self, ctx: &mut PrepareContext<'_>) -> Result<(), LayerError> {
+        if let Some(frame) = self.pixels.take() {
+            self.uploader
+                .upload(ctx.gpu, &ctx.pipelines.input, &frame, YuvColorSpace::default(), ctx.encoder)
+                .map_err(|e| LayerError::new(&ctx.spec.id, e.to_string()))?;
+            let view = self.uploader.view().ok_or_else(|| LayerError::new(&ctx.spec.id, "image upload failed"))?;
+            self.bound = Some(ctx.pipelines.blend.texture_bind_group(&ctx.gpu.device, view));
+        }
+        // Without a rect the image is drawn at its own size in the top-left corner, as a logo would be.
+        let (w, h) = (self.size.0 as f32, self.size.1 as f32);
+        let dst = ctx.spec.rect.unwrap_or(Rect::new(0.0, 0.0, w, h));
+        let uv = match ctx.spec.crop {
+            Some(c) => [c.x / w, c.y / h, (c.x + c.w).min(w) / w, (c.y + c.h).min(h) / h],
+            None => [0.0, 0.0, 1.0, 1.0],
+        };
+        self.slot = Some(ctx.quad(dst, uv));
+        Ok(())
+    }
+
+    fn record(&self, pass: &mut LayerPass<'_, '_>) {
+        if let (Some(group), Some(slot)) = (&self.bound, self.slot) {
+            pass.draw_quad(group, slot);
+        }
+    }
+}
+
+/// Registry entry for `"kind": "image"`.
+#[derive(Debug, Default)]
+pub struct ImageLayerKind;
+
+impl LayerKind for ImageLayerKind {
+    fn needs_input(&self) -> bool {
+        false
+    }
+
+    fn validate(&self, params: &Params) -> Result<(), SceneError> {
+        parse_params::<ImageLayerConfig>(params).map(|_| ())
+    }
+
+    fn build(&self, spec: &LayerSpec, ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError> {
+        let config: ImageLayerConfig = parse_params(&spec.params).map_err(|e| BuildError::new(&spec.id, e))?;
+        let path = ctx.scene.resolve_path(&config.path);
+        let layer = ImageLayer::open(&path).map_err(|e| BuildError::new(format!("layer {}", spec.id), e))?;
+        ctx.gpu
+            .check_size(&format!("image {}", path.display()), layer.size.0, layer.size.1)
+            .map_err(|e| BuildError::new(format!("layer {}", spec.id), e))?;
+        Ok(Box::new(layer))
+    }
+}

@@ -1,0 +1,303 @@
+//! The `text` layer: a string with live placeholders, shaped by cosmic-text and drawn by glyphon
+//! into the layer's own texture (re-drawn only when the text changes), then composited like any
+//! other texture. Fonts are bundled (`assets/fonts/`), never taken from the system.
+
+use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
+use crate::frame::FrameInfo;
+use crate::gpu::texture::{self, Target, RGBA_FORMAT};
+use crate::registry::{parse_params, BuildContext, BuildError, LayerKind};
+use crate::scene::{Color, LayerSpec, Params, Rect, SceneError};
+use glyphon::{
+    Attrs, Buffer, Cache, ColorMode, Family, FontSystem, Metrics, Resolution, Shaping, SwashCache, TextArea, TextAtlas,
+    TextBounds, TextRenderer, Viewport, Weight,
+};
+use serde::{Deserialize, Serialize};
+
+/// Font families bundled with streamlib, as `font` names them.
+pub const FONT_FAMILIES: [&str; 2] = ["DejaVu Sans", "DejaVu Sans Mono"];
+const FONTS: [&[u8]; 3] = [
+    include_bytes!("../../../assets/fonts/DejaVuSans.ttf"),
+    include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf"),
+    include_bytes!("../../../assets/fonts/DejaVuSansMono.ttf"),
+];
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextAlign {
+    #[default]
+    Left,
+    Center,
+    Right,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextWeight {
+    #[default]
+    Normal,
+    Bold,
+}
+
+/// A drop shadow under the text.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shadow {
+    #[serde(default = "shadow_color")]
+    pub color: Color,
+    /// Offset in pixels, `[x, y]`.
+    #[serde(default = "shadow_offset")]
+    pub offset: [f32; 2],
+}
+
+fn shadow_color() -> Color {
+    Color::rgba(0, 0, 0, 200)
+}
+fn shadow_offset() -> [f32; 2] {
+    [2.0, 2.0]
+}
+
+/// Parameters of a `text` layer. `text` may contain `{frame}`, `{timecode}`, `{pts}` and `{fps}`,
+/// filled in every frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextLayerConfig {
+    pub text: String,
+    #[serde(default = "default_font")]
+    pub font: String,
+    /// Font size in pixels.
+    #[serde(default = "default_size")]
+    pub size: f32,
+    #[serde(default)]
+    pub weight: TextWeight,
+    #[serde(default = "white")]
+    pub color: Color,
+    #[serde(default)]
+    pub align: TextAlign,
+    #[serde(default)]
+    pub shadow: Option<Shadow>,
+}
+
+fn default_font() -> String {
+    FONT_FAMILIES[0].to_string()
+}
+fn default_size() -> f32 {
+    48.0
+}
+fn white() -> Color {
+    Color::WHITE
+}
+
+impl TextLayerConfig {
+    fn check(&self) -> Result<(), SceneError> {
+        if !FONT_FAMILIES.contains(&self.font.as_str()) {
+            return Err(SceneError::new(
+                "font",
+                format!("unknown font {:?}; bundled families: {}", self.font, FONT_FAMILIES.join(", ")),
+            ));
+        }
+        if !(self.size.is_finite() && self.size >= 1.0 && self.size <= 1000.0) {
+            return Err(SceneError::new("size", format!("{} is not a font size in 1..=1000 px", self.size)));
+        }
+        Ok(())
+    }
+}
+
+/// `HH:MM:SS:FF` (non-drop-frame) for frame `index` at `fps`, rounded to a whole nominal rate.
+pub fn timecode(index: u64, fps: crate::scene::Fps) -> String {
+    let rate = fps.as_f64().round().max(1.0) as u64;
+    let seconds = index / rate;
+    format!("{:02}:{:02}:{:02}:{:02}", seconds / 3600 % 100, seconds / 60 % 60, seconds % 60, index % rate)
+}
+
+/// The text with its placeholders filled for `frame`.
+pub fn fill_placeholders(text: &str, frame: &FrameInfo) -> String {
+    if !text.contains('{') {
+        return text.to_string();
+    }
+    text.replace("{frame}", &frame.index.to_string())
+        .replace("{timecode}", &timecode(frame.index, frame.fps))
+        .replace("{pts}", &format!("{:.3}", frame.pts_ns as f64 / 1e9))
+        .replace("{fps}", &format!("{}", (frame.fps.as_f64() * 100.0).round() / 100.0))
+}
+
+fn glyph_color(c: Color) -> glyphon::Color {
+    glyphon::Color::rgba(c.r, c.g, c.b, c.a)
+}
+
+pub struct TextLayer {
+    config: TextLayerConfig,
+    font_system: FontSystem,
+    swash_cache: SwashCache,
+    viewport: Viewport,
+    atlas: TextAtlas,
+    renderer: TextRenderer,
+    buffer: Buffer,
+    target: Option<Target>,
+    bound: Option<wgpu::BindGroup>,
+    drawn: Option<String>,
+    slot: Option<QuadSlot>,
+}
+
+impl std::fmt::Debug for TextLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextLayer").field("config", &self.config).finish()
+    }
+}
+
+impl TextLayer {
+    pub fn new(gpu: &crate::gpu::GpuContext, config: TextLayerConfig) -> Self {
+        let mut db = glyphon::fontdb::Database::new();
+        for font in FONTS {
+            db.load_font_data(font.to_vec());
+        }
+        let mut font_system = FontSystem::new_with_locale_and_db("en-US".into(), db);
+        let cache = Cache::new(&gpu.device);
+        let viewport = Viewport::new(&gpu.device, &cache);
+        // Web mode: our textures hold sRGB-encoded values in a linear format, like every layer.
+        let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, &cache, RGBA_FORMAT, ColorMode::Web);
+        let renderer = TextRenderer::new(&mut atlas, &gpu.device, wgpu::MultisampleState::default(), None);
+        let buffer = Buffer::new(&mut font_system, Metrics::new(config.size, config.size * 1.25));
+        TextLayer {
+            config,
+            font_system,
+            swash_cache: SwashCache::new(),
+            viewport,
+            atlas,
+            renderer,
+            buffer,
+            target: None,
+            bound: None,
+            drawn: None,
+            slot: None,
+        }
+    }
+
+    fn draw(&mut self, ctx: &mut PrepareContext<'_>, text: &str, size: (u32, u32)) -> Result<(), String> {
+        let c = &self.config;
+        let attrs = Attrs::new().family(Family::Name(&c.font)).weight(if c.weight == TextWeight::Bold {
+            Weight::BOLD
+        } else {
+            Weight::NORMAL
+        });
+        let align = match c.align {
+            TextAlign::Left => glyphon::cosmic_text::Align::Left,
+            TextAlign::Center => glyphon::cosmic_text::Align::Center,
+            TextAlign::Right => glyphon::cosmic_text::Align::Right,
+        };
+        self.buffer.set_size(Some(size.0 as f32), Some(size.1 as f32));
+        self.buffer.set_text(text, &attrs, Shaping::Advanced, Some(align));
+        self.buffer.shape_until_scroll(&mut self.font_system, false);
+        self.viewport.update(&ctx.gpu.queue, Resolution { width: size.0, height: size.1 });
+        let bounds = TextBounds { left: 0, top: 0, right: size.0 as i32, bottom: size.1 as i32 };
+        let mut areas = Vec::with_capacity(2);
+        if let Some(shadow) = c.shadow {
+            areas.push(TextArea {
+                buffer: &self.buffer,
+                left: shadow.offset[0],
+                top: shadow.offset[1],
+                scale: 1.0,
+                bounds,
+                default_color: glyph_color(shadow.color),
+                custom_glyphs: &[],
+            });
+        }
+        areas.push(TextArea {
+            buffer: &self.buffer,
+            left: 0.0,
+            top: 0.0,
+            scale: 1.0,
+            bounds,
+            default_color: glyph_color(c.color),
+            custom_glyphs: &[],
+        });
+        self.renderer
+            .prepare(
+                &ctx.gpu.device,
+                &ctx.gpu.queue,
+                &mut self.font_system,
+                &mut self.atlas,
+                &self.viewport,
+                areas,
+                &mut self.swash_cache,
+            )
+            .map_err(|e| e.to_string())?;
+        let target = self.target.as_ref().ok_or("no target")?;
+        let mut pass = texture::begin_pass(
+            ctx.encoder,
+            "streamlib text layer pass",
+            &[Some(texture::color_attachment(&target.view, Some(wgpu::Color::TRANSPARENT)))],
+        );
+        self.renderer.render(&self.atlas, &self.viewport, &mut pass).map_err(|e| e.to_string())?;
+        drop(pass);
+        // Glyphs not used by this text are evicted, so changing text never grows the atlas unboundedly.
+        self.atlas.trim();
+        Ok(())
+    }
+}
+
+impl Layer for TextLayer {
+    fn prepare(&mut self, ctx: &mut PrepareContext<'_>) -> Result<(), LayerError> {
+        let dst = ctx.dst_rect();
+        let size = (
+            (dst.w.round() as u32).clamp(1, ctx.gpu.max_texture_side()),
+            (dst.h.round() as u32).clamp(1, ctx.gpu.max_texture_side()),
+        );
+        if self.target.as_ref().is_none_or(|t| t.size() != size) {
+            let target = Target::rgba(&ctx.gpu.device, "streamlib text layer", size.0, size.1);
+            self.bound = Some(ctx.pipelines.blend.texture_bind_group(&ctx.gpu.device, &target.view));
+            self.target = Some(target);
+            self.drawn = None;
+        }
+        let text = fill_placeholders(&self.config.text, ctx.frame);
+        if self.drawn.as_deref() != Some(text.as_str()) {
+            self.draw(ctx, &text, size).map_err(|e| LayerError::new(&ctx.spec.id, e))?;
+            self.drawn = Some(text);
+        }
+        self.slot = Some(ctx.quad(Rect::new(dst.x, dst.y, size.0 as f32, size.1 as f32), [0.0, 0.0, 1.0, 1.0]));
+        Ok(())
+    }
+
+    fn record(&self, pass: &mut LayerPass<'_, '_>) {
+        if let (Some(group), Some(slot)) = (&self.bound, self.slot) {
+            pass.draw_quad(group, slot);
+        }
+    }
+}
+
+/// Registry entry for `"kind": "text"`.
+#[derive(Debug, Default)]
+pub struct TextLayerKind;
+
+impl LayerKind for TextLayerKind {
+    fn needs_input(&self) -> bool {
+        false
+    }
+
+    fn validate(&self, params: &Params) -> Result<(), SceneError> {
+        parse_params::<TextLayerConfig>(params)?.check()
+    }
+
+    fn build(&self, spec: &LayerSpec, ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError> {
+        let config: TextLayerConfig = parse_params(&spec.params).map_err(|e| BuildError::new(&spec.id, e))?;
+        config.check().map_err(|e| BuildError::new(&spec.id, e))?;
+        Ok(Box::new(TextLayer::new(ctx.gpu, config)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::Fps;
+
+    #[test]
+    fn placeholders_are_filled() {
+        let frame = FrameInfo::new(1234, Fps::new(25, 1), 10, 10);
+        assert_eq!(
+            fill_placeholders("{frame} {timecode} {pts} {fps} {other}", &frame),
+            "1234 00:00:49:09 49.360 25 {other}"
+        );
+        let ntsc = FrameInfo::new(30, Fps::new(30000, 1001), 10, 10);
+        assert_eq!(fill_placeholders("{fps}", &ntsc), "29.97");
+        assert_eq!(timecode(30, Fps::new(30000, 1001)), "00:00:01:00");
+    }
+}
