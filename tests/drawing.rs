@@ -102,3 +102,37 @@ fn bad_image_files_are_clear_errors() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn vector_scene() -> streamlib::Scene {
+    scene(json!({
+        "width": 320, "height": 180, "background": "#182028",
+        "layers": [ { "id": "v", "kind": "vector", "rect": [10, 10, 300, 160], "shapes": [
+            { "type": "rect", "x": 4, "y": 4, "w": 140, "h": 70, "radius": 14, "fill": "#2060C0",
+              "stroke": { "color": "#FFFFFF", "width": 3 } },
+            { "type": "circle", "cx": 220, "cy": 45, "r": 38, "fill": "#F0A02080" },
+            { "type": "ellipse", "cx": 220, "cy": 120, "rx": 70, "ry": 28,
+              "stroke": { "color": "#40E080", "width": 5, "join": "round" } },
+            { "type": "polyline", "points": [[10, 150], [40, 95], [70, 130], [100, 90], [130, 140]],
+              "stroke": { "color": "#FF4060", "width": 6, "join": "round", "cap": "round" } },
+            { "type": "polyline", "points": [[150, 150], [175, 100], [200, 150]], "closed": true, "fill": "#E0E0E0" }
+        ] } ]
+    }))
+}
+
+#[test]
+fn vector_shapes_match_their_reference_and_are_antialiased() {
+    let frame = render(vector_scene(), 0, PixelFormat::Rgba8);
+    assert_snapshot("vector_shapes", &frame);
+    // Along the circle's rim (layer offset 10,10; centre 230,55; radius 38) MSAA leaves partial
+    // coverage: some pixels are strictly between the background and the fill.
+    let background = frame.rgba_at(300, 5);
+    let inside = frame.rgba_at(230, 55);
+    let partial = (0..360)
+        .map(|deg| {
+            let a = (deg as f32).to_radians();
+            frame.rgba_at((230.0 + 38.0 * a.cos()).round() as u32, (55.0 + 38.0 * a.sin()).round() as u32)
+        })
+        .filter(|px| *px != background && *px != inside)
+        .count();
+    assert!(partial > 60, "only {partial} rim samples were blended: edges look jagged");
+}

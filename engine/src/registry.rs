@@ -2,7 +2,7 @@
 //! Rust users can add their own.
 
 use crate::gpu::{GpuContext, Pipelines};
-use crate::layers::{ImageLayerKind, Layer, TextLayerKind, VideoLayerKind};
+use crate::layers::{ImageLayerKind, Layer, TextLayerKind, VectorLayerKind, VideoLayerKind};
 use crate::scene::{from_value_at, KindCatalog, LayerSpec, Params, Scene, SceneError};
 use crate::sinks::{PngSinkKind, Sink, SinkError, Y4mSinkKind};
 use crate::sources::{Source, TestPatternKind, Y4mSourceKind};
@@ -110,6 +110,7 @@ impl Default for Registry {
         r.register_layer("video", VideoLayerKind);
         r.register_layer("image", ImageLayerKind);
         r.register_layer("text", TextLayerKind);
+        r.register_layer("vector", VectorLayerKind);
         r.register_sink("y4m", Y4mSinkKind);
         r.register_sink("png", PngSinkKind);
         r

@@ -10,6 +10,7 @@ pub mod present;
 pub mod readback;
 pub mod shaders;
 pub mod texture;
+pub mod vector;
 
 pub use context::{AdapterSummary, GpuContext, GpuError};
 
@@ -20,6 +21,7 @@ pub struct Pipelines {
     pub blend: blend::BlendPipelines,
     pub pattern: pattern::PatternPipeline,
     pub input: convert::InputConverter,
+    pub vector: vector::VectorPipeline,
 }
 
 impl Pipelines {
@@ -28,6 +30,7 @@ impl Pipelines {
             blend: blend::BlendPipelines::new(&gpu.device),
             pattern: pattern::PatternPipeline::new(&gpu.device),
             input: convert::InputConverter::new(&gpu.device),
+            vector: vector::VectorPipeline::new(&gpu.device),
         })
     }
 }

@@ -5,6 +5,7 @@ pub const BLEND: &str = include_str!("../../../shaders/blend.wgsl");
 pub const INPUT_CONVERT: &str = include_str!("../../../shaders/input_convert.wgsl");
 pub const OUTPUT_CONVERT: &str = include_str!("../../../shaders/output_convert.wgsl");
 pub const PRESENT: &str = include_str!("../../../shaders/present.wgsl");
+pub const VECTOR: &str = include_str!("../../../shaders/vector.wgsl");
 pub const TEST_PATTERN: &str = include_str!("../../../shaders/test_pattern.wgsl");
 
 /// (file name, source) for every shader, for validation tests and tools.
@@ -14,4 +15,5 @@ pub const ALL: &[(&str, &str)] = &[
     ("output_convert.wgsl", OUTPUT_CONVERT),
     ("present.wgsl", PRESENT),
     ("test_pattern.wgsl", TEST_PATTERN),
+    ("vector.wgsl", VECTOR),
 ];

@@ -3,10 +3,12 @@
 
 mod image;
 mod text;
+mod vector;
 mod video;
 
 pub use image::{load_rgba, ImageLayer, ImageLayerConfig, ImageLayerKind};
 pub use text::{TextLayer, TextLayerConfig, TextLayerKind};
+pub use vector::{tessellate, Shape, VectorLayer, VectorLayerConfig, VectorLayerKind, TOLERANCE};
 pub use video::{VideoLayer, VideoLayerKind};
 
 use crate::frame::FrameInfo;
