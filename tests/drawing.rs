@@ -136,3 +136,133 @@ fn vector_shapes_match_their_reference_and_are_antialiased() {
         .count();
     assert!(partial > 60, "only {partial} rim samples were blended: edges look jagged");
 }
+
+mod canvas {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use streamlib::layers::canvas::{Cap, Join, Paint, PathBuilder, StrokeStyle, TextStyle};
+    use streamlib::layers::{DrawFn, DrawingLayerKind};
+    use streamlib::{Color, Rect};
+
+    fn engine_with(kind: DrawingLayerKind, extra_layers: serde_json::Value) -> Engine {
+        let mut registry = Registry::default();
+        registry.register_layer("drawing", kind);
+        let mut layers = vec![json!({ "id": "d", "kind": "drawing", "z": 1 })];
+        layers.extend(extra_layers.as_array().cloned().unwrap_or_default());
+        let s = streamlib::Scene::from_value(
+            json!({ "width": 320, "height": 180, "background": "#101820",
+                    "inputs": { "c": { "kind": "test_pattern", "pattern": "solid", "color": "#00FF00" } },
+                    "layers": layers }),
+            &registry,
+        )
+        .expect("scene");
+        let g = gpu();
+        Engine::with_pipelines(&g.ctx, g.pipelines.clone(), s, &registry, Pacing::Offline).expect("engine")
+    }
+
+    fn showcase() -> DrawFn {
+        Box::new(|c, _ctx| {
+            let stops = vec![(0.0, Color::rgba(255, 60, 60, 255)), (1.0, Color::rgba(60, 60, 255, 255))];
+            c.fill_rounded_rect(
+                Rect::new(10.0, 10.0, 140.0, 60.0),
+                12.0,
+                Paint::Linear { start: [10.0, 0.0], end: [150.0, 0.0], stops },
+            );
+            let radial =
+                vec![(0.0, Color::WHITE), (0.6, Color::rgba(255, 200, 0, 255)), (1.0, Color::rgba(255, 200, 0, 0))];
+            c.fill_circle(230.0, 45.0, 35.0, Paint::Radial { center: [230.0, 45.0], radius: 35.0, stops: radial });
+            let wave = PathBuilder::new()
+                .move_to(10.0, 120.0)
+                .cubic_to(50.0, 80.0, 90.0, 160.0, 130.0, 120.0)
+                .quad_to(150.0, 100.0, 170.0, 120.0)
+                .build();
+            c.stroke(&wave, &StrokeStyle::new(4.0).join(Join::Round).cap(Cap::Round), Color::rgba(80, 220, 120, 255));
+            c.polyline(&[[10.0, 160.0], [170.0, 160.0]], &StrokeStyle::new(3.0).dash(&[12.0, 6.0]), Color::WHITE);
+            c.save();
+            c.translate(250.0, 130.0);
+            c.rotate(0.4);
+            c.fill_rect(Rect::new(-25.0, -15.0, 50.0, 30.0), Color::rgba(200, 80, 255, 200));
+            c.restore();
+            c.save();
+            c.clip_rect(Rect::new(180.0, 95.0, 40.0, 40.0));
+            c.fill_circle(200.0, 115.0, 30.0, Color::rgba(255, 255, 255, 255));
+            c.restore();
+            let style = TextStyle {
+                size: 20.0,
+                color: Color::rgba(255, 230, 80, 255),
+                outline: Some((Color::BLACK, 1.5)),
+                ..TextStyle::default()
+            };
+            c.text("canvas 42", 180.0, 150.0, &style);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn canvas_drawing_matches_its_reference() {
+        let mut e = engine_with(DrawingLayerKind::new(|_| showcase()), json!([]));
+        let frame = e.render_and_read(0, PixelFormat::Rgba8).expect("render");
+        assert_snapshot("canvas_showcase", &frame);
+        // The clip holds: the white circle (r 30 around 200,115) is cut at x = 220.
+        assert_eq!(frame.rgba_at(200, 115), [255, 255, 255, 255]);
+        assert_ne!(frame.rgba_at(224, 115), [255, 255, 255, 255]);
+    }
+
+    #[test]
+    fn failing_drawing_code_blanks_only_its_layer_for_that_frame() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let counter = calls.clone();
+        let kind = DrawingLayerKind::new(move |_| {
+            let counter = counter.clone();
+            Box::new(move |c, ctx| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                match ctx.frame % 3 {
+                    1 => return Err("no data for this frame".into()),
+                    2 => panic!("bug in user code at frame {}", ctx.frame),
+                    _ => {}
+                }
+                c.fill_rect(Rect::new(0.0, 0.0, 320.0, 90.0), Color::rgba(255, 0, 0, 255));
+                Ok(())
+            })
+        });
+        let video = json!([{ "id": "v", "kind": "video", "input": "c", "rect": [0, 90, 320, 90] }]);
+        let mut e = engine_with(kind, video);
+        for index in 0..6u64 {
+            let (mut done, issues) = e.render(index, &[PixelFormat::Rgba8]).expect("the frame renders");
+            done.extend(e.flush().expect("flush"));
+            let frame = done.into_iter().find(|f| f.index == index).expect("frame");
+            assert_eq!(frame.rgba_at(10, 150), [0, 255, 0, 255], "frame {index}: other layers keep rendering");
+            let top = frame.rgba_at(10, 10);
+            if index % 3 == 0 {
+                assert!(issues.layers.is_empty());
+                assert_eq!(top, [255, 0, 0, 255], "frame {index}: drawing works again");
+            } else {
+                assert_eq!(issues.layers.len(), 1, "frame {index}");
+                let msg = issues.layers[0].to_string();
+                assert!(msg.contains(if index % 3 == 1 { "no data" } else { "panicked: bug in user code" }), "{msg}");
+                assert_eq!(top, [16, 24, 32, 255], "frame {index}: the failing layer is transparent");
+            }
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 6);
+    }
+
+    #[test]
+    fn vars_reach_the_drawing_code() {
+        let kind = DrawingLayerKind::new(|_| {
+            Box::new(|c, ctx| {
+                let w = ctx.var("progress").unwrap_or(0.0) as f32 * ctx.width as f32;
+                c.fill_rect(Rect::new(0.0, 0.0, w.max(1.0), 10.0), Color::WHITE);
+                Ok(())
+            })
+        });
+        let vars = kind.vars();
+        let mut e = engine_with(kind, json!([]));
+        vars.lock().expect("vars").insert("progress".into(), 0.25);
+        let quarter = e.render_and_read(0, PixelFormat::Rgba8).expect("render");
+        vars.lock().expect("vars").insert("progress".into(), 0.75);
+        let three_quarters = e.render_and_read(1, PixelFormat::Rgba8).expect("render");
+        assert_eq!(quarter.rgba_at(100, 5), [16, 24, 32, 255], "bar ends at x = 80");
+        assert_eq!(three_quarters.rgba_at(100, 5), [255, 255, 255, 255], "bar reaches x = 240");
+    }
+}

@@ -1,13 +1,16 @@
 //! Layers: what gets drawn into the output. Each layer prepares on the CPU side (and may record
 //! offscreen GPU work), then records its draws into the compositor's render pass.
 
+pub mod canvas;
+mod drawing;
 mod image;
-mod text;
+pub(crate) mod text;
 mod vector;
 mod video;
 
+pub use drawing::{DrawError, DrawFn, DrawingContext, DrawingLayer, DrawingLayerKind, Vars};
 pub use image::{load_rgba, ImageLayer, ImageLayerConfig, ImageLayerKind};
-pub use text::{TextLayer, TextLayerConfig, TextLayerKind};
+pub use text::{TextAlign, TextLayer, TextLayerConfig, TextLayerKind, TextWeight};
 pub use vector::{tessellate, Shape, VectorLayer, VectorLayerConfig, VectorLayerKind, TOLERANCE};
 pub use video::{VideoLayer, VideoLayerKind};
 

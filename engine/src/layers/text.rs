@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// Font families bundled with streamlib, as `font` names them.
 pub const FONT_FAMILIES: [&str; 2] = ["DejaVu Sans", "DejaVu Sans Mono"];
-const FONTS: [&[u8]; 3] = [
+pub(crate) const FONTS: [&[u8]; 3] = [
     include_bytes!("../../../assets/fonts/DejaVuSans.ttf"),
     include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf"),
     include_bytes!("../../../assets/fonts/DejaVuSansMono.ttf"),

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 /// invisible at any zoom we render and keeps a 100 px circle near 80 segments.
 pub const TOLERANCE: f32 = 0.1;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Join {
     #[default]
@@ -29,7 +29,7 @@ pub enum Join {
     Bevel,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cap {
     #[default]
@@ -174,9 +174,8 @@ pub fn tessellate(shapes: &[Shape]) -> Result<Mesh, String> {
             fill.tessellate_path(
                 &path,
                 &FillOptions::tolerance(TOLERANCE),
-                &mut BuffersBuilder::new(&mut geometry, |v: FillVertex| VectorVertex {
-                    position: v.position().to_array(),
-                    color,
+                &mut BuffersBuilder::new(&mut geometry, |v: FillVertex| {
+                    VectorVertex::solid(v.position().to_array(), color)
                 }),
             )
             .map_err(|e| format!("shape {i}: fill: {e:?}"))?;
@@ -199,15 +198,20 @@ pub fn tessellate(shapes: &[Shape]) -> Result<Mesh, String> {
                 .tessellate_path(
                     &path,
                     &options,
-                    &mut BuffersBuilder::new(&mut geometry, |v: StrokeVertex| VectorVertex {
-                        position: v.position().to_array(),
-                        color,
+                    &mut BuffersBuilder::new(&mut geometry, |v: StrokeVertex| {
+                        VectorVertex::solid(v.position().to_array(), color)
                     }),
                 )
                 .map_err(|e| format!("shape {i}: stroke: {e:?}"))?;
         }
     }
-    Ok(Mesh { vertices: geometry.vertices, indices: geometry.indices })
+    let count = geometry.indices.len() as u32;
+    Ok(Mesh {
+        vertices: geometry.vertices,
+        indices: geometry.indices,
+        paints: Vec::new(),
+        batches: vec![(0..count, None)],
+    })
 }
 
 pub struct VectorLayer {
@@ -236,7 +240,7 @@ impl Layer for VectorLayer {
         let size = ((dst.w.round() as u32).clamp(1, max), (dst.h.round() as u32).clamp(1, max));
         if self.canvas.as_ref().is_none_or(|(c, _, _)| c.size() != size) {
             let mut canvas = VectorCanvas::new(ctx.gpu, &ctx.pipelines.vector, size.0, size.1);
-            canvas.set_mesh(ctx.gpu, &self.mesh);
+            canvas.set_mesh(ctx.gpu, &ctx.pipelines.vector, &self.mesh);
             let target = Target::rgba(&ctx.gpu.device, "streamlib vector layer", size.0, size.1);
             let group = ctx.pipelines.blend.texture_bind_group(&ctx.gpu.device, &target.view);
             self.canvas = Some((canvas, target, group));
