@@ -269,10 +269,13 @@ impl Layer for DrawingLayer {
 /// Registers drawing code under a kind name: `make` builds the closure for each layer of that
 /// kind (it sees the layer's spec, so kind-specific fields can configure it).
 pub struct DrawingLayerKind {
-    make: Box<dyn Fn(&LayerSpec) -> Result<DrawFn, String> + Send + Sync>,
-    validate: Box<dyn Fn(&Params) -> Result<(), SceneError> + Send + Sync>,
+    make: MakeDrawFn,
+    validate: ValidateParams,
     vars: Vars,
 }
+
+type MakeDrawFn = Box<dyn Fn(&LayerSpec) -> Result<DrawFn, String> + Send + Sync>;
+type ValidateParams = Box<dyn Fn(&Params) -> Result<(), SceneError> + Send + Sync>;
 
 impl DrawingLayerKind {
     /// A kind without parameters of its own.
