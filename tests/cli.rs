@@ -142,6 +142,17 @@ fn every_example_scene_is_valid() {
         if path.extension().is_some_and(|e| e == "json") {
             let r = streamlib(&["check", path.to_str().expect("path")]);
             assert!(r.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&r.stderr));
+            // And it renders: files it names resolve, its kinds build.
+            let out = tmp(&format!("example-{n}.png"));
+            let r = streamlib(&[
+                "render",
+                path.to_str().expect("path"),
+                "--frames",
+                "1",
+                "--output",
+                out.to_str().expect("path"),
+            ]);
+            assert!(r.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&r.stderr));
             n += 1;
         }
     }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod hud;
+mod kinds;
 mod preview;
 
 use anyhow::{bail, Context, Result};
@@ -78,12 +79,12 @@ fn real_main(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Render { scene, frames, start, output, realtime } => render(&scene, frames, start, &output, realtime),
         Command::Preview { scene, output, snapshot_dir, hud } => {
-            let registry = Registry::default();
+            let registry = kinds::registry();
             let scene = load_scene(&registry, &scene)?;
             preview::run(preview::PreviewArgs { scene, registry, output, snapshot_dir, hud })
         }
         Command::Check { scene } => {
-            let scene = load_scene(&Registry::default(), &scene)?;
+            let scene = load_scene(&kinds::registry(), &scene)?;
             println!("{}", scene.to_json_pretty());
             Ok(())
         }
@@ -105,7 +106,7 @@ fn load_scene(registry: &Registry, path: &Path) -> Result<streamlib::Scene> {
 }
 
 fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: &Path, realtime: bool) -> Result<()> {
-    let registry = Registry::default();
+    let registry = kinds::registry();
     let scene = load_scene(&registry, scene_path)?;
     let sink_kind = registry.sink_for_path(output)?;
     let is_png = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
