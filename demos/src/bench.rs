@@ -14,6 +14,8 @@ use streamlib::{
 pub enum Workload {
     /// 1920x1080, 4 layers (one opaque, three translucent offset), RGBA readback into memory.
     W1,
+    /// 1920x1080 drawing layer: 1, 100 and 1000 shapes, and a 200-character text changing every frame.
+    Drawing,
 }
 
 #[derive(Args)]
@@ -89,7 +91,9 @@ pub fn w1_scene() -> Scene {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let Workload::W1 = args.workload;
+    if let Workload::Drawing = args.workload {
+        return drawing(&args);
+    }
     let gpu = GpuContext::new()?;
     let registry = Registry::default();
     let scene = w1_scene();
@@ -141,5 +145,83 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("| ms/frame, convert+copy recording and submit (CPU) | {:.3} |", m[3]);
     println!("| ms/frame, waiting for GPU + unpadding readback | {:.3} |", m[4]);
     println!("| MiB read back | {:.0} |", m[5]);
+    Ok(())
+}
+
+/// One drawing-layer workload: `shapes` shapes (circles and rounded rects, half stroked) and
+/// optionally a 200-character text block that changes every frame.
+fn drawing_kind(shapes: usize, text: bool, animated: bool) -> streamlib::layers::DrawingLayerKind {
+    use streamlib::layers::canvas::{StrokeStyle, TextStyle};
+    streamlib::layers::DrawingLayerKind::new(move |_| {
+        Box::new(move |c, ctx| {
+            if animated {
+                // Moves every frame: the layer is redrawn (tessellations still come from the cache).
+                c.translate((ctx.frame % 50) as f32, 0.0);
+            }
+            for i in 0..shapes {
+                // A fixed pseudo-random layout (the same every frame, so tessellations are cached).
+                let h = (i as u32).wrapping_mul(2_654_435_761);
+                let (x, y) = ((h % 1800) as f32 + 40.0, ((h >> 11) % 1000) as f32 + 40.0);
+                let color = Color::rgba((h >> 3) as u8, (h >> 9) as u8, (h >> 17) as u8, 200);
+                if i % 2 == 0 {
+                    c.fill_circle(x, y, 12.0 + (h % 20) as f32, color);
+                } else {
+                    c.fill_rounded_rect(Rect::new(x, y, 40.0, 24.0), 6.0, color);
+                    c.stroke_rect(Rect::new(x, y, 40.0, 24.0), 6.0, &StrokeStyle::new(2.0), Color::WHITE);
+                }
+            }
+            if text {
+                let line: String =
+                    (0..200).map(|i| char::from(b'a' + ((ctx.frame as usize + i * 7) % 26) as u8)).collect();
+                let style = TextStyle { size: 28.0, wrap_width: Some(1800.0), ..TextStyle::default() };
+                c.text(&line, 60.0, 900.0, &style);
+            }
+            Ok(())
+        })
+    })
+}
+
+fn drawing(args: &BenchArgs) -> Result<()> {
+    let gpu = GpuContext::new()?;
+    let pipelines = Arc::new(streamlib::gpu::Pipelines::new(&gpu)?);
+    println!("drawing: 1920x1080, {} frames per case, RGBA readback", args.frames);
+    println!("adapter: {}", gpu.adapter_summary());
+    println!();
+    println!("| case | ms/frame (median of {} runs) | fps |", args.runs.max(1));
+    println!("|---|---|---|");
+    for (name, shapes, text, animated) in [
+        ("empty drawing layer", 0, false, false),
+        ("1 shape, static", 1, false, false),
+        ("100 shapes, static", 100, false, false),
+        ("1000 shapes, static", 1000, false, false),
+        ("1 shape, moving", 1, false, true),
+        ("100 shapes, moving", 100, false, true),
+        ("1000 shapes, moving", 1000, false, true),
+        ("200-char text, new every frame", 0, true, false),
+    ] {
+        let mut registry = Registry::default();
+        registry.register_layer("bench", drawing_kind(shapes, text, animated));
+        let scene = Scene::from_value(
+            serde_json::json!({ "width": 1920, "height": 1080, "layers": [ { "id": "b", "kind": "bench" } ] }),
+            &registry,
+        )?;
+        let mut times = Vec::new();
+        for _ in 0..args.runs.max(1) {
+            let mut engine =
+                Engine::with_pipelines(&gpu, pipelines.clone(), scene.clone(), &registry, Pacing::Offline)?;
+            for i in 0..3 {
+                engine.render_and_read(i, PixelFormat::Rgba8)?;
+            }
+            let start = std::time::Instant::now();
+            for i in 0..args.frames {
+                engine.render(i + 3, &[PixelFormat::Rgba8])?;
+            }
+            engine.flush()?;
+            times.push(start.elapsed().as_secs_f64() * 1e3 / args.frames as f64);
+        }
+        times.sort_by(f64::total_cmp);
+        let ms = times[times.len() / 2];
+        println!("| {name} | {ms:.2} | {:.1} |", 1e3 / ms);
+    }
     Ok(())
 }

@@ -6,7 +6,7 @@ use super::canvas::{Canvas, TextItem};
 use super::text::{TextAlign, TextWeight, FONTS};
 use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
 use crate::gpu::texture::{self, Target, RGBA_FORMAT};
-use crate::gpu::vector::{VectorCanvas, MSAA_SAMPLES};
+use crate::gpu::vector::{Mesh, VectorCanvas, MSAA_SAMPLES};
 use crate::registry::{BuildContext, BuildError, LayerKind};
 use crate::scene::{Color, Fps, LayerSpec, Params, SceneError};
 use glyphon::{
@@ -64,6 +64,8 @@ pub struct DrawingLayer {
     text: Option<(Viewport, TextAtlas, TextRenderer)>,
     buffers: Vec<Buffer>,
     slot: Option<QuadSlot>,
+    /// What the layer texture currently shows, so an unchanged drawing is not redrawn.
+    shown: Option<(Mesh, Vec<TextItem>)>,
 }
 
 impl std::fmt::Debug for DrawingLayer {
@@ -92,6 +94,7 @@ impl DrawingLayer {
             text: None,
             buffers: Vec::new(),
             slot: None,
+            shown: None,
         }
     }
 
@@ -219,8 +222,16 @@ impl Layer for DrawingLayer {
         self.canvas.begin_frame(size.0, size.1);
         self.run_user_code(&info).map_err(|e| LayerError::new(&ctx.spec.id, e))?;
         let (mesh, texts) = self.canvas.take();
+        let rect = crate::scene::Rect::new(dst.x, dst.y, size.0 as f32, size.1 as f32);
+        let same_size = self.gpu.as_ref().is_some_and(|g| g.vector.size() == size);
+        if same_size && self.shown.as_ref().is_some_and(|(m, t)| *m == mesh && *t == texts) {
+            // Unchanged drawing: composite the texture we already have.
+            self.slot = Some(ctx.quad(rect, [0.0, 0.0, 1.0, 1.0]));
+            return Ok(());
+        }
+        self.shown = None;
 
-        if self.gpu.as_ref().is_none_or(|g| g.vector.size() != size) {
+        if !same_size {
             let vector = VectorCanvas::new(ctx.gpu, &ctx.pipelines.vector, size.0, size.1);
             let target = Target::rgba(&ctx.gpu.device, "streamlib drawing layer", size.0, size.1);
             let bind_group = ctx.pipelines.blend.texture_bind_group(&ctx.gpu.device, &target.view);
@@ -254,7 +265,7 @@ impl Layer for DrawingLayer {
             // Evict glyphs this frame did not use: changing text keeps the atlas bounded.
             atlas.trim();
         }
-        let rect = crate::scene::Rect::new(dst.x, dst.y, size.0 as f32, size.1 as f32);
+        self.shown = Some((mesh, texts));
         self.slot = Some(ctx.quad(rect, [0.0, 0.0, 1.0, 1.0]));
         Ok(())
     }
