@@ -92,12 +92,22 @@ impl CanvasPath {
                     b.cubic_bezier_to(point(c1[0], c1[1]), point(c2[0], c2[1]), point(p[0], p[1]));
                 }
                 PathCommand::Arc { center, radii, start, sweep } => {
-                    let c = point(center[0], center[1]);
-                    let from = c + vector(radii[0] * start.cos(), radii[1] * start.sin());
+                    // Flattened on the true ellipse (lyon's SVG arc goes through quadratic curves,
+                    // which stray ~0.15 px from a 100 px circle); chords stay within TOLERANCE.
+                    let arc = lyon::geom::Arc {
+                        center: point(center[0], center[1]),
+                        radii: vector(radii[0], radii[1]),
+                        start_angle: Angle::radians(start),
+                        sweep_angle: Angle::radians(sweep),
+                        x_rotation: Angle::radians(0.0),
+                    };
+                    let from = arc.from();
                     if b.current_position() != from {
                         b.line_to(from);
                     }
-                    b.arc(c, vector(radii[0], radii[1]), Angle::radians(sweep), Angle::radians(0.0));
+                    arc.for_each_flattened(TOLERANCE, &mut |segment| {
+                        b.line_to(segment.to);
+                    });
                 }
                 PathCommand::Close => b.close(),
             }
@@ -472,7 +482,8 @@ impl Canvas {
         self.emit(key, path, Some(style), &paint.into());
     }
 
-    fn rounded_rect_path(rect: Rect, radius: f32) -> CanvasPath {
+    /// The outline of a rectangle with rounded corners (`radius` 0: sharp).
+    pub fn rounded_rect_path(rect: Rect, radius: f32) -> CanvasPath {
         let r = radius.max(0.0).min(rect.w / 2.0).min(rect.h / 2.0);
         if r <= 0.0 {
             return PathBuilder::new()
@@ -499,7 +510,8 @@ impl Canvas {
             .build()
     }
 
-    fn ellipse_path(cx: f32, cy: f32, rx: f32, ry: f32) -> CanvasPath {
+    /// The outline of an ellipse.
+    pub fn ellipse_path(cx: f32, cy: f32, rx: f32, ry: f32) -> CanvasPath {
         PathBuilder::new().move_to(cx + rx, cy).arc(cx, cy, rx, ry, 0.0, std::f32::consts::TAU).close().build()
     }
 

@@ -11,7 +11,7 @@ mod video;
 pub use drawing::{DrawError, DrawFn, DrawingContext, DrawingLayer, DrawingLayerKind, Vars};
 pub use image::{load_rgba, ImageLayer, ImageLayerConfig, ImageLayerKind};
 pub use text::{TextAlign, TextLayer, TextLayerConfig, TextLayerKind, TextWeight};
-pub use vector::{tessellate, Shape, VectorLayer, VectorLayerConfig, VectorLayerKind, TOLERANCE};
+pub use vector::{draw_shapes, Fill, Gradient, Shape, VectorLayerConfig, VectorLayerKind, TOLERANCE};
 pub use video::{VideoLayer, VideoLayerKind};
 
 use crate::frame::FrameInfo;
