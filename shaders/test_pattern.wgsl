@@ -1,5 +1,6 @@
 // streamlib test pattern pipeline: every generated pattern, drawn per frame on the GPU.
 // Patterns are pure functions of (pixel, frame index, size), so renders are reproducible.
+// The test card's timecode text is drawn over it with glyphon by the source.
 
 struct PatternParams {
     // Premultiplied colour parameter of the pattern.
@@ -100,57 +101,6 @@ fn moving_box(p: vec2<f32>, size: vec2<f32>) -> vec4<f32> {
     return opaque(vec3<f32>(0.1));
 }
 
-// Seven-segment digit coverage at local position q in a 1 x 2 cell (x right, y down).
-// Segment bits: 0 a (top), 1 b, 2 c, 3 d (bottom), 4 e, 5 f, 6 g (middle).
-fn seven_segment(q: vec2<f32>, digit: u32) -> f32 {
-    var masks = array<u32, 10>(0x3Fu, 0x06u, 0x5Bu, 0x4Fu, 0x66u, 0x6Du, 0x7Du, 0x07u, 0x7Fu, 0x6Fu);
-    let m = masks[min(digit, 9u)];
-    let t = 0.18;
-    let in_x = q.x > t && q.x < 1.0 - t;
-    let hit_h = array<bool, 3>(abs(q.y - 0.0 - t * 0.5) < t * 0.5, abs(q.y - 1.0) < t * 0.5, abs(q.y - 2.0 + t * 0.5) < t * 0.5);
-    let left = q.x >= 0.0 && q.x < t;
-    let right = q.x > 1.0 - t && q.x <= 1.0;
-    let upper = q.y > 0.0 && q.y < 1.0;
-    let lower = q.y > 1.0 && q.y < 2.0;
-    var on = false;
-    on = on || ((m & 0x01u) != 0u && in_x && hit_h[0]);
-    on = on || ((m & 0x02u) != 0u && right && upper);
-    on = on || ((m & 0x04u) != 0u && right && lower);
-    on = on || ((m & 0x08u) != 0u && in_x && hit_h[2]);
-    on = on || ((m & 0x10u) != 0u && left && lower);
-    on = on || ((m & 0x20u) != 0u && left && upper);
-    on = on || ((m & 0x40u) != 0u && in_x && hit_h[1]);
-    return select(0.0, 1.0, on);
-}
-
-// Coverage of "HH:MM:SS:FF" for frame `frame` at nominal rate `fps`, laid out from `origin` with
-// digit cells `h` pixels high.
-fn timecode(p: vec2<f32>, origin: vec2<f32>, h: f32, frame: u32, fps: u32) -> f32 {
-    let cell = h * 0.5;       // digit cell width (cell is 1 x 2 units)
-    let advance = cell * 1.4; // digit pitch
-    let q = (p - origin) / cell;
-    if q.y < 0.0 || q.y > 2.0 || q.x < 0.0 {
-        return 0.0;
-    }
-    let slot = u32(q.x / 1.4);   // 0..10 over "HH:MM:SS:FF"
-    if slot > 10u {
-        return 0.0;
-    }
-    let local = vec2<f32>(q.x - f32(slot) * 1.4, q.y);
-    if slot % 3u == 2u {
-        // colon: two dots
-        let dot1 = distance(local, vec2<f32>(0.5, 0.6)) < 0.14;
-        let dot2 = distance(local, vec2<f32>(0.5, 1.4)) < 0.14;
-        return select(0.0, 1.0, dot1 || dot2);
-    }
-    let rate = max(fps, 1u);
-    let seconds = frame / rate;
-    var fields = array<u32, 4>(seconds / 3600u % 100u, seconds / 60u % 60u, seconds % 60u, frame % rate);
-    let value = fields[slot / 3u];
-    let digit = select(value % 10u, value / 10u % 10u, slot % 3u == 0u);
-    return seven_segment(local, digit);
-}
-
 fn test_card(p: vec2<f32>, size: vec2<f32>) -> vec4<f32> {
     let unit = size.y / 9.0;
     var rgb = vec3<f32>(0.35);
@@ -170,15 +120,13 @@ fn test_card(p: vec2<f32>, size: vec2<f32>) -> vec4<f32> {
     if abs(strip.x) < 3.0 && strip.y > -2.0 && strip.y < -1.0 {
         rgb = hue((strip.x + 3.0) / 6.0) * 0.75;
     }
-    // Timecode box below the centre.
-    let tc_h = unit * 0.8;
-    let tc_w = tc_h * 0.5 * 1.4 * 11.0;
-    let tc_origin = vec2<f32>(size.x * 0.5 - tc_w * 0.5, size.y * 0.5 + unit * 1.1);
-    if all(p > tc_origin - vec2<f32>(unit * 0.2)) && all(p < tc_origin + vec2<f32>(tc_w, tc_h) + vec2<f32>(unit * 0.2)) {
+    // Black box below the centre; the timecode text is drawn into it afterwards (see
+    // `sources/test_pattern.rs`, `timecode_box`).
+    let box_min = vec2<f32>(size.x * 0.5 - unit * 3.3, size.y * 0.5 + unit * 0.9);
+    let box_max = vec2<f32>(size.x * 0.5 + unit * 3.3, size.y * 0.5 + unit * 2.1);
+    if all(p >= box_min) && all(p < box_max) {
         rgb = vec3<f32>(0.0);
     }
-    let fps = u32(round(params.fps));
-    rgb = mix(rgb, vec3<f32>(1.0), timecode(p, tc_origin, tc_h, params.frame, fps));
     return opaque(rgb);
 }
 

@@ -43,6 +43,25 @@ impl DrawingContext<'_> {
 }
 
 pub type DrawError = Box<dyn std::error::Error + Send + Sync>;
+
+thread_local! {
+    static IN_USER_CODE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A panic in drawing code is caught and reported once per distinct message by the compositor;
+/// the default hook would print it again on every frame. This wraps the process's hook once so
+/// that only panics inside drawing code are silenced; every other panic is reported as before.
+fn quiet_panics_in_user_code() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_USER_CODE.with(|f| f.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
 /// The user's per-frame drawing code.
 pub type DrawFn = Box<dyn FnMut(&mut Canvas, &DrawingContext<'_>) -> Result<(), DrawError> + Send>;
 /// Shared user variables of a drawing layer.
@@ -111,7 +130,11 @@ impl DrawingLayer {
 
     fn run_user_code(&mut self, ctx: &DrawingContext<'_>) -> Result<(), String> {
         let (draw, canvas) = (&mut self.draw, &mut self.canvas);
-        match catch_unwind(AssertUnwindSafe(|| draw(canvas, ctx))) {
+        quiet_panics_in_user_code();
+        IN_USER_CODE.with(|f| f.set(true));
+        let outcome = catch_unwind(AssertUnwindSafe(|| draw(canvas, ctx)));
+        IN_USER_CODE.with(|f| f.set(false));
+        match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("drawing code failed: {e}")),
             Err(panic) => {

@@ -124,14 +124,133 @@ fn glyph_color(c: Color) -> glyphon::Color {
     glyphon::Color::rgba(c.r, c.g, c.b, c.a)
 }
 
-pub struct TextLayer {
-    config: TextLayerConfig,
+/// One block of text drawn with glyphon into an RGBA texture: fonts, shaping, glyph atlas. Used
+/// by the `text` layer and the `test_card` pattern.
+pub struct TextPainter {
     font_system: FontSystem,
     swash_cache: SwashCache,
     viewport: Viewport,
     atlas: TextAtlas,
     renderer: TextRenderer,
     buffer: Buffer,
+}
+
+impl std::fmt::Debug for TextPainter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextPainter").finish_non_exhaustive()
+    }
+}
+
+/// Where and how `TextPainter::paint` sets its text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextBlock<'a> {
+    pub text: &'a str,
+    pub family: &'a str,
+    pub size: f32,
+    pub weight: TextWeight,
+    pub color: Color,
+    pub align: TextAlign,
+    pub shadow: Option<Shadow>,
+    /// Left, top, width, height of the block in target pixels (wraps at the width).
+    pub area: [f32; 4],
+}
+
+impl TextPainter {
+    pub fn new(gpu: &crate::gpu::GpuContext) -> Self {
+        let mut db = glyphon::fontdb::Database::new();
+        for font in FONTS {
+            db.load_font_data(font.to_vec());
+        }
+        let mut font_system = FontSystem::new_with_locale_and_db("en-US".into(), db);
+        let cache = Cache::new(&gpu.device);
+        let viewport = Viewport::new(&gpu.device, &cache);
+        // Web mode: our textures hold sRGB-encoded values in a linear format, like every layer.
+        let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, &cache, RGBA_FORMAT, ColorMode::Web);
+        let renderer = TextRenderer::new(&mut atlas, &gpu.device, wgpu::MultisampleState::default(), None);
+        let buffer = Buffer::new(&mut font_system, Metrics::new(24.0, 30.0));
+        TextPainter { font_system, swash_cache: SwashCache::new(), viewport, atlas, renderer, buffer }
+    }
+
+    /// Records a pass drawing `block` over `target` (cleared to transparent first when `clear`).
+    pub fn paint(
+        &mut self,
+        gpu: &crate::gpu::GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &Target,
+        block: &TextBlock<'_>,
+        clear: bool,
+    ) -> Result<(), String> {
+        let (tw, th) = target.size();
+        let [left, top, width, height] = block.area;
+        let attrs = Attrs::new().family(Family::Name(block.family)).weight(if block.weight == TextWeight::Bold {
+            Weight::BOLD
+        } else {
+            Weight::NORMAL
+        });
+        let align = match block.align {
+            TextAlign::Left => glyphon::cosmic_text::Align::Left,
+            TextAlign::Center => glyphon::cosmic_text::Align::Center,
+            TextAlign::Right => glyphon::cosmic_text::Align::Right,
+        };
+        self.buffer.set_metrics(Metrics::new(block.size, block.size * 1.25));
+        self.buffer.set_size(Some(width), Some(height));
+        self.buffer.set_text(block.text, &attrs, Shaping::Advanced, Some(align));
+        self.buffer.shape_until_scroll(&mut self.font_system, false);
+        self.viewport.update(&gpu.queue, Resolution { width: tw, height: th });
+        let bounds = TextBounds {
+            left: left as i32,
+            top: top as i32,
+            right: (left + width).ceil() as i32,
+            bottom: (top + height).ceil() as i32,
+        };
+        let mut areas = Vec::with_capacity(2);
+        if let Some(shadow) = block.shadow {
+            areas.push(TextArea {
+                buffer: &self.buffer,
+                left: left + shadow.offset[0],
+                top: top + shadow.offset[1],
+                scale: 1.0,
+                bounds,
+                default_color: glyph_color(shadow.color),
+                custom_glyphs: &[],
+            });
+        }
+        areas.push(TextArea {
+            buffer: &self.buffer,
+            left,
+            top,
+            scale: 1.0,
+            bounds,
+            default_color: glyph_color(block.color),
+            custom_glyphs: &[],
+        });
+        self.renderer
+            .prepare(
+                &gpu.device,
+                &gpu.queue,
+                &mut self.font_system,
+                &mut self.atlas,
+                &self.viewport,
+                areas,
+                &mut self.swash_cache,
+            )
+            .map_err(|e| e.to_string())?;
+        let mut pass = texture::begin_pass(
+            encoder,
+            "streamlib text pass",
+            &[Some(texture::color_attachment(&target.view, clear.then_some(wgpu::Color::TRANSPARENT)))],
+        );
+        self.renderer.render(&self.atlas, &self.viewport, &mut pass).map_err(|e| e.to_string())?;
+        drop(pass);
+        // Glyphs not used by this text are evicted, so changing text never grows the atlas unboundedly.
+        self.atlas.trim();
+        Ok(())
+    }
+}
+
+pub struct TextLayer {
+    config: TextLayerConfig,
+    painter: TextPainter,
     target: Option<Target>,
     bound: Option<wgpu::BindGroup>,
     drawn: Option<String>,
@@ -146,92 +265,23 @@ impl std::fmt::Debug for TextLayer {
 
 impl TextLayer {
     pub fn new(gpu: &crate::gpu::GpuContext, config: TextLayerConfig) -> Self {
-        let mut db = glyphon::fontdb::Database::new();
-        for font in FONTS {
-            db.load_font_data(font.to_vec());
-        }
-        let mut font_system = FontSystem::new_with_locale_and_db("en-US".into(), db);
-        let cache = Cache::new(&gpu.device);
-        let viewport = Viewport::new(&gpu.device, &cache);
-        // Web mode: our textures hold sRGB-encoded values in a linear format, like every layer.
-        let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, &cache, RGBA_FORMAT, ColorMode::Web);
-        let renderer = TextRenderer::new(&mut atlas, &gpu.device, wgpu::MultisampleState::default(), None);
-        let buffer = Buffer::new(&mut font_system, Metrics::new(config.size, config.size * 1.25));
-        TextLayer {
-            config,
-            font_system,
-            swash_cache: SwashCache::new(),
-            viewport,
-            atlas,
-            renderer,
-            buffer,
-            target: None,
-            bound: None,
-            drawn: None,
-            slot: None,
-        }
+        TextLayer { config, painter: TextPainter::new(gpu), target: None, bound: None, drawn: None, slot: None }
     }
 
     fn draw(&mut self, ctx: &mut PrepareContext<'_>, text: &str, size: (u32, u32)) -> Result<(), String> {
         let c = &self.config;
-        let attrs = Attrs::new().family(Family::Name(&c.font)).weight(if c.weight == TextWeight::Bold {
-            Weight::BOLD
-        } else {
-            Weight::NORMAL
-        });
-        let align = match c.align {
-            TextAlign::Left => glyphon::cosmic_text::Align::Left,
-            TextAlign::Center => glyphon::cosmic_text::Align::Center,
-            TextAlign::Right => glyphon::cosmic_text::Align::Right,
+        let block = TextBlock {
+            text,
+            family: &c.font,
+            size: c.size,
+            weight: c.weight,
+            color: c.color,
+            align: c.align,
+            shadow: c.shadow,
+            area: [0.0, 0.0, size.0 as f32, size.1 as f32],
         };
-        self.buffer.set_size(Some(size.0 as f32), Some(size.1 as f32));
-        self.buffer.set_text(text, &attrs, Shaping::Advanced, Some(align));
-        self.buffer.shape_until_scroll(&mut self.font_system, false);
-        self.viewport.update(&ctx.gpu.queue, Resolution { width: size.0, height: size.1 });
-        let bounds = TextBounds { left: 0, top: 0, right: size.0 as i32, bottom: size.1 as i32 };
-        let mut areas = Vec::with_capacity(2);
-        if let Some(shadow) = c.shadow {
-            areas.push(TextArea {
-                buffer: &self.buffer,
-                left: shadow.offset[0],
-                top: shadow.offset[1],
-                scale: 1.0,
-                bounds,
-                default_color: glyph_color(shadow.color),
-                custom_glyphs: &[],
-            });
-        }
-        areas.push(TextArea {
-            buffer: &self.buffer,
-            left: 0.0,
-            top: 0.0,
-            scale: 1.0,
-            bounds,
-            default_color: glyph_color(c.color),
-            custom_glyphs: &[],
-        });
-        self.renderer
-            .prepare(
-                &ctx.gpu.device,
-                &ctx.gpu.queue,
-                &mut self.font_system,
-                &mut self.atlas,
-                &self.viewport,
-                areas,
-                &mut self.swash_cache,
-            )
-            .map_err(|e| e.to_string())?;
         let target = self.target.as_ref().ok_or("no target")?;
-        let mut pass = texture::begin_pass(
-            ctx.encoder,
-            "streamlib text layer pass",
-            &[Some(texture::color_attachment(&target.view, Some(wgpu::Color::TRANSPARENT)))],
-        );
-        self.renderer.render(&self.atlas, &self.viewport, &mut pass).map_err(|e| e.to_string())?;
-        drop(pass);
-        // Glyphs not used by this text are evicted, so changing text never grows the atlas unboundedly.
-        self.atlas.trim();
-        Ok(())
+        self.painter.paint(ctx.gpu, ctx.encoder, target, &block, true)
     }
 }
 

@@ -3,7 +3,8 @@
 use super::{Source, SourceContext, SourceError};
 use crate::gpu::pattern::{PatternDrawer, PatternId, PatternParams};
 use crate::gpu::texture::Target;
-use crate::layers::InputView;
+use crate::layers::text::{timecode, TextBlock, TextPainter};
+use crate::layers::{InputView, TextAlign, TextWeight};
 use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
 use crate::scene::{Color, Params, SceneError};
 use serde::{Deserialize, Serialize};
@@ -91,6 +92,15 @@ pub struct TestPattern {
     target: Target,
     drawer: PatternDrawer,
     last_frame: Option<u64>,
+    /// The test card's timecode text.
+    text: Option<TextPainter>,
+}
+
+/// The test card's black timecode box (left, top, width, height), as `test_pattern.wgsl` draws it.
+fn timecode_box(width: u32, height: u32) -> [f32; 4] {
+    let unit = height as f32 / 9.0;
+    let (cx, cy) = (width as f32 * 0.5, height as f32 * 0.5);
+    [cx - unit * 3.3, cy + unit * 0.9, unit * 6.6, unit * 1.2]
 }
 
 impl TestPattern {
@@ -106,6 +116,7 @@ impl TestPattern {
                 height,
             ),
             drawer: PatternDrawer::new(ctx.gpu, &ctx.pipelines.pattern),
+            text: (config.pattern == Pattern::TestCard).then(|| TextPainter::new(ctx.gpu)),
             config,
             last_frame: None,
         })
@@ -131,6 +142,22 @@ impl Source for TestPattern {
             _pad: [0.0; 2],
         };
         self.drawer.draw(ctx.gpu, &ctx.pipelines.pattern, ctx.encoder, &self.target, params);
+        if let Some(painter) = &mut self.text {
+            let [left, top, width, height] = timecode_box(w, h);
+            let size = height / 1.2 * 0.85;
+            let text = timecode(ctx.frame.index, ctx.frame.fps);
+            let block = TextBlock {
+                text: &text,
+                family: "DejaVu Sans Mono",
+                size,
+                weight: TextWeight::Bold,
+                color: Color::WHITE,
+                align: TextAlign::Center,
+                shadow: None,
+                area: [left, top + (height - size * 1.25) / 2.0, width, size * 1.25],
+            };
+            painter.paint(ctx.gpu, ctx.encoder, &self.target, &block, false).map_err(SourceError::Gpu)?;
+        }
         self.last_frame = Some(ctx.frame.index);
         Ok(())
     }
