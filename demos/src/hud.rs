@@ -6,8 +6,6 @@ use glyphon::{
     TextBounds, TextRenderer, Viewport,
 };
 
-const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
-
 pub struct Hud {
     font_system: FontSystem,
     swash_cache: SwashCache,
@@ -19,9 +17,7 @@ pub struct Hud {
 
 impl Hud {
     pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, format: wgpu::TextureFormat) -> Self {
-        let mut db = glyphon::fontdb::Database::new();
-        db.load_font_data(FONT.to_vec());
-        let mut font_system = FontSystem::new_with_locale_and_db("en-US".into(), db);
+        let mut font_system = streamlib::layers::text::bundled_font_system();
         let cache = Cache::new(device);
         let viewport = Viewport::new(device, &cache);
         // Web mode: the surface holds sRGB-encoded bytes in a linear format.

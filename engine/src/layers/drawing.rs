@@ -3,7 +3,7 @@
 //! everything else keeps rendering.
 
 use super::canvas::{Canvas, TextItem};
-use super::text::{TextAlign, TextWeight, FONTS};
+use super::text::{bundled_font_system, TextAlign, TextWeight};
 use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
 use crate::gpu::texture::{self, Target, RGBA_FORMAT};
 use crate::gpu::vector::{Mesh, VectorCanvas, MSAA_SAMPLES};
@@ -99,16 +99,12 @@ fn glyph_color(c: Color) -> glyphon::Color {
 
 impl DrawingLayer {
     pub fn new(draw: DrawFn) -> Self {
-        let mut db = glyphon::fontdb::Database::new();
-        for font in FONTS {
-            db.load_font_data(font.to_vec());
-        }
         DrawingLayer {
             draw,
             vars: Vars::default(),
             canvas: Canvas::new(1, 1),
             gpu: None,
-            font_system: FontSystem::new_with_locale_and_db("en-US".into(), db),
+            font_system: bundled_font_system(),
             swash_cache: SwashCache::new(),
             text: None,
             buffers: Vec::new(),

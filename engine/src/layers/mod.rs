@@ -4,7 +4,7 @@
 pub mod canvas;
 mod drawing;
 mod image;
-pub(crate) mod text;
+pub mod text;
 mod vector;
 mod video;
 

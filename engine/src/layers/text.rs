@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// Font families bundled with streamlib, as `font` names them.
 pub const FONT_FAMILIES: [&str; 2] = ["DejaVu Sans", "DejaVu Sans Mono"];
-pub(crate) const FONTS: [&[u8]; 3] = [
+const FONTS: [&[u8]; 3] = [
     include_bytes!("../../../assets/fonts/DejaVuSans.ttf"),
     include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf"),
     include_bytes!("../../../assets/fonts/DejaVuSansMono.ttf"),
@@ -155,13 +155,19 @@ pub struct TextBlock<'a> {
     pub area: [f32; 4],
 }
 
+/// A font system holding only the bundled fonts (`FONT_FAMILIES`): rendering never depends on the
+/// fonts a machine happens to have, and cosmic-text cannot fail to find a default font.
+pub fn bundled_font_system() -> FontSystem {
+    let mut db = glyphon::fontdb::Database::new();
+    for font in FONTS {
+        db.load_font_data(font.to_vec());
+    }
+    FontSystem::new_with_locale_and_db("en-US".into(), db)
+}
+
 impl TextPainter {
     pub fn new(gpu: &crate::gpu::GpuContext) -> Self {
-        let mut db = glyphon::fontdb::Database::new();
-        for font in FONTS {
-            db.load_font_data(font.to_vec());
-        }
-        let mut font_system = FontSystem::new_with_locale_and_db("en-US".into(), db);
+        let mut font_system = bundled_font_system();
         let cache = Cache::new(&gpu.device);
         let viewport = Viewport::new(&gpu.device, &cache);
         // Web mode: our textures hold sRGB-encoded values in a linear format, like every layer.
