@@ -69,7 +69,8 @@ fn hue(h: f32) -> vec3<f32> {
 fn gradient(p: vec2<f32>, size: vec2<f32>) -> vec4<f32> {
     let t = p.x / size.x;
     if p.y < size.y * 0.5 {
-        return params.color * t;
+        // Opaque ramp (the colour's own alpha throughout): black to colour, not transparent to colour.
+        return vec4<f32>(params.color.rgb * t, params.color.a);
     }
     return opaque(hue(t));
 }

@@ -59,3 +59,17 @@ fn smpte_bars_have_the_75_percent_colours() {
         assert_eq!(px[3], 255);
     }
 }
+
+#[test]
+fn gradient_ramp_is_opaque_black_to_colour() {
+    // Over a red background nothing red may show through the ramp's dark end (a transparent-to-colour
+    // ramp would; GStreamer comparisons in `bench w1-vs-gst` caught exactly that).
+    let s = scene(json!({
+        "width": 64, "height": 16, "background": "#FF0000",
+        "inputs": { "g": { "kind": "test_pattern", "pattern": "gradient", "color": "#FFFFFF" } },
+        "layers": [ { "id": "g", "kind": "video", "input": "g" } ]
+    }));
+    let frame = render(s, 0, PixelFormat::Rgba8);
+    assert_eq!(frame.rgba_at(0, 2), [2, 2, 2, 255], "left end of the ramp is black");
+    assert!(frame.rgba_at(63, 2)[0] > 250 && frame.rgba_at(63, 2)[1] > 250, "right end is the colour");
+}

@@ -3,11 +3,9 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::sync::Arc;
-use streamlib::scene::{InputSpec, LayerSpec};
 use streamlib::sinks::MemorySink;
 use streamlib::{
-    Backpressure, BlendMode, Color, Engine, Fps, GpuContext, Pacing, PixelFormat, Rect, Registry, RunOptions, Scene,
-    SinkHandle,
+    Backpressure, Color, Engine, GpuContext, Pacing, PixelFormat, Rect, Registry, RunOptions, Scene, SinkHandle,
 };
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -16,6 +14,12 @@ pub enum Workload {
     W1,
     /// 1920x1080 drawing layer: 1, 100 and 1000 shapes, and a 200-character text changing every frame.
     Drawing,
+    /// W1 against GStreamer's compositor on identical inputs, alternating runs.
+    W1VsGst,
+    /// 1, 2, 4, 8, 16 layers at 1080p, against GStreamer's compositor.
+    Layers,
+    /// 4 layers at 720p, 1080p and 2160p, against GStreamer's compositor.
+    Resolution,
 }
 
 #[derive(Args)]
@@ -34,6 +38,12 @@ pub struct BenchArgs {
     /// Frames in flight between submit and readback.
     #[arg(long, default_value_t = streamlib::DEFAULT_RING_DEPTH)]
     ring_depth: usize,
+    /// A short run: 60 frames, one run.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -43,61 +53,34 @@ enum Readback {
     I420,
 }
 
-fn pattern(name: &str) -> InputSpec {
-    let mut params = serde_json::Map::new();
-    params.insert("pattern".into(), name.into());
-    InputSpec { kind: "test_pattern".into(), params }
+/// W1 from the engine issue: four full-size layers at 1080p, three translucent and offset, over
+/// still inputs (the same ones `w1-vs-gst` hands to GStreamer).
+pub fn w1_scene() -> Result<Scene> {
+    crate::compare::layers(4, 1920, 1080).scene(&Registry::default())
 }
 
-fn layer(id: &str, input: &str, z: i32, opacity: f32, rect: Rect) -> LayerSpec {
-    LayerSpec {
-        id: id.into(),
-        kind: "video".into(),
-        input: Some(input.into()),
-        z,
-        opacity,
-        blend: BlendMode::Normal,
-        visible: true,
-        rect: Some(rect),
-        crop: None,
-        params: Default::default(),
+pub fn run(mut args: BenchArgs) -> Result<()> {
+    if args.quick {
+        args.frames = args.frames.min(60);
+        args.runs = 1;
     }
-}
-
-/// W1 from the engine issue: four full-size layers at 1080p, three translucent and offset.
-pub fn w1_scene() -> Scene {
-    let (w, h) = (1920.0, 1080.0);
-    Scene {
-        width: 1920,
-        height: 1080,
-        fps: Fps::new(30, 1),
-        background: Color::BLACK,
-        inputs: [
-            ("bars".to_string(), pattern("smpte_bars")),
-            ("grad".to_string(), pattern("gradient")),
-            ("check".to_string(), pattern("checkerboard")),
-            ("card".to_string(), pattern("test_card")),
-        ]
-        .into_iter()
-        .collect(),
-        layers: vec![
-            layer("base", "bars", 0, 1.0, Rect::new(0.0, 0.0, w, h)),
-            layer("a", "grad", 1, 0.8, Rect::new(100.0, 50.0, w, h)),
-            layer("b", "check", 2, 0.7, Rect::new(400.0, 200.0, w, h)),
-            layer("c", "card", 3, 0.9, Rect::new(800.0, 400.0, w, h)),
-        ],
-        base_dir: None,
-    }
-}
-
-pub fn run(args: BenchArgs) -> Result<()> {
-    if let Workload::Drawing = args.workload {
-        return drawing(&args);
+    match args.workload {
+        Workload::Drawing => return drawing(&args),
+        Workload::W1VsGst => return compare(&args, vec![crate::compare::layers(4, 1920, 1080)]),
+        Workload::Layers => {
+            return compare(&args, [1, 2, 4, 8, 16].map(|n| crate::compare::layers(n, 1920, 1080)).to_vec())
+        }
+        Workload::Resolution => {
+            return compare(
+                &args,
+                [(1280, 720), (1920, 1080), (3840, 2160)].map(|(w, h)| crate::compare::layers(4, w, h)).to_vec(),
+            )
+        }
+        Workload::W1 => {}
     }
     let gpu = GpuContext::new()?;
     let registry = Registry::default();
-    let scene = w1_scene();
-    scene.validate(&registry)?;
+    let scene = w1_scene()?;
     let format = match args.readback {
         Readback::Rgba => PixelFormat::Rgba8,
         Readback::Nv12 => PixelFormat::Nv12,
@@ -223,5 +206,72 @@ fn drawing(args: &BenchArgs) -> Result<()> {
         let ms = times[times.len() / 2];
         println!("| {name} | {ms:.2} | {:.1} |", 1e3 / ms);
     }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct CompareRow {
+    case: crate::compare::Case,
+    ours_fps: f64,
+    gstreamer_fps: f64,
+    ratio_gstreamer_over_ours: f64,
+    output_mean_abs_diff: f64,
+    output_max_abs_diff: u8,
+}
+
+fn compare(args: &BenchArgs, cases: Vec<crate::compare::Case>) -> Result<()> {
+    let gpu = GpuContext::new()?;
+    let pipelines = Arc::new(streamlib::gpu::Pipelines::new(&gpu)?);
+    let registry = Registry::default();
+    let dir = std::env::temp_dir().join(format!("streamlib-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    println!("adapter: {}", gpu.adapter_summary());
+    println!(
+        "{} frames per run, {} alternating runs each, RGBA out (ours: read back into memory; GStreamer: fakesink)",
+        args.frames,
+        args.runs.max(1)
+    );
+    println!();
+    println!("| case | streamlib fps | GStreamer compositor fps | GStreamer / streamlib | frame 0 mean / max diff |");
+    println!("|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    for case in cases {
+        let scene = case.scene(&registry)?;
+        let inputs = crate::compare::write_inputs(&gpu, &pipelines, &case, &dir)?;
+        let frame0 = Engine::with_pipelines(&gpu, pipelines.clone(), scene.clone(), &registry, Pacing::Offline)?
+            .render_and_read(0, PixelFormat::Rgba8)?;
+        let (mean, max) = crate::compare::check_same_output(&case, &inputs, &frame0, &dir)?;
+        // Both composite the same 8-bit inputs; rounding differs by a step or two per layer.
+        if mean > 2.0 {
+            println!("| {} | – | – | outputs differ (mean {mean:.2}, max {max}): not timed | |", case.name);
+            continue;
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..args.runs.max(1) {
+            a.push(crate::compare::ours(&gpu, &pipelines, &scene, args.frames)?);
+            b.push(crate::compare::gstreamer(&case, &inputs, args.frames)?);
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (ours, gst) = (median(a), median(b));
+        println!("| {} | {ours:.1} | {gst:.1} | {:.2} | {mean:.2} / {max} |", case.name, gst / ours);
+        rows.push(CompareRow {
+            case,
+            ours_fps: ours,
+            gstreamer_fps: gst,
+            ratio_gstreamer_over_ours: gst / ours,
+            output_mean_abs_diff: mean,
+            output_max_abs_diff: max,
+        });
+    }
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({ "adapter": gpu.adapter_summary().to_string(), "frames": args.frames,
+            "runs": args.runs, "results": rows });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+        println!("\nwrote {}", path.display());
+    }
+    std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

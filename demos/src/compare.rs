@@ -1,0 +1,192 @@
+//! Compositing benchmarks against GStreamer's `compositor`, run side by side on the identical
+//! workload: the same still inputs (our patterns, written to PNG), sizes, positions, opacities and
+//! frame count. Runs alternate (ours, GStreamer, ours, ...); medians and the ratio are reported.
+//! Before timing, one frame of each is compared so a fast wrong answer cannot win.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+use streamlib::sinks::MemorySink;
+use streamlib::{
+    Backpressure, Engine, GpuContext, OutputFrame, Pacing, PixelFormat, Registry, RunOptions, Scene, SinkHandle,
+};
+
+/// One compositing workload: full-size layers over an opaque base.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Case {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// (pattern JSON, x, y, opacity) per layer, bottom first.
+    pub layers: Vec<(serde_json::Value, i32, i32, f32)>,
+}
+
+const OFFSETS: [(i32, i32); 15] = [
+    (100, 50),
+    (400, 200),
+    (800, 400),
+    (200, 600),
+    (600, 100),
+    (1000, 300),
+    (300, 450),
+    (700, 700),
+    (1100, 150),
+    (150, 350),
+    (500, 550),
+    (900, 250),
+    (1200, 600),
+    (50, 800),
+    (850, 50),
+];
+
+fn input(i: usize) -> serde_json::Value {
+    match i % 4 {
+        0 => serde_json::json!({ "kind": "test_pattern", "pattern": "smpte_bars" }),
+        1 => serde_json::json!({ "kind": "test_pattern", "pattern": "gradient", "color": "#F0C040" }),
+        2 => serde_json::json!({ "kind": "test_pattern", "pattern": "checkerboard", "color": "#FFFFFF", "cell": 32 }),
+        _ => serde_json::json!({ "kind": "test_pattern", "pattern": "checkerboard", "color": "#3080FF", "cell": 48 }),
+    }
+}
+
+/// `n` full-size layers at `width`x`height`: an opaque base, then translucent layers (0.8, 0.7,
+/// 0.9, ...) at W1's offsets, scaled to the size. `layers(4, 1920, 1080)` is W1.
+pub fn layers(n: usize, width: u32, height: u32) -> Case {
+    let sx = width as f32 / 1920.0;
+    let sy = height as f32 / 1080.0;
+    let layers = (0..n.max(1))
+        .map(|i| {
+            let (x, y) = if i == 0 { (0, 0) } else { OFFSETS[(i - 1) % OFFSETS.len()] };
+            let opacity = if i == 0 { 1.0 } else { [0.8, 0.7, 0.9][(i - 1) % 3] };
+            (input(i), (x as f32 * sx).round() as i32, (y as f32 * sy).round() as i32, opacity)
+        })
+        .collect();
+    Case { name: format!("{n} layers {width}x{height}"), width, height, layers }
+}
+
+impl Case {
+    pub fn scene(&self, registry: &Registry) -> Result<Scene> {
+        let inputs: serde_json::Map<String, serde_json::Value> =
+            self.layers.iter().enumerate().map(|(i, l)| (format!("in{i}"), l.0.clone())).collect();
+        let layers: Vec<serde_json::Value> = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, (_, x, y, opacity))| {
+                serde_json::json!({ "id": format!("l{i}"), "kind": "video", "input": format!("in{i}"), "z": i,
+                    "opacity": opacity, "rect": [x, y, self.width, self.height] })
+            })
+            .collect();
+        let json = serde_json::json!({ "width": self.width, "height": self.height, "fps": 30,
+            "inputs": inputs, "layers": layers });
+        Ok(Scene::from_value(json, registry)?)
+    }
+}
+
+/// Our frames per second for `frames` frames with RGBA readback into memory.
+pub fn ours(gpu: &GpuContext, pipelines: &Arc<streamlib::gpu::Pipelines>, scene: &Scene, frames: u64) -> Result<f64> {
+    let registry = Registry::default();
+    let mut engine = Engine::with_pipelines(gpu, pipelines.clone(), scene.clone(), &registry, Pacing::Offline)?;
+    for i in 0..3 {
+        engine.render(i, &[PixelFormat::Rgba8])?;
+    }
+    engine.flush()?;
+    let sink = SinkHandle::spawn("memory", Box::new(MemorySink::new(PixelFormat::Rgba8, 0)), Backpressure::Block, 4)?;
+    let options = RunOptions { frames: Some(frames), ..Default::default() };
+    let stats = streamlib::run(&mut engine, vec![sink], Pacing::Offline, &options, |_| {})?;
+    Ok(stats.fps())
+}
+
+/// Writes each layer's input as a PNG (rendered by us, so both sides composite the same pixels).
+pub fn write_inputs(
+    gpu: &GpuContext,
+    pipelines: &Arc<streamlib::gpu::Pipelines>,
+    case: &Case,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let registry = Registry::default();
+    let mut paths = Vec::new();
+    for (i, (input, _, _, _)) in case.layers.iter().enumerate() {
+        let json = serde_json::json!({ "width": case.width, "height": case.height,
+            "inputs": { "p": input }, "layers": [ { "id": "p", "kind": "video", "input": "p" } ] });
+        let scene = Scene::from_value(json, &registry)?;
+        let mut engine = Engine::with_pipelines(gpu, pipelines.clone(), scene, &registry, Pacing::Offline)?;
+        let frame = engine.render_and_read(0, PixelFormat::Rgba8)?;
+        let path = dir.join(format!("input{i}.png"));
+        streamlib::sinks::write_png(&path, frame.width, frame.height, &frame.data)?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+fn gst_args(case: &Case, inputs: &[PathBuf], frames: u64, sink: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec!["-q".into(), "compositor".into(), "name=c".into(), "background=black".into()];
+    for (i, (_, x, y, opacity)) in case.layers.iter().enumerate() {
+        args.push(format!("sink_{i}::xpos={x}"));
+        args.push(format!("sink_{i}::ypos={y}"));
+        args.push(format!("sink_{i}::alpha={opacity}"));
+        args.push(format!("sink_{i}::zorder={i}"));
+    }
+    args.push("!".into());
+    args.push(format!("video/x-raw,format=RGBA,width={},height={}", case.width, case.height));
+    args.push("!".into());
+    args.extend(sink.iter().map(|s| s.to_string()));
+    for (i, path) in inputs.iter().enumerate() {
+        let caps = format!("video/x-raw,format=RGBA,width={},height={},framerate=30/1", case.width, case.height);
+        args.extend([
+            "filesrc".to_string(),
+            format!("location={}", path.display()),
+            "!".into(),
+            "pngdec".into(),
+            "!".into(),
+            "videoconvert".into(),
+            "!".into(),
+            "imagefreeze".into(),
+            format!("num-buffers={frames}"),
+            "!".into(),
+            caps,
+            "!".into(),
+            format!("c.sink_{i}"),
+        ]);
+    }
+    args
+}
+
+/// GStreamer's frames per second on the same workload (process start included, measured once
+/// with a one-frame run and subtracted).
+pub fn gstreamer(case: &Case, inputs: &[PathBuf], frames: u64) -> Result<f64> {
+    let time = |n: u64| -> Result<f64> {
+        let start = Instant::now();
+        let status = Command::new("gst-launch-1.0")
+            .args(gst_args(case, inputs, n, &["fakesink", "sync=false"]))
+            .status()
+            .context("gst-launch-1.0 (apt-get install gstreamer1.0-tools)")?;
+        if !status.success() {
+            bail!("gst-launch-1.0 failed for {}", case.name);
+        }
+        Ok(start.elapsed().as_secs_f64())
+    };
+    let startup = time(1)?;
+    let total = time(frames)?;
+    Ok((frames - 1) as f64 / (total - startup).max(1e-6))
+}
+
+/// Mean and max absolute difference between our frame 0 and GStreamer's.
+pub fn check_same_output(case: &Case, inputs: &[PathBuf], ours: &OutputFrame, dir: &Path) -> Result<(f64, u8)> {
+    let out = dir.join("gst-frame0.png");
+    let location = format!("location={}", out.display());
+    let status = Command::new("gst-launch-1.0")
+        .args(gst_args(case, inputs, 1, &["pngenc", "!", "filesink", &location]))
+        .status()?;
+    if !status.success() {
+        bail!("gst-launch-1.0 could not write a frame");
+    }
+    let (w, h, theirs) = streamlib::layers::load_rgba(&out).map_err(anyhow::Error::msg)?;
+    if (w, h) != (ours.width, ours.height) {
+        bail!("GStreamer frame is {w}x{h}");
+    }
+    let diffs = ours.data.iter().zip(&theirs).enumerate().filter(|(i, _)| i % 4 != 3).map(|(_, (a, b))| a.abs_diff(*b));
+    let (sum, max, n) = diffs.fold((0u64, 0u8, 0u64), |(s, m, n), d| (s + u64::from(d), m.max(d), n + 1));
+    Ok((sum as f64 / n.max(1) as f64, max))
+}
