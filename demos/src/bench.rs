@@ -14,7 +14,7 @@ pub enum Workload {
     W1,
     /// 1920x1080 drawing layer: 1, 100 and 1000 shapes, and a 200-character text changing every frame.
     Drawing,
-    /// W1 against GStreamer's compositor on identical inputs, alternating runs.
+    /// W1 against GStreamer's compositor and ffmpeg's overlay on identical inputs, alternating runs.
     W1VsGst,
     /// 1, 2, 4, 8, 16 layers at 1080p, against GStreamer's compositor.
     Layers,
@@ -215,8 +215,12 @@ struct CompareRow {
     ours_fps: f64,
     gstreamer_fps: f64,
     ratio_gstreamer_over_ours: f64,
+    ffmpeg_fps: f64,
+    ratio_ffmpeg_over_ours: f64,
     output_mean_abs_diff: f64,
     output_max_abs_diff: u8,
+    ffmpeg_output_mean_abs_diff: f64,
+    ffmpeg_output_max_abs_diff: u8,
 }
 
 fn compare(args: &BenchArgs, cases: Vec<crate::compare::Case>) -> Result<()> {
@@ -232,8 +236,8 @@ fn compare(args: &BenchArgs, cases: Vec<crate::compare::Case>) -> Result<()> {
         args.runs.max(1)
     );
     println!();
-    println!("| case | streamlib fps | GStreamer compositor fps | GStreamer / streamlib | frame 0 mean / max diff |");
-    println!("|---|---|---|---|---|");
+    println!("| case | streamlib fps | GStreamer compositor fps | GStreamer / streamlib | ffmpeg overlay fps | ffmpeg / streamlib | frame 0 mean / max diff (GStreamer; ffmpeg) |");
+    println!("|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();
     for case in cases {
         let scene = case.scene(&registry)?;
@@ -241,29 +245,43 @@ fn compare(args: &BenchArgs, cases: Vec<crate::compare::Case>) -> Result<()> {
         let frame0 = Engine::with_pipelines(&gpu, pipelines.clone(), scene.clone(), &registry, Pacing::Offline)?
             .render_and_read(0, PixelFormat::Rgba8)?;
         let (mean, max) = crate::compare::check_same_output(&case, &inputs, &frame0, &dir)?;
-        // Both composite the same 8-bit inputs; rounding differs by a step or two per layer.
-        if mean > 2.0 {
-            println!("| {} | – | – | outputs differ (mean {mean:.2}, max {max}): not timed | |", case.name);
+        let (fmean, fmax) = crate::compare::check_same_output_ffmpeg(&case, &inputs, &frame0)?;
+        // All composite the same 8-bit inputs; rounding differs by a step or two per layer.
+        if mean > 2.0 || fmean > 2.0 {
+            println!(
+                "| {} | outputs differ (GStreamer mean {mean:.2} max {max}; ffmpeg mean {fmean:.2} max {fmax}): not timed | | | | | |",
+                case.name
+            );
             continue;
         }
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..args.runs.max(1) {
             a.push(crate::compare::ours(&gpu, &pipelines, &scene, args.frames)?);
             b.push(crate::compare::gstreamer(&case, &inputs, args.frames)?);
+            c.push(crate::compare::ffmpeg(&case, &inputs, args.frames)?);
         }
         let median = |mut v: Vec<f64>| {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        let (ours, gst) = (median(a), median(b));
-        println!("| {} | {ours:.1} | {gst:.1} | {:.2} | {mean:.2} / {max} |", case.name, gst / ours);
+        let (ours, gst, ff) = (median(a), median(b), median(c));
+        println!(
+            "| {} | {ours:.1} | {gst:.1} | {:.2} | {ff:.1} | {:.2} | {mean:.2} / {max}; {fmean:.2} / {fmax} |",
+            case.name,
+            gst / ours,
+            ff / ours
+        );
         rows.push(CompareRow {
             case,
             ours_fps: ours,
             gstreamer_fps: gst,
             ratio_gstreamer_over_ours: gst / ours,
+            ffmpeg_fps: ff,
+            ratio_ffmpeg_over_ours: ff / ours,
             output_mean_abs_diff: mean,
             output_max_abs_diff: max,
+            ffmpeg_output_mean_abs_diff: fmean,
+            ffmpeg_output_max_abs_diff: fmax,
         });
     }
     if let Some(path) = &args.json {

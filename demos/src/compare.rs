@@ -186,7 +186,76 @@ pub fn check_same_output(case: &Case, inputs: &[PathBuf], ours: &OutputFrame, di
     if (w, h) != (ours.width, ours.height) {
         bail!("GStreamer frame is {w}x{h}");
     }
-    let diffs = ours.data.iter().zip(&theirs).enumerate().filter(|(i, _)| i % 4 != 3).map(|(_, (a, b))| a.abs_diff(*b));
+    Ok(diff(&ours.data, &theirs))
+}
+
+fn ffmpeg_args(case: &Case, inputs: &[PathBuf], frames: u64) -> Vec<String> {
+    let mut args: Vec<String> = ["-v", "error", "-nostdin"].iter().map(|s| s.to_string()).collect();
+    for path in inputs {
+        args.extend([
+            "-loop".into(),
+            "1".into(),
+            "-framerate".into(),
+            "30".into(),
+            "-i".into(),
+            path.display().to_string(),
+        ]);
+    }
+    // Straight-alpha "over" in RGB (format=rgb keeps ffmpeg from converting to YUV in between).
+    let mut graph = String::from("[0:v]format=rgba[b0]");
+    for (i, (_, x, y, opacity)) in case.layers.iter().enumerate().skip(1) {
+        graph.push_str(&format!(
+            ";[{i}:v]format=rgba,colorchannelmixer=aa={opacity}[l{i}];[b{}][l{i}]overlay={x}:{y}:format=rgb[b{i}]",
+            i - 1
+        ));
+    }
+    let last = case.layers.len().saturating_sub(1);
+    graph.push_str(&format!(";[b{last}]format=rgba[out]"));
+    args.extend([
+        "-filter_complex".into(),
+        graph,
+        "-map".into(),
+        "[out]".into(),
+        "-frames:v".into(),
+        frames.to_string(),
+    ]);
+    args
+}
+
+/// ffmpeg's `overlay` filter on the same workload (start-up subtracted as for GStreamer).
+pub fn ffmpeg(case: &Case, inputs: &[PathBuf], frames: u64) -> Result<f64> {
+    let time = |n: u64| -> Result<f64> {
+        let start = Instant::now();
+        let status = Command::new("ffmpeg")
+            .args(ffmpeg_args(case, inputs, n))
+            .args(["-f", "null", "-"])
+            .status()
+            .context("ffmpeg (apt-get install ffmpeg)")?;
+        if !status.success() {
+            bail!("ffmpeg failed for {}", case.name);
+        }
+        Ok(start.elapsed().as_secs_f64())
+    };
+    let startup = time(1)?;
+    let total = time(frames)?;
+    Ok((frames - 1) as f64 / (total - startup).max(1e-6))
+}
+
+/// Mean and max absolute difference between our frame 0 and ffmpeg's.
+pub fn check_same_output_ffmpeg(case: &Case, inputs: &[PathBuf], ours: &OutputFrame) -> Result<(f64, u8)> {
+    let out = Command::new("ffmpeg")
+        .args(ffmpeg_args(case, inputs, 1))
+        .args(["-f", "rawvideo", "-pix_fmt", "rgba", "-"])
+        .output()
+        .context("ffmpeg")?;
+    if !out.status.success() || out.stdout.len() != ours.data.len() {
+        bail!("ffmpeg could not produce a {}x{} frame", ours.width, ours.height);
+    }
+    Ok(diff(&ours.data, &out.stdout))
+}
+
+fn diff(a: &[u8], b: &[u8]) -> (f64, u8) {
+    let diffs = a.iter().zip(b).enumerate().filter(|(i, _)| i % 4 != 3).map(|(_, (x, y))| x.abs_diff(*y));
     let (sum, max, n) = diffs.fold((0u64, 0u8, 0u64), |(s, m, n), d| (s + u64::from(d), m.max(d), n + 1));
-    Ok((sum as f64 / n.max(1) as f64, max))
+    (sum as f64 / n.max(1) as f64, max)
 }
