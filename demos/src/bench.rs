@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Also draw the peer comparison as a PNG plot here.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -283,6 +286,20 @@ fn compare(args: &BenchArgs, cases: Vec<crate::compare::Case>) -> Result<()> {
             ffmpeg_output_mean_abs_diff: fmean,
             ffmpeg_output_max_abs_diff: fmax,
         });
+    }
+    if let Some(path) = &args.plot {
+        let labels: Vec<String> = rows.iter().map(|r| r.case.name.replace(" layers ", " × ")).collect();
+        let series = [
+            crate::plot::Series { name: "streamlib", values: rows.iter().map(|r| r.ours_fps).collect() },
+            crate::plot::Series {
+                name: "GStreamer compositor",
+                values: rows.iter().map(|r| r.gstreamer_fps).collect(),
+            },
+            crate::plot::Series { name: "ffmpeg overlay", values: rows.iter().map(|r| r.ffmpeg_fps).collect() },
+        ];
+        let title = format!("{} frames, RGBA out — {}", args.frames, gpu.adapter_summary().name);
+        crate::plot::line_chart(path, &title, "layers × output size", &labels, &series)?;
+        println!("\nplotted {}", path.display());
     }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({ "adapter": gpu.adapter_summary().to_string(), "frames": args.frames,

@@ -4,6 +4,7 @@ mod bench;
 mod compare;
 mod hud;
 mod kinds;
+mod plot;
 mod preview;
 
 use anyhow::{bail, Context, Result};
