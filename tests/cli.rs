@@ -48,17 +48,8 @@ fn write_scene(name: &str, json: &str) -> PathBuf {
     p
 }
 
-const SMALL: &str = r##"{
-  "width": 320, "height": 180, "fps": 25, "background": "#202020",
-  "inputs": {
-    "card": { "kind": "test_pattern", "pattern": "test_card" },
-    "box": { "kind": "test_pattern", "pattern": "moving_box", "color": "#20C0FF" }
-  },
-  "layers": [
-    { "id": "card", "kind": "video", "input": "card" },
-    { "id": "box", "kind": "video", "input": "box", "z": 1, "opacity": 0.6, "rect": [160, 90, 160, 90] }
-  ]
-}"##;
+/// A small scene with an animated test card and a translucent moving box (shared with the preview tests).
+const SMALL: &str = include_str!("scenes/small.json");
 
 fn ffprobe(path: &Path, entries: &str) -> String {
     let out = Command::new("ffprobe")

@@ -8,17 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-const SCENE: &str = r##"{
-  "width": 320, "height": 180, "fps": 25, "background": "#202020",
-  "inputs": {
-    "card": { "kind": "test_pattern", "pattern": "test_card" },
-    "box": { "kind": "test_pattern", "pattern": "moving_box", "color": "#20C0FF" }
-  },
-  "layers": [
-    { "id": "card", "kind": "video", "input": "card" },
-    { "id": "box", "kind": "video", "input": "box", "z": 1, "opacity": 0.6, "rect": [160, 90, 160, 90] }
-  ]
-}"##;
+const SCENE: &str = include_str!("scenes/small.json");
 
 fn tmp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("streamlib-preview-{name}-{}", std::process::id()));

@@ -43,7 +43,8 @@ impl Fps {
 
     /// Presentation time of frame `index` in nanoseconds, computed exactly (no accumulated error).
     pub fn pts_ns(self, index: u64) -> u64 {
-        (u128::from(index) * 1_000_000_000 * u128::from(self.den) / u128::from(self.num)) as u64
+        // A zero rate only comes from a hand-built `Fps` that skipped validation: no time passes.
+        (u128::from(index) * 1_000_000_000 * u128::from(self.den)).checked_div(u128::from(self.num)).unwrap_or(0) as u64
     }
 
     /// Duration of frame `index`: the gap to the next frame's pts.
