@@ -11,6 +11,9 @@ const PENDING: u8 = 0;
 const MAPPED: u8 = 1;
 const FAILED: u8 = 2;
 
+/// How long a finished submission's map callback may take to report before we give up.
+const MAP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Timing and shape of the frame a slot holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameMeta {
@@ -158,11 +161,22 @@ impl ReadbackRing {
     /// Waits for the oldest frame in flight.
     pub fn wait_oldest(&mut self, gpu: &GpuContext) -> Result<Option<OutputFrame>, GpuError> {
         let Some(front) = self.in_flight.front() else { return Ok(None) };
-        if front.state.load(Ordering::Acquire) == PENDING {
+        let started = std::time::Instant::now();
+        while front.state.load(Ordering::Acquire) == PENDING {
             let submission_index = front.submission.clone();
             gpu.device
                 .poll(wgpu::PollType::Wait { submission_index, timeout: None })
                 .map_err(|e| GpuError::Readback(e.to_string()))?;
+            // When several threads share the device, another thread's poll may be the one running
+            // our map callback: the submission is done but the callback has not stored its result
+            // yet. Wait for it rather than calling the mapping failed.
+            if front.state.load(Ordering::Acquire) != PENDING {
+                break;
+            }
+            if started.elapsed() > MAP_TIMEOUT {
+                return Err(GpuError::Readback(format!("mapping frame {} timed out", front.meta.index)));
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
         self.finish_front().map(Some)
     }
