@@ -270,3 +270,119 @@ fn relative_input_paths_are_taken_from_the_scene_file() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(String::from_utf8_lossy(&r.stdout).contains("rendered 3 frames"), "ends with the input");
 }
+
+fn sh(command: &str) {
+    let out = Command::new("sh").arg("-c").arg(command).output().expect("sh");
+    assert!(out.status.success(), "`{command}` failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn probe_reports_what_ffprobe_reports() {
+    let clip = tmp("clip15.mp4");
+    sh(&format!(
+        "gst-launch-1.0 -q videotestsrc num-buffers=30 ! video/x-raw,width=160,height=90,framerate=15/1 ! x264enc ! \
+         mp4mux ! filesink location={}",
+        clip.display()
+    ));
+    let r = streamlib(&["probe", "--json", clip.to_str().expect("path")]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&r.stdout).expect("probe --json prints JSON");
+    assert_eq!(info["width"], 160);
+    assert_eq!(info["height"], 90);
+    assert_eq!(info["fps"], serde_json::json!([15, 1]));
+    assert_eq!(info["rotation"], 0);
+    assert!(info["codec"].as_str().is_some_and(|c| c.contains("H.264")), "{info}");
+    let duration = info["duration_ns"].as_u64().expect("duration") as f64 / 1e9;
+    let theirs: f64 =
+        ffprobe(&clip, "format=duration").trim().trim_start_matches("duration=").parse().expect("ffprobe");
+    assert!((duration - theirs).abs() < 0.05, "ours {duration} s, ffprobe {theirs} s");
+    let text = streamlib(&["probe", clip.to_str().expect("path")]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("160x90"));
+    // A 15 fps file in a 30 fps scene: each frame shows twice, and the render lasts the file.
+    let scene = write_scene(
+        "clip15.json",
+        &format!(
+            r#"{{ "width": 160, "height": 90, "inputs": {{ "f": {{ "kind": "file", "path": "{}" }} }},
+               "layers": [ {{ "id": "f", "kind": "video", "input": "f" }} ] }}"#,
+            clip.display()
+        ),
+    );
+    let out = tmp("clip15.y4m");
+    let r = streamlib(&["render", scene.to_str().expect("path"), "--output", out.to_str().expect("path")]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let probe = ffprobe(&out, "stream=nb_read_frames");
+    assert!(probe.contains("nb_read_frames=60"), "30 frames at 15 fps fill 60 at 30 fps: {probe}");
+    let garbage = tmp("garbage.mkv");
+    std::fs::write(&garbage, vec![7u8; 50_000]).expect("write");
+    fails_with(&["probe", garbage.to_str().expect("path")], "garbage.mkv");
+}
+
+#[test]
+fn one_render_writes_every_output_at_once() {
+    let mp4 = tmp("all.mp4");
+    let webm = tmp("all.webm");
+    let y4m = tmp("all.y4m");
+    let mut scene: serde_json::Value = serde_json::from_str(SMALL).expect("scene");
+    scene["outputs"] = serde_json::json!([
+        { "kind": "file", "path": mp4, "bitrate": 800, "keyframe_interval": 10 },
+        { "kind": "file", "path": webm, "preset": "ultrafast" }
+    ]);
+    let path = write_scene("all.json", &scene.to_string());
+    let r =
+        streamlib(&["render", path.to_str().expect("path"), "--frames", "20", "--output", y4m.to_str().expect("path")]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for (file, codec) in [(&mp4, "h264"), (&webm, "vp9"), (&y4m, "rawvideo")] {
+        let probe = ffprobe(file, "stream=codec_name,nb_read_frames");
+        assert!(probe.contains(&format!("codec_name={codec}")) && probe.contains("nb_read_frames=20"), "{probe}");
+    }
+    // The keyframe interval was honoured: frames 0 and 10 are keyframes.
+    let keys = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame", "-of", "csv=p=0"])
+        .arg(&mp4)
+        .output()
+        .expect("ffprobe");
+    let keys: Vec<String> =
+        String::from_utf8_lossy(&keys.stdout).lines().map(|l| l.trim().trim_matches(',').to_string()).collect();
+    assert_eq!(keys.iter().filter(|k| k.as_str() == "1").count(), 2, "{keys:?}");
+}
+
+#[test]
+fn ctrl_c_finishes_an_mp4_that_plays() {
+    let scene = write_scene("long-mp4.json", SMALL);
+    let out = tmp("interrupted.mp4");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .args(["render", scene.to_str().expect("path"), "--frames", "1000000", "--output"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // mp4mux writes the media data as it goes and the index at the end.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 20_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().map(|mut s| s.read_to_string(&mut stderr));
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let written: u64 = stderr
+        .split("interrupted: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in {stderr}"));
+    let probe = ffprobe(&out, "stream=codec_name,nb_read_frames");
+    assert!(
+        probe.contains("codec_name=h264") && probe.contains(&format!("nb_read_frames={written}")),
+        "{probe} vs {written}"
+    );
+}

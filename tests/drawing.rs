@@ -298,7 +298,7 @@ fn glyph_atlas_stays_bounded_over_10000_frames_of_changing_text() {
         Engine::with_pipelines(&g.ctx, g.pipelines.clone(), s, &registry, Pacing::Offline).expect("engine");
     let memory = |engine: &mut Engine, frames: std::ops::Range<u64>| {
         for i in frames {
-            engine.render(i, &[]).expect("render");
+            engine.render::<PixelFormat>(i, &[]).expect("render");
             if i % 64 == 0 {
                 g.ctx.wait_idle().expect("idle");
             }

@@ -178,7 +178,8 @@ fn y4m_round_trip_through_files() {
         "layers": [ { "id": "b", "kind": "video", "input": "b" } ]
     }));
     let target = streamlib::registry::SinkTarget::for_scene(&path, &bars);
-    let sink = Registry::default().sink_for_path(&path).expect("y4m kind").build(&target).expect("sink");
+    let mut sinks = Registry::default().sink_for_path(&path).expect("y4m kind").build(&target).expect("sink");
+    let sink = sinks.pop().expect("one sink");
     let handle = streamlib::SinkHandle::spawn("y4m", sink, streamlib::Backpressure::Block, 2).expect("spawn");
     let mut engine = common::engine(bars.clone());
     let options = streamlib::RunOptions { frames: Some(5), stop: None, ..Default::default() };

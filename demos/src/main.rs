@@ -13,7 +13,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use streamlib::registry::SinkTarget;
 use streamlib::{Backpressure, Engine, GpuContext, Pacing, Registry, RunOptions, SinkHandle};
 
 #[derive(Parser)]
@@ -25,7 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render a scene to a file: .y4m (the whole stream) or .png (one frame, or a %05d sequence).
+    /// Render a scene: to --output (.mp4/.mov/.mkv/.webm encoded, .m3u8 HLS, .y4m raw, .png one
+    /// frame or a %05d sequence) and to every entry of the scene's `outputs`, all at once.
     Render {
         /// Scene file (JSON).
         scene: PathBuf,
@@ -35,9 +35,9 @@ enum Command {
         /// Index of the first frame to render (test patterns are functions of it).
         #[arg(long, default_value_t = 0)]
         start: u64,
-        /// Output path; the extension picks the format.
+        /// Output path; the extension picks the format. Optional when the scene has `outputs`.
         #[arg(long, short)]
-        output: PathBuf,
+        output: Option<PathBuf>,
         /// Pace at the scene's frame rate instead of as fast as possible.
         #[arg(long)]
         realtime: bool,
@@ -59,6 +59,15 @@ enum Command {
     Check { scene: PathBuf },
     /// Print the GPU adapter streamlib would use.
     Adapter,
+    /// Print a media file's metadata: duration, size, frame rate, codec, rotation.
+    Probe {
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the cameras GStreamer can capture from.
+    Devices,
     /// Run a benchmark and print a table.
     Bench(bench::BenchArgs),
 }
@@ -79,7 +88,20 @@ fn main() {
 
 fn real_main(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Render { scene, frames, start, output, realtime } => render(&scene, frames, start, &output, realtime),
+        Command::Render { scene, frames, start, output, realtime } => {
+            render(&scene, frames, start, output.as_deref(), realtime)
+        }
+        Command::Probe { file, json } => probe(&file, json),
+        Command::Devices => {
+            let cameras = streamlib::media::list_cameras().map_err(anyhow::Error::msg)?;
+            if cameras.is_empty() {
+                println!("no cameras found (no video capture devices)");
+            }
+            for c in cameras {
+                println!("{}	{}", c.path.as_deref().unwrap_or("-"), c.name);
+            }
+            Ok(())
+        }
         Command::Preview { scene, output, snapshot_dir, hud } => {
             let registry = kinds::registry();
             let scene = load_scene(&registry, &scene)?;
@@ -107,18 +129,57 @@ fn load_scene(registry: &Registry, path: &Path) -> Result<streamlib::Scene> {
     Ok(scene)
 }
 
-fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: &Path, realtime: bool) -> Result<()> {
+fn probe(file: &Path, json: bool) -> Result<()> {
+    let info = streamlib::media::probe(file).map_err(anyhow::Error::msg)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+        return Ok(());
+    }
+    let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "unknown".into());
+    println!("file:      {}", info.path);
+    println!("container: {}", or_unknown(info.container.clone()));
+    println!("codec:     {}", or_unknown(info.codec.clone()));
+    println!("size:      {}x{}", info.width, info.height);
+    println!(
+        "fps:       {}",
+        info.fps.map_or("variable".to_string(), |(n, d)| format!("{n}/{d} ({:.3})", f64::from(n) / f64::from(d)))
+    );
+    println!("duration:  {}", or_unknown(info.duration_seconds().map(|d| format!("{d:.3} s"))));
+    println!("rotation:  {} degrees", info.rotation);
+    println!("bitrate:   {}", or_unknown(info.bitrate.map(|b| format!("{} kbit/s", b / 1000))));
+    println!("seekable:  {}", info.seekable);
+    println!("audio:     {}", if info.has_audio { "yes (ignored)" } else { "no" });
+    Ok(())
+}
+
+/// Output paths in a scene are taken relative to the working directory, like `--output`.
+fn place_output(path: &Path) -> Result<PathBuf, streamlib::SinkError> {
+    Ok(path.to_path_buf())
+}
+
+fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: Option<&Path>, realtime: bool) -> Result<()> {
     let registry = kinds::registry();
     let scene = load_scene(&registry, scene_path)?;
-    let sink_kind = registry.sink_for_path(output)?;
-    let is_png = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
-    if is_png && frames != Some(1) && !output.to_string_lossy().contains('%') {
-        bail!("a .png output holds one frame: pass --frames 1, or a numbered path such as frame_%05d.png");
+    let mut named = Vec::new();
+    if let Some(output) = output {
+        let is_png = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        if is_png && frames != Some(1) && !output.to_string_lossy().contains('%') {
+            bail!("a .png output holds one frame: pass --frames 1, or a numbered path such as frame_%05d.png");
+        }
+        named.extend(
+            registry.open_output(output, &scene).with_context(|| format!("cannot create {}", output.display()))?,
+        );
     }
-    let target = SinkTarget::for_scene(output, &scene);
-    let sink = sink_kind.build(&target).with_context(|| format!("cannot create {}", output.display()))?;
-    // Offline renders lose nothing: the renderer waits for the sink.
-    let sink = SinkHandle::spawn(&output.display().to_string(), sink, Backpressure::Block, 4)?;
+    named.extend(registry.open_scene_outputs(&scene, place_output).context("cannot create the scene's outputs")?);
+    if named.is_empty() {
+        bail!("nowhere to render to: pass --output PATH or give the scene `outputs`");
+    }
+    let destinations: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
+    // Offline renders lose nothing: the renderer waits for the sinks.
+    let sinks = named
+        .into_iter()
+        .map(|n| SinkHandle::spawn(&n.name, n.sink, Backpressure::Block, 4))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let gpu = GpuContext::new()?;
     let pacing = if realtime { Pacing::Realtime } else { Pacing::Offline };
@@ -139,21 +200,18 @@ fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: &Path, rea
         tracing::warn!("cannot install the Ctrl-C handler: {e}");
     }
     let options = RunOptions { frames, start, stop: Some(stop.clone()) };
-    let stats = streamlib::run(&mut engine, vec![sink], pacing, &options, |_| bar.inc(1))?;
+    let stats = streamlib::run(&mut engine, sinks, pacing, &options, |_| bar.inc(1))?;
     bar.finish_and_clear();
     let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
-    let sink = stats.sinks.first();
+    let dropped: u64 = stats.sinks.iter().map(|s| s.dropped).sum();
     println!(
         "rendered {} frames in {:.2} s ({:.1} fps) on {} -> {}{}",
         stats.frames,
         stats.elapsed.as_secs_f64(),
         stats.fps(),
         gpu.adapter_summary(),
-        output.display(),
-        match sink {
-            Some(s) if s.dropped > 0 => format!(" ({} frames dropped)", s.dropped),
-            _ => String::new(),
-        }
+        destinations.join(", "),
+        if dropped > 0 { format!(" ({dropped} frames dropped)") } else { String::new() }
     );
     if stats.input_errors + stats.layer_errors > 0 {
         eprintln!(

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streamlib::gpu::present::{pick_surface_format, Presenter};
-use streamlib::registry::SinkTarget;
-use streamlib::{Backpressure, Engine, GpuContext, Pacing, PixelFormat, Registry, Scene, SinkHandle};
+use streamlib::{Backpressure, Engine, GpuContext, Pacing, PixelFormat, Readback, Registry, Scene, SinkHandle};
 use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
 use winit::event::{ElementState, KeyEvent, WindowEvent};
@@ -58,7 +57,7 @@ struct State {
     hud: Hud,
     engine: Engine,
     sinks: Vec<SinkHandle>,
-    formats: Vec<PixelFormat>,
+    formats: Vec<Readback>,
     /// Frame shown now.
     index: u64,
     /// When frame 0 was (or would have been) due; shifted on pause, seek and restart.
@@ -171,12 +170,12 @@ impl State {
         let engine = Engine::new(&gpu, scene.clone(), &args.registry, Pacing::Realtime)?;
         let mut sinks = Vec::new();
         if let Some(path) = &args.output {
-            let kind = args.registry.sink_for_path(path)?;
-            let sink = kind.build(&SinkTarget::for_scene(path, scene))?;
-            // Live output: a slow disk drops frames rather than stalling the window.
-            sinks.push(SinkHandle::spawn(&path.display().to_string(), sink, Backpressure::Drop, 8)?);
+            for named in args.registry.open_output(path, scene)? {
+                // Live output: a slow disk drops frames rather than stalling the window.
+                sinks.push(SinkHandle::spawn(&named.name, named.sink, Backpressure::Drop, 8)?);
+            }
         }
-        let formats = sinks.iter().map(SinkHandle::format).collect();
+        let formats = sinks.iter().map(|s| Readback { format: s.format(), size: s.size() }).collect();
         Ok(State {
             presenter: Presenter::new(&gpu, format),
             hud: Hud::new(&gpu.device, &gpu.queue, format),
@@ -223,7 +222,8 @@ impl State {
         let (done, _issues) = self.engine.render(index, &self.formats)?;
         for frame in done {
             let frame = Arc::new(frame);
-            for sink in self.sinks.iter().filter(|s| s.format() == frame.format) {
+            let output = (self.engine.scene().width, self.engine.scene().height);
+            for sink in self.sinks.iter().filter(|s| s.wants(&frame, output)) {
                 sink.push(frame.clone())?;
             }
         }
@@ -358,7 +358,15 @@ impl State {
                 } else {
                     self.index + five_seconds
                 };
-                // Generated inputs are functions of time; file inputs gain seeking with the media issue.
+                // Generated inputs are functions of time and follow the output; files seek.
+                let delta = fps.pts_ns(five_seconds);
+                for id in self.engine.seekable_inputs() {
+                    let at = self.engine.input_position(&id).unwrap_or(0);
+                    let to = if target < self.index { at.saturating_sub(delta) } else { at + delta };
+                    if let Err(e) = self.engine.seek_input(&id, to) {
+                        eprintln!("input {id}: {e}");
+                    }
+                }
                 self.render(target)?;
                 self.reschedule(target);
                 println!("seek to frame {target}");

@@ -4,7 +4,9 @@
 use crate::compositor::{Compositor, LayerEntry};
 use crate::frame::{FrameInfo, OutputFrame, PixelFormat};
 use crate::gpu::convert::{OutputConverter, YuvColorSpace};
+use crate::gpu::present::Presenter;
 use crate::gpu::readback::{FrameMeta, ReadbackRing};
+use crate::gpu::texture::{self, Target};
 use crate::gpu::{GpuContext, GpuError, Pipelines};
 use crate::layers::{InputViews, LayerError};
 use crate::registry::{BuildContext, BuildError, Registry};
@@ -14,6 +16,21 @@ use crate::timing::Pacing;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// One readback a frame is asked for: a pixel format, at the output's size or scaled (on the
+/// GPU, aspect kept with black bars) to another, e.g. an HLS rendition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Readback {
+    pub format: PixelFormat,
+    /// `None`: the output's size.
+    pub size: Option<(u32, u32)>,
+}
+
+impl From<PixelFormat> for Readback {
+    fn from(format: PixelFormat) -> Self {
+        Readback { format, size: None }
+    }
+}
 
 /// Frames in flight between submit and readback; three lets the GPU, the copy and the CPU overlap.
 pub const DEFAULT_RING_DEPTH: usize = 3;
@@ -56,8 +73,10 @@ pub struct Engine {
     sources: BTreeMap<String, Box<dyn Source>>,
     layers: Vec<LayerEntry>,
     compositor: Compositor,
-    converters: HashMap<PixelFormat, OutputConverter>,
-    rings: HashMap<PixelFormat, ReadbackRing>,
+    converters: HashMap<Readback, OutputConverter>,
+    rings: HashMap<Readback, ReadbackRing>,
+    /// Scaled copies of the output, by size, for scaled readbacks.
+    scalers: HashMap<(u32, u32), (Presenter, Target)>,
     ring_depth: usize,
     output_color_space: YuvColorSpace,
     pacing: Pacing,
@@ -116,6 +135,7 @@ impl Engine {
             compositor,
             converters: HashMap::new(),
             rings: HashMap::new(),
+            scalers: HashMap::new(),
             ring_depth: DEFAULT_RING_DEPTH,
             pacing,
             times: StageTimes::default(),
@@ -163,6 +183,31 @@ impl Engine {
         self.has_finite_input() && self.sources.values().filter(|s| s.is_finite()).all(|s| s.is_ended())
     }
 
+    /// Seeks input `id` to `position_ns` of its own timeline (files); the output runs on.
+    pub fn seek_input(&mut self, id: &str, position_ns: u64) -> Result<(), SourceError> {
+        self.source_mut(id)?.seek(position_ns)
+    }
+
+    /// Pauses or resumes input `id`: it holds its frame while the rest of the scene runs.
+    pub fn set_input_paused(&mut self, id: &str, paused: bool) -> Result<(), SourceError> {
+        self.source_mut(id)?.set_paused(paused);
+        Ok(())
+    }
+
+    /// The pts, in its own timeline, of the frame input `id` shows now.
+    pub fn input_position(&self, id: &str) -> Option<u64> {
+        self.sources.get(id).and_then(|s| s.position_ns())
+    }
+
+    /// Ids of the inputs that can seek.
+    pub fn seekable_inputs(&self) -> Vec<String> {
+        self.sources.iter().filter(|(_, s)| s.is_seekable()).map(|(id, _)| id.clone()).collect()
+    }
+
+    fn source_mut(&mut self, id: &str) -> Result<&mut Box<dyn Source>, SourceError> {
+        self.sources.get_mut(id).ok_or_else(|| SourceError::Unsupported(format!("no input named {id:?}")))
+    }
+
     /// True when some input ends by itself, so a run without a frame count terminates.
     pub fn has_finite_input(&self) -> bool {
         self.sources.values().any(|s| s.is_finite())
@@ -174,23 +219,40 @@ impl Engine {
     ///
     /// Invalid GPU work anywhere in the frame is caught in an error scope and returned as
     /// `GpuError::Validation`; the engine stays usable for the next frame.
-    pub fn render(&mut self, index: u64, formats: &[PixelFormat]) -> Result<(Vec<OutputFrame>, FrameIssues), GpuError> {
+    pub fn render<R: Copy + Into<Readback>>(
+        &mut self,
+        index: u64,
+        readbacks: &[R],
+    ) -> Result<(Vec<OutputFrame>, FrameIssues), GpuError> {
+        let output = (self.scene.width, self.scene.height);
+        let mut formats: Vec<Readback> = Vec::with_capacity(readbacks.len());
+        for r in readbacks {
+            let mut r: Readback = (*r).into();
+            // The output's own size is the unscaled readback.
+            r.size = r.size.filter(|&s| s != output);
+            if let Some((w, h)) = r.size {
+                self.gpu.check_size("scaled readback", w, h)?;
+            }
+            if !formats.contains(&r) {
+                formats.push(r);
+            }
+        }
         let gpu = self.gpu.clone();
-        gpu.scoped(&format!("frame {index}"), || self.render_unscoped(index, formats))?
+        gpu.scoped(&format!("frame {index}"), || self.render_unscoped(index, &formats))?
     }
 
     fn render_unscoped(
         &mut self,
         index: u64,
-        formats: &[PixelFormat],
+        formats: &[Readback],
     ) -> Result<(Vec<OutputFrame>, FrameIssues), GpuError> {
         let frame = FrameInfo::new(index, self.scene.fps, self.scene.width, self.scene.height);
         let mut done = Vec::new();
         // Make room first, so recording never waits with a half-built encoder.
         let t0 = Instant::now();
-        for &format in formats {
+        for &readback in formats {
             let depth = self.ring_depth;
-            let ring = self.rings.entry(format).or_insert_with(|| ReadbackRing::new(depth));
+            let ring = self.rings.entry(readback).or_insert_with(|| ReadbackRing::new(depth));
             if ring.is_full() {
                 done.extend(ring.wait_oldest(&self.gpu)?);
             }
@@ -227,23 +289,32 @@ impl Engine {
         issues.layers = self.compositor.render(gpu, &self.pipelines, &mut encoder, &frame, &mut self.layers, &inputs);
         let t3 = Instant::now();
 
-        for &format in formats {
-            let output = self.compositor.output();
-            let meta = FrameMeta {
-                pts_ns: frame.pts_ns,
-                duration_ns: frame.duration_ns,
-                index,
-                width: frame.width,
-                height: frame.height,
-                format,
-            };
+        for &readback in formats {
+            let format = readback.format;
+            let mut source = self.compositor.output();
+            if let Some(size) = readback.size {
+                let (presenter, target) = self.scalers.entry(size).or_insert_with(|| {
+                    let target = Target::rgba(&gpu.device, "streamlib scaled output", size.0, size.1);
+                    (Presenter::new(gpu, texture::RGBA_FORMAT), target)
+                });
+                let mut pass = texture::begin_pass(
+                    &mut encoder,
+                    "streamlib scale pass",
+                    &[Some(texture::color_attachment(&target.view, Some(wgpu::Color::BLACK)))],
+                );
+                presenter.draw(gpu, &mut pass, source, size);
+                drop(pass);
+                source = target;
+            }
+            let (width, height) = source.size();
+            let meta = FrameMeta { pts_ns: frame.pts_ns, duration_ns: frame.duration_ns, index, width, height, format };
             let planes: Vec<&wgpu::Texture> = if format.is_yuv() {
-                let conv = self.converters.entry(format).or_insert_with(|| OutputConverter::new(&gpu.device));
-                conv.record(gpu, &mut encoder, output, format, self.output_color_space)
+                let conv = self.converters.entry(readback).or_insert_with(|| OutputConverter::new(&gpu.device));
+                conv.record(gpu, &mut encoder, source, format, self.output_color_space)
             } else {
-                vec![&output.texture]
+                vec![&source.texture]
             };
-            if let Some(ring) = self.rings.get_mut(&format) {
+            if let Some(ring) = self.rings.get_mut(&readback) {
                 ring.record(gpu, &mut encoder, &planes, meta)?;
             }
             // The ring records one frame at a time: submit per format is not needed because

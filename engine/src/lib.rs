@@ -11,6 +11,8 @@ mod engine;
 pub mod frame;
 pub mod gpu;
 pub mod layers;
+#[cfg(feature = "media")]
+pub mod media;
 pub mod registry;
 mod runtime;
 pub mod scene;
@@ -19,7 +21,7 @@ pub mod sources;
 pub mod timing;
 
 pub use compositor::{Compositor, LayerEntry};
-pub use engine::{Engine, EngineError, FrameIssues, StageTimes, DEFAULT_RING_DEPTH};
+pub use engine::{Engine, EngineError, FrameIssues, Readback, StageTimes, DEFAULT_RING_DEPTH};
 pub use frame::{FrameData, FrameInfo, OutputFrame, PixelFormat, Plane, TimestampedFrame};
 pub use gpu::convert::{YuvColorSpace, YuvMatrix, YuvRange};
 pub use gpu::{AdapterSummary, GpuContext, GpuError};

@@ -62,6 +62,9 @@ pub struct SinkTarget<'a> {
     pub fps: crate::scene::Fps,
     /// The YUV colour space of YUV readbacks (see `Engine::output_color_space`).
     pub color_space: crate::gpu::convert::YuvColorSpace,
+    /// The output's options from the scene (`outputs[i]` less `kind` and the path); empty for
+    /// `--output PATH`.
+    pub params: Params,
 }
 
 impl<'a> SinkTarget<'a> {
@@ -73,6 +76,7 @@ impl<'a> SinkTarget<'a> {
             height: scene.height,
             fps: scene.fps,
             color_space: crate::gpu::convert::YuvColorSpace::default_for_height(scene.height),
+            params: Params::new(),
         }
     }
 }
@@ -81,7 +85,31 @@ impl<'a> SinkTarget<'a> {
 pub trait SinkKind: Send + Sync {
     /// File extensions (lower case, no dot) this kind writes.
     fn extensions(&self) -> &[&str];
-    fn build(&self, target: &SinkTarget<'_>) -> Result<Box<dyn Sink>, SinkError>;
+    /// The scene field naming where the output goes (`path`, or `dir` for HLS).
+    fn path_param(&self) -> &'static str {
+        "path"
+    }
+    /// Checks a scene output's options (everything but `kind`). By default only the path.
+    fn validate(&self, params: &Params) -> Result<(), SceneError> {
+        let field = self.path_param();
+        match params.get(field) {
+            Some(serde_json::Value::String(p)) if !p.is_empty() => {}
+            Some(_) => return Err(SceneError::new(field, "must be a non-empty string")),
+            None => return Err(SceneError::new(".", format!("missing field `{field}`"))),
+        }
+        match params.keys().find(|k| k.as_str() != field) {
+            Some(k) => Err(SceneError::new(k.as_str(), format!("unknown field `{k}`"))),
+            None => Ok(()),
+        }
+    }
+    /// One sink per readback the output needs (an HLS ladder has one per rendition).
+    fn build(&self, target: &SinkTarget<'_>) -> Result<Vec<Box<dyn Sink>>, SinkError>;
+}
+
+/// A sink built for a run, with the name it is reported under.
+pub struct NamedSink {
+    pub name: String,
+    pub sink: Box<dyn Sink>,
 }
 
 /// All registered kinds. `Registry::default()` holds the built-in ones.
@@ -113,6 +141,15 @@ impl Default for Registry {
         r.register_layer("vector", VectorLayerKind);
         r.register_sink("y4m", Y4mSinkKind);
         r.register_sink("png", PngSinkKind);
+        #[cfg(feature = "media")]
+        {
+            use crate::media::{CameraKind, EncodedFileKind, FileSourceKind, HlsKind, ScreenKind};
+            r.register_input("file", FileSourceKind);
+            r.register_input("camera", CameraKind);
+            r.register_input("screen", ScreenKind);
+            r.register_sink("file", EncodedFileKind);
+            r.register_sink("hls", HlsKind);
+        }
         r
     }
 }
@@ -160,6 +197,40 @@ impl Registry {
         })
     }
 
+    /// Sinks for `--output PATH`, chosen by its extension.
+    pub fn open_output(&self, path: &Path, scene: &Scene) -> Result<Vec<NamedSink>, SinkError> {
+        let sinks = self.sink_for_path(path)?.build(&SinkTarget::for_scene(path, scene))?;
+        Ok(name_sinks(&path.display().to_string(), sinks))
+    }
+
+    /// Sinks for every entry of the scene's `outputs`. `place` turns each output's path into
+    /// the one written (relative to the working directory for the CLI; confined under a media
+    /// root for the server) or refuses it.
+    pub fn open_scene_outputs(
+        &self,
+        scene: &Scene,
+        place: impl Fn(&Path) -> Result<std::path::PathBuf, SinkError>,
+    ) -> Result<Vec<NamedSink>, SinkError> {
+        let mut all = Vec::new();
+        for (i, output) in scene.outputs.iter().enumerate() {
+            let kind = self
+                .sink(&output.kind)
+                .ok_or_else(|| SinkError::Unsupported(format!("outputs[{i}]: unknown kind {:?}", output.kind)))?;
+            let field = kind.path_param();
+            let raw = output.params.get(field).and_then(|v| v.as_str()).unwrap_or_default();
+            let path = place(Path::new(raw))?;
+            let mut target = SinkTarget::for_scene(&path, scene);
+            target.params = output.params.clone();
+            target.params.remove(field);
+            let sinks = kind.build(&target).map_err(|e| match e {
+                SinkError::Unsupported(m) => SinkError::Unsupported(format!("outputs[{i}]: {m}")),
+                other => other,
+            })?;
+            all.extend(name_sinks(&format!("outputs[{i}] {}", path.display()), sinks));
+        }
+        Ok(all)
+    }
+
     /// Parses and validates a scene against the registered kinds.
     pub fn parse_scene(&self, json: &str) -> Result<Scene, SceneError> {
         Scene::from_json(json, self)
@@ -175,11 +246,34 @@ impl KindCatalog for Registry {
         self.layers.get(kind).map(|k| k.validate(params).map(|()| k.needs_input()))
     }
 
+    fn check_output(&self, kind: &str, params: &Params) -> Option<Result<(), SceneError>> {
+        self.sinks.get(kind).map(|k| k.validate(params))
+    }
+
     fn input_kinds(&self) -> Vec<String> {
         self.inputs.keys().cloned().collect()
+    }
+
+    fn output_kinds(&self) -> Vec<String> {
+        self.sinks.keys().cloned().collect()
     }
 
     fn layer_kinds(&self) -> Vec<String> {
         self.layers.keys().cloned().collect()
     }
+}
+
+/// Names several sinks of one output apart (`name`, or `name [WxH]` for each rendition).
+fn name_sinks(name: &str, sinks: Vec<Box<dyn Sink>>) -> Vec<NamedSink> {
+    let several = sinks.len() > 1;
+    sinks
+        .into_iter()
+        .map(|sink| {
+            let name = match sink.size() {
+                Some((w, h)) if several => format!("{name} [{w}x{h}]"),
+                _ => name.to_string(),
+            };
+            NamedSink { name, sink }
+        })
+        .collect()
 }

@@ -1,8 +1,7 @@
 //! Running an engine to sinks: pacing, delivering readbacks to each sink's thread, stop requests,
 //! and the numbers a user wants at the end.
 
-use crate::engine::{Engine, StageTimes};
-use crate::frame::PixelFormat;
+use crate::engine::{Engine, Readback, StageTimes};
 use crate::gpu::GpuError;
 use crate::sinks::{SinkError, SinkHandle};
 use crate::timing::{FrameTimer, Pacing, SystemClock};
@@ -77,9 +76,14 @@ pub fn run(
     mut progress: impl FnMut(u64),
 ) -> Result<RunStats, RunError> {
     let limit = finite_or_endless(engine, options.frames)?;
-    let mut formats: Vec<PixelFormat> = sinks.iter().map(SinkHandle::format).collect();
-    formats.sort_by_key(|f| *f as u8);
-    formats.dedup();
+    let output = (engine.scene().width, engine.scene().height);
+    let mut formats: Vec<Readback> = Vec::new();
+    for sink in &sinks {
+        let r = Readback { format: sink.format(), size: sink.size().filter(|&s| s != output) };
+        if !formats.contains(&r) {
+            formats.push(r);
+        }
+    }
     let mut timer =
         (pacing == Pacing::Realtime).then(|| FrameTimer::new(Arc::new(SystemClock::default()), engine.scene().fps));
     let start = Instant::now();
@@ -88,7 +92,7 @@ pub fn run(
     let deliver = |frames: Vec<crate::frame::OutputFrame>| -> Result<(), SinkError> {
         for frame in frames {
             let frame = Arc::new(frame);
-            for sink in sinks.iter().filter(|s| s.format() == frame.format) {
+            for sink in sinks.iter().filter(|s| s.wants(&frame, output)) {
                 sink.push(frame.clone())?;
             }
         }

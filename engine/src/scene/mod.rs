@@ -88,6 +88,14 @@ pub struct InputSpec {
     pub params: Params,
 }
 
+/// One output of the scene (`outputs[i]`): a sink kind and its options, validated by the kind.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutputSpec {
+    pub kind: String,
+    #[serde(flatten)]
+    pub params: Params,
+}
+
 /// One layer: something drawn into the output, with the fields every kind shares.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +142,9 @@ pub struct Scene {
     pub background: Color,
     pub inputs: BTreeMap<String, InputSpec>,
     pub layers: Vec<LayerSpec>,
+    /// Where the composition goes besides `--output` (encoded files, HLS, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputSpec>,
     /// Directory that relative file paths in the scene are resolved against (the scene file's
     /// directory when loaded from a file); the working directory when `None`.
     #[serde(skip)]
@@ -153,6 +164,8 @@ struct RawScene {
     inputs: BTreeMap<String, Map<String, Value>>,
     #[serde(default)]
     layers: Vec<Map<String, Value>>,
+    #[serde(default)]
+    outputs: Vec<Map<String, Value>>,
 }
 
 fn black() -> Color {
@@ -185,6 +198,13 @@ pub trait KindCatalog {
     fn check_layer(&self, kind: &str, params: &Params) -> Option<Result<bool, SceneError>>;
     fn input_kinds(&self) -> Vec<String>;
     fn layer_kinds(&self) -> Vec<String>;
+    /// `None` when no output kind of that name is registered.
+    fn check_output(&self, _kind: &str, _params: &Params) -> Option<Result<(), SceneError>> {
+        None
+    }
+    fn output_kinds(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Deserializes `value` into `T`, reporting the path of a failure below `prefix`.
@@ -234,7 +254,17 @@ impl Scene {
             layer.params = params;
             layers.push(layer);
         }
+        let mut outputs = Vec::with_capacity(raw.outputs.len());
+        for (i, mut obj) in raw.outputs.into_iter().enumerate() {
+            let kind = match obj.remove("kind") {
+                Some(Value::String(k)) => k,
+                Some(_) => return Err(SceneError::new(format!("outputs[{i}].kind"), "must be a string")),
+                None => return Err(SceneError::new(format!("outputs[{i}]"), "missing field `kind`")),
+            };
+            outputs.push(OutputSpec { kind, params: obj });
+        }
         let scene = Scene {
+            outputs,
             width: raw.width,
             height: raw.height,
             fps: raw.fps,
@@ -264,6 +294,18 @@ impl Scene {
                     return Err(SceneError::new(
                         format!("{path}.kind"),
                         format!("unknown input kind {:?} (known: {})", input.kind, kinds.input_kinds().join(", ")),
+                    ))
+                }
+                Some(r) => r.map_err(|e| SceneError::new(join_path(&path, trim_root(&e.path)), e.message))?,
+            }
+        }
+        for (i, output) in self.outputs.iter().enumerate() {
+            let path = format!("outputs[{i}]");
+            match kinds.check_output(&output.kind, &output.params) {
+                None => {
+                    return Err(SceneError::new(
+                        format!("{path}.kind"),
+                        format!("unknown output kind {:?} (known: {})", output.kind, kinds.output_kinds().join(", ")),
                     ))
                 }
                 Some(r) => r.map_err(|e| SceneError::new(join_path(&path, trim_root(&e.path)), e.message))?,

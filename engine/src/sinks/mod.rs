@@ -37,6 +37,10 @@ pub enum SinkError {
 pub trait Sink: Send {
     /// The pixel format this sink wants the readback in.
     fn format(&self) -> PixelFormat;
+    /// The size it wants, when not the output's: the frame is scaled on the GPU first.
+    fn size(&self) -> Option<(u32, u32)> {
+        None
+    }
     fn write(&mut self, frame: &OutputFrame) -> Result<(), SinkError>;
     /// Flushes and closes the output (trailers, playlists); called once at the end.
     fn finish(&mut self) -> Result<(), SinkError>;
@@ -62,6 +66,7 @@ pub struct SinkStats {
 pub struct SinkHandle {
     name: String,
     format: PixelFormat,
+    size: Option<(u32, u32)>,
     tx: Option<Sender<Arc<OutputFrame>>>,
     policy: Backpressure,
     stats: Arc<SinkStats>,
@@ -78,7 +83,7 @@ impl std::fmt::Debug for SinkHandle {
 impl SinkHandle {
     /// Starts `sink` on a thread with a queue of `depth` frames.
     pub fn spawn(name: &str, mut sink: Box<dyn Sink>, policy: Backpressure, depth: usize) -> Result<Self, SinkError> {
-        let format = sink.format();
+        let (format, size) = (sink.format(), sink.size());
         let (tx, rx): (Sender<Arc<OutputFrame>>, Receiver<Arc<OutputFrame>>) = bounded(depth.max(1));
         let stats = Arc::new(SinkStats::default());
         let error = Arc::new(Mutex::new(None));
@@ -101,7 +106,16 @@ impl SinkHandle {
                 result
             })
             .map_err(|e| SinkError::Encode(format!("cannot start sink thread: {e}")))?;
-        Ok(SinkHandle { name: name.to_string(), format, tx: Some(tx), policy, stats, error, thread: Some(thread) })
+        Ok(SinkHandle {
+            name: name.to_string(),
+            format,
+            size,
+            tx: Some(tx),
+            policy,
+            stats,
+            error,
+            thread: Some(thread),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -110,6 +124,16 @@ impl SinkHandle {
 
     pub fn format(&self) -> PixelFormat {
         self.format
+    }
+
+    /// The size the sink wants when it is not the output's (a scaled readback).
+    pub fn size(&self) -> Option<(u32, u32)> {
+        self.size
+    }
+
+    /// Whether `frame` is the readback this sink asked for (`output` is the scene's size).
+    pub fn wants(&self, frame: &OutputFrame, output: (u32, u32)) -> bool {
+        frame.format == self.format && (frame.width, frame.height) == self.size.unwrap_or(output)
     }
 
     pub fn stats(&self) -> &Arc<SinkStats> {

@@ -60,7 +60,7 @@ impl SinkKind for PngSinkKind {
         &["png"]
     }
 
-    fn build(&self, target: &SinkTarget<'_>) -> Result<Box<dyn Sink>, SinkError> {
+    fn build(&self, target: &SinkTarget<'_>) -> Result<Vec<Box<dyn Sink>>, SinkError> {
         if let Some(dir) = target.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.is_dir() {
                 return Err(SinkError::Io {
@@ -69,7 +69,7 @@ impl SinkKind for PngSinkKind {
                 });
             }
         }
-        Ok(Box::new(PngSink { path: target.path.to_path_buf() }))
+        Ok(vec![Box::new(PngSink { path: target.path.to_path_buf() })])
     }
 }
 

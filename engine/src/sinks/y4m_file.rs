@@ -69,7 +69,7 @@ impl SinkKind for Y4mSinkKind {
         &["y4m"]
     }
 
-    fn build(&self, target: &SinkTarget<'_>) -> Result<Box<dyn Sink>, SinkError> {
-        Ok(Box::new(Y4mSink::create(target)?))
+    fn build(&self, target: &SinkTarget<'_>) -> Result<Vec<Box<dyn Sink>>, SinkError> {
+        Ok(vec![Box::new(Y4mSink::create(target)?)])
     }
 }

@@ -27,6 +27,10 @@ pub enum SourceError {
     Unsupported(String),
     #[error("GPU: {0}")]
     Gpu(String),
+    /// Nothing decoded within the producer's poll interval (a live input between frames); the
+    /// producer thread checks for stop and seek requests and asks again. Never reaches the engine.
+    #[error("no frame yet")]
+    NotYet,
 }
 
 /// What a source may use while updating for an output frame.
@@ -52,6 +56,23 @@ pub trait Source: Send {
     /// True when the source ends by itself (a file that does not loop); generators and live
     /// inputs run until stopped.
     fn is_finite(&self) -> bool {
+        false
+    }
+    /// Whether `seek` can work (files can; generators and live inputs cannot).
+    fn is_seekable(&self) -> bool {
+        false
+    }
+    /// Moves the input to `position_ns` of its own timeline; the output timeline runs on.
+    fn seek(&mut self, _position_ns: u64) -> Result<(), SourceError> {
+        Err(SourceError::Unsupported("this input cannot seek".into()))
+    }
+    /// The pts (in the input's timeline) of the frame shown now, where the input has one.
+    fn position_ns(&self) -> Option<u64> {
+        None
+    }
+    /// Holds the current frame while the rest of the scene keeps running.
+    fn set_paused(&mut self, _paused: bool) {}
+    fn is_paused(&self) -> bool {
         false
     }
 }

@@ -1,15 +1,20 @@
 //! A CPU source on its own thread: the producer decodes frames into a bounded channel; the render
 //! thread picks the frame for each output tick, uploads its planes and converts them on the GPU.
+//!
+//! The input has its own timeline (the producer's pts). It is mapped onto the output timeline by
+//! an offset that seeking and pausing move, so an input can be paused or seeked while the rest of
+//! the scene keeps running.
 
 use super::{Source, SourceContext, SourceError};
 use crate::frame::TimestampedFrame;
 use crate::gpu::convert::{FrameUploader, YuvColorSpace};
 use crate::layers::InputView;
 use crate::timing::{FrameSelector, Pacing, Pull};
-use crossbeam_channel::{bounded, Receiver, TryRecvError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Decoded frames, one at a time, on the producer thread.
 pub trait FrameProducer: Send + 'static {
@@ -19,12 +24,34 @@ pub trait FrameProducer: Send + 'static {
     fn is_finite(&self) -> bool {
         true
     }
+    /// Whether `seek` can work.
+    fn is_seekable(&self) -> bool {
+        false
+    }
+    /// A live input (camera, screen): frames come at their own pace, and even an offline render
+    /// shows the newest one rather than waiting for a particular timestamp.
+    fn is_live(&self) -> bool {
+        false
+    }
+    /// Moves to `position_ns` of the input's timeline; the next frame is the one shown there.
+    fn seek(&mut self, _position_ns: u64) -> Result<(), SourceError> {
+        Err(SourceError::Unsupported("this input cannot seek".into()))
+    }
 }
 
+/// From the producer thread; `u64` is the seek generation the message belongs to.
 enum Message {
-    Frame(TimestampedFrame),
-    Error(SourceError),
+    Frame(u64, TimestampedFrame),
+    Error(u64, SourceError),
+    End(u64),
 }
+
+enum Control {
+    Seek { generation: u64, position_ns: u64 },
+}
+
+/// How long an offline render waits for a live input's first frame before rendering without it.
+const LIVE_FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Frames decoded ahead of the renderer: enough to ride out jitter, small enough to bound memory.
 const CHANNEL_DEPTH: usize = 4;
@@ -32,14 +59,32 @@ const CHANNEL_DEPTH: usize = 4;
 pub struct ThreadedSource {
     id: String,
     rx: Receiver<Message>,
+    control: Option<Sender<Control>>,
     selector: FrameSelector<TimestampedFrame>,
     uploader: FrameUploader,
     color_space: YuvColorSpace,
     size: Option<(u32, u32)>,
     finite: bool,
+    seekable: bool,
+    live: bool,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     last_error: Option<SourceError>,
+    /// Frames of older generations (before the last seek) are discarded.
+    generation: u64,
+    /// Input pts = output pts + offset.
+    offset_ns: i128,
+    position_ns: Option<u64>,
+    pause_requested: bool,
+    /// Output pts at which the pause took effect.
+    paused_at: Option<u64>,
+    /// Input position the next update shows (set by `seek`).
+    seek_anchor: Option<u64>,
+    /// End (pts + duration) of the frame shown, and where the next output tick falls (plus
+    /// half a tick, absorbing rounding), both in the input's timeline: an input that ended is
+    /// over once its last frame has been shown for its whole duration.
+    shown_until: u64,
+    next_tick: u64,
 }
 
 impl std::fmt::Debug for ThreadedSource {
@@ -48,72 +93,155 @@ impl std::fmt::Debug for ThreadedSource {
     }
 }
 
+fn producer_loop(
+    mut producer: impl FrameProducer,
+    tx: Sender<Message>,
+    control: Receiver<Control>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut generation = 0u64;
+    let mut at_end = false;
+    while !stop.load(Ordering::Relaxed) {
+        // At the end (or after an error) wait for a seek rather than spinning; otherwise only peek.
+        let command = if at_end {
+            match control.recv_timeout(Duration::from_millis(100)) {
+                Ok(c) => Some(c),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            control.try_recv().ok()
+        };
+        if let Some(Control::Seek { generation: g, position_ns }) = command {
+            generation = g;
+            at_end = false;
+            if let Err(e) = producer.seek(position_ns) {
+                at_end = true;
+                if tx.send(Message::Error(generation, e)).is_err() {
+                    break;
+                }
+            }
+            continue;
+        }
+        let message = match producer.next_frame() {
+            Err(SourceError::NotYet) => continue,
+            Ok(Some(frame)) => Message::Frame(generation, frame),
+            Ok(None) => Message::End(generation),
+            Err(e) => Message::Error(generation, e),
+        };
+        at_end = !matches!(message, Message::Frame(..));
+        // A closed channel means the engine dropped this input: stop quietly.
+        if tx.send(message).is_err() {
+            break;
+        }
+    }
+}
+
 impl ThreadedSource {
     /// Starts `producer` on a thread named after the input.
     pub fn spawn(
         id: &str,
-        mut producer: impl FrameProducer,
+        producer: impl FrameProducer,
         color_space: YuvColorSpace,
         max_offset_ns: u64,
     ) -> Result<Self, SourceError> {
-        let finite = producer.is_finite();
+        let (finite, seekable, live) = (producer.is_finite(), producer.is_seekable(), producer.is_live());
         let (tx, rx) = bounded(CHANNEL_DEPTH);
+        let (control_tx, control_rx) = bounded(8);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name(format!("streamlib source {id}"))
-            .spawn(move || {
-                while !stop_flag.load(Ordering::Relaxed) {
-                    let message = match producer.next_frame() {
-                        Ok(Some(frame)) => Message::Frame(frame),
-                        Ok(None) => break,
-                        Err(e) => Message::Error(e),
-                    };
-                    let is_error = matches!(message, Message::Error(_));
-                    // A closed channel means the engine dropped this input: stop quietly.
-                    if tx.send(message).is_err() || is_error {
-                        break;
-                    }
-                }
-            })
+            .spawn(move || producer_loop(producer, tx, control_rx, stop_flag))
             .map_err(|e| SourceError::Open { path: id.to_string(), message: format!("cannot start thread: {e}") })?;
         Ok(ThreadedSource {
             id: id.to_string(),
             rx,
+            control: Some(control_tx),
             selector: FrameSelector::new(max_offset_ns),
             uploader: FrameUploader::new(id),
             color_space,
             size: None,
             finite,
+            seekable,
+            live,
             stop,
             thread: Some(thread),
             last_error: None,
+            generation: 0,
+            offset_ns: 0,
+            position_ns: None,
+            pause_requested: false,
+            paused_at: None,
+            seek_anchor: None,
+            shown_until: 0,
+            next_tick: 0,
         })
+    }
+
+    /// The last error the producer reported, if any.
+    pub fn last_error(&self) -> Option<&SourceError> {
+        self.last_error.as_ref()
+    }
+
+    /// Where this input's timeline is at output time `output_pts`.
+    fn input_pts(&self, output_pts: u64) -> u64 {
+        (i128::from(output_pts) + self.offset_ns).clamp(0, i128::from(u64::MAX)) as u64
     }
 }
 
 impl Source for ThreadedSource {
     fn update(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
-        let rx = &self.rx;
+        let output_pts = ctx.frame.pts_ns;
+        let seeked = self.seek_anchor.take().map(|position| {
+            self.offset_ns = i128::from(position) - i128::from(output_pts);
+            if self.paused_at.is_some() {
+                self.paused_at = Some(output_pts);
+            }
+        });
+        if self.pause_requested {
+            self.paused_at.get_or_insert(output_pts);
+            // A paused input still shows where a seek took it.
+            if seeked.is_none() {
+                return Ok(());
+            }
+        } else if let Some(at) = self.paused_at.take() {
+            // Resume where we paused: the input's clock did not run meanwhile.
+            self.offset_ns -= i128::from(output_pts) - i128::from(at);
+        }
+        let target = self.input_pts(output_pts);
+        self.next_tick = self.input_pts(output_pts + ctx.frame.duration_ns + ctx.frame.duration_ns / 2);
+        let (rx, generation) = (&self.rx, self.generation);
         let mut error = None;
-        let pacing = ctx.pacing;
+        // Offline renders wait for file frames; a live input is waited for only until its first
+        // frame, and then only what has already arrived is taken.
+        let mut live_wait = self.live && self.size.is_none() && ctx.pacing == Pacing::Offline;
+        let pacing = if self.live { Pacing::Realtime } else { ctx.pacing };
         let chosen = self.selector.select(
-            ctx.frame.pts_ns,
+            target,
             |f| f.pts_ns,
-            || {
+            || loop {
                 let message = match pacing {
+                    _ if std::mem::take(&mut live_wait) => match rx.recv_timeout(LIVE_FIRST_FRAME_TIMEOUT) {
+                        Ok(m) => Ok(m),
+                        Err(RecvTimeoutError::Timeout) => Err(TryRecvError::Empty),
+                        Err(RecvTimeoutError::Disconnected) => Err(TryRecvError::Disconnected),
+                    },
                     Pacing::Offline => rx.recv().map_err(|_| TryRecvError::Disconnected),
                     Pacing::Realtime => rx.try_recv(),
                 };
-                match message {
-                    Ok(Message::Frame(f)) => Pull::Frame(f),
-                    Ok(Message::Error(e)) => {
+                return match message {
+                    Ok(Message::Frame(g, f)) if g == generation => Pull::Frame(f),
+                    Ok(Message::Error(g, e)) if g == generation => {
                         error = Some(e);
                         Pull::Ended
                     }
+                    Ok(Message::End(g)) if g == generation => Pull::Ended,
+                    // From before the last seek.
+                    Ok(_) => continue,
                     Err(TryRecvError::Empty) => Pull::Empty,
                     Err(TryRecvError::Disconnected) => Pull::Ended,
-                }
+                };
             },
         );
         if let Some(frame) = chosen {
@@ -121,6 +249,8 @@ impl Source for ThreadedSource {
                 .upload(ctx.gpu, &ctx.pipelines.input, &frame, self.color_space, ctx.encoder)
                 .map_err(|e| SourceError::Decode(format!("input {}: frame {}: {e}", self.id, frame.index)))?;
             self.size = Some((frame.width, frame.height));
+            self.position_ns = Some(frame.pts_ns);
+            self.shown_until = frame.pts_ns.saturating_add(frame.duration_ns);
         }
         if let Some(e) = error {
             self.last_error = Some(e.clone());
@@ -135,17 +265,50 @@ impl Source for ThreadedSource {
     }
 
     fn is_ended(&self) -> bool {
-        self.selector.is_ended()
+        self.selector.is_ended() && self.next_tick >= self.shown_until
     }
 
     fn is_finite(&self) -> bool {
         self.finite
+    }
+
+    fn is_seekable(&self) -> bool {
+        self.seekable
+    }
+
+    fn seek(&mut self, position_ns: u64) -> Result<(), SourceError> {
+        if !self.seekable {
+            return Err(SourceError::Unsupported(format!("input {} cannot seek", self.id)));
+        }
+        let control = self.control.as_ref().ok_or_else(|| SourceError::Decode("input stopped".into()))?;
+        let generation = self.generation + 1;
+        control
+            .try_send(Control::Seek { generation, position_ns })
+            .map_err(|_| SourceError::Unsupported(format!("input {} is busy seeking; try again", self.id)))?;
+        self.generation = generation;
+        self.selector.reset();
+        // The next output frame shows `position_ns`, whatever its pts.
+        self.seek_anchor = Some(position_ns);
+        Ok(())
+    }
+
+    fn position_ns(&self) -> Option<u64> {
+        self.position_ns
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        self.pause_requested = paused;
+    }
+
+    fn is_paused(&self) -> bool {
+        self.pause_requested
     }
 }
 
 impl Drop for ThreadedSource {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.control = None;
         // Unblock a producer waiting on a full channel.
         while self.rx.try_recv().is_ok() {}
         let (_, dead) = bounded::<Message>(0);

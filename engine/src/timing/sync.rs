@@ -28,6 +28,12 @@ impl<T> FrameSelector<T> {
         self.ended && self.pending.is_none()
     }
 
+    /// Forgets the pending frame and the end, e.g. after the input seeked.
+    pub fn reset(&mut self) {
+        self.pending = None;
+        self.ended = false;
+    }
+
     /// Returns the frame to show at `target_ns` if it differs from the last one returned.
     pub fn select(&mut self, target_ns: u64, pts: impl Fn(&T) -> u64, mut pull: impl FnMut() -> Pull<T>) -> Option<T> {
         let limit = target_ns.saturating_add(self.max_offset_ns);

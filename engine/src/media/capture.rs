@@ -1,0 +1,191 @@
+//! Live inputs: cameras through v4l2 and the X11 screen through ximagesrc. They never end and
+//! cannot seek; a late frame is dropped rather than queued (appsink keeps only the newest).
+
+use super::decode::{GstProducer, APPSINK_CAPS};
+use super::init;
+use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
+use crate::scene::{Params, SceneError};
+use crate::sources::{Source, SourceError, ThreadedSource};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A capture device GStreamer's device monitor reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeviceInfo {
+    pub name: String,
+    /// The v4l2 device node, e.g. `/dev/video0`.
+    pub path: Option<String>,
+    /// The caps it offers, GStreamer's notation.
+    pub caps: Option<String>,
+}
+
+/// Cameras (video sources) present on this machine.
+pub fn list_cameras() -> Result<Vec<DeviceInfo>, String> {
+    init()?;
+    let monitor = gst::DeviceMonitor::new();
+    monitor.add_filter(Some("Video/Source"), None);
+    monitor.start().map_err(|e| format!("cannot list devices: {e}"))?;
+    let devices = monitor
+        .devices()
+        .into_iter()
+        .map(|d| DeviceInfo {
+            name: d.display_name().to_string(),
+            path: d.properties().and_then(|p| p.get::<String>("api.v4l2.path").or(p.get::<String>("device.path")).ok()),
+            caps: d.caps().map(|c| c.to_string()),
+        })
+        .collect();
+    monitor.stop();
+    Ok(devices)
+}
+
+/// `"kind": "camera"`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Device node; the first camera found when absent.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Requested capture size and rate; the camera's default when absent.
+    #[serde(default)]
+    pub width: Option<u32>,
+    #[serde(default)]
+    pub height: Option<u32>,
+    #[serde(default)]
+    pub fps: Option<u32>,
+}
+
+pub type CameraProducer = GstProducer;
+
+fn caps_filter(width: Option<u32>, height: Option<u32>, fps: Option<u32>) -> String {
+    let mut caps = String::from("video/x-raw");
+    if let Some(w) = width {
+        caps += &format!(",width={w}");
+    }
+    if let Some(h) = height {
+        caps += &format!(",height={h}");
+    }
+    if let Some(f) = fps {
+        caps += &format!(",framerate={f}/1");
+    }
+    caps
+}
+
+fn quoted(value: &str) -> Result<String, SourceError> {
+    if value.contains(['"', '\\', '\n']) {
+        return Err(SourceError::Unsupported(format!("{value:?}: quotes and backslashes are not allowed")));
+    }
+    Ok(format!("\"{value}\""))
+}
+
+impl CameraConfig {
+    pub fn open(&self) -> Result<GstProducer, SourceError> {
+        init().map_err(|m| SourceError::Open { path: "camera".into(), message: m })?;
+        let device = match &self.device {
+            Some(d) => d.clone(),
+            None => {
+                let cameras = list_cameras().map_err(|m| SourceError::Open { path: "camera".into(), message: m })?;
+                cameras.iter().find_map(|c| c.path.clone()).ok_or_else(|| SourceError::Open {
+                    path: "camera".into(),
+                    message: "no camera found (no video capture device under /dev/video*); name one with `device`"
+                        .into(),
+                })?
+            }
+        };
+        if !std::path::Path::new(&device).exists() {
+            return Err(SourceError::Open { path: device, message: "no such camera device".into() });
+        }
+        let description = format!(
+            "v4l2src device={} ! {} ! videoconvert ! appsink name=sink caps=\"{APPSINK_CAPS}\"",
+            quoted(&device)?,
+            caps_filter(self.width, self.height, self.fps)
+        );
+        GstProducer::launch(&device, &description, true)
+    }
+}
+
+/// `"kind": "screen"`: the X11 screen (or a region of it).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenConfig {
+    /// X display, e.g. `:0`; `$DISPLAY` when absent.
+    #[serde(default)]
+    pub display: Option<String>,
+    /// Region `[x, y, w, h]` in screen pixels; the whole screen when absent.
+    #[serde(default)]
+    pub region: Option<[u32; 4]>,
+    #[serde(default)]
+    pub show_pointer: bool,
+    /// Capture rate; the scene's fps when absent.
+    #[serde(default)]
+    pub fps: Option<u32>,
+}
+
+impl ScreenConfig {
+    fn check(&self) -> Result<(), SceneError> {
+        if let Some([_, _, w, h]) = self.region {
+            if w == 0 || h == 0 {
+                return Err(SceneError::new("region", "width and height must be positive"));
+            }
+        }
+        if self.fps == Some(0) {
+            return Err(SceneError::new("fps", "must be positive"));
+        }
+        Ok(())
+    }
+
+    pub fn open(&self, default_fps: u32) -> Result<GstProducer, SourceError> {
+        let display = self.display.clone().or_else(|| std::env::var("DISPLAY").ok()).ok_or_else(|| {
+            SourceError::Open { path: "screen".into(), message: "no X display: set DISPLAY or `display`".into() }
+        })?;
+        let mut src =
+            format!("ximagesrc display-name={} use-damage=false show-pointer={}", quoted(&display)?, self.show_pointer);
+        if let Some([x, y, w, h]) = self.region {
+            src += &format!(" startx={x} starty={y} endx={} endy={}", x + w - 1, y + h - 1);
+        }
+        let fps = self.fps.unwrap_or(default_fps).max(1);
+        let description =
+            format!("{src} ! video/x-raw,framerate={fps}/1 ! videoconvert ! appsink name=sink caps=\"{APPSINK_CAPS}\"");
+        GstProducer::launch(&format!("screen {display}"), &description, true)
+    }
+}
+
+/// Registry entry for `"kind": "camera"`.
+#[derive(Debug, Default)]
+pub struct CameraKind;
+
+impl InputKind for CameraKind {
+    fn validate(&self, params: &Params) -> Result<(), SceneError> {
+        parse_params::<CameraConfig>(params).map(|_| ())
+    }
+
+    fn build(&self, id: &str, params: &Params, _ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
+        let config: CameraConfig = parse_params(params).map_err(|e| BuildError::new(id, e))?;
+        let producer = config.open().map_err(|e| BuildError::new(format!("inputs.{id}"), e))?;
+        spawn_live(id, producer)
+    }
+}
+
+/// Registry entry for `"kind": "screen"`.
+#[derive(Debug, Default)]
+pub struct ScreenKind;
+
+impl InputKind for ScreenKind {
+    fn validate(&self, params: &Params) -> Result<(), SceneError> {
+        parse_params::<ScreenConfig>(params)?.check()
+    }
+
+    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
+        let config: ScreenConfig = parse_params(params).map_err(|e| BuildError::new(id, e))?;
+        let fps = ctx.scene.fps.as_f64().round().max(1.0) as u32;
+        let producer = config.open(fps).map_err(|e| BuildError::new(format!("inputs.{id}"), e))?;
+        spawn_live(id, producer)
+    }
+}
+
+fn spawn_live(id: &str, producer: GstProducer) -> Result<Box<dyn Source>, BuildError> {
+    let color_space = producer.color_space();
+    // Live frames carry capture timestamps, not our output's: show the newest whatever its pts.
+    let source = ThreadedSource::spawn(id, producer, color_space, u64::MAX / 4).map_err(|e| BuildError::new(id, e))?;
+    Ok(Box::new(source))
+}

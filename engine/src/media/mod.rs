@@ -1,0 +1,59 @@
+//! Media I/O through GStreamer (feature `media`): decoded file, camera and screen inputs whose
+//! planes are converted on the GPU, encoded file outputs fed by NV12 readback, HLS with an
+//! adaptive-bitrate ladder scaled on the GPU, and `probe` for file metadata.
+
+mod capture;
+mod decode;
+mod encode;
+mod hls;
+mod probe;
+
+pub use capture::{list_cameras, CameraConfig, CameraKind, CameraProducer, DeviceInfo, ScreenConfig, ScreenKind};
+pub use decode::{open_file, FileSourceConfig, FileSourceKind, GstProducer};
+pub use encode::{
+    Codec, Container, EncodePipeline, EncodedFileKind, EncoderSettings, FileSink, FileSinkConfig, Preset,
+};
+pub use hls::{h264_level, master_playlist, HlsConfig, HlsKind, HlsMode, Rendition, RenditionSpec};
+pub use probe::{probe, MediaInfo};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use std::sync::OnceLock;
+
+/// Initializes GStreamer once per process; every media entry point calls it.
+pub fn init() -> Result<(), String> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| gst::init().map_err(|e| format!("cannot initialize GStreamer: {e}"))).clone()
+}
+
+/// The elements a pipeline description needs that this machine lacks.
+fn missing_elements(names: &[&str]) -> Vec<String> {
+    names.iter().filter(|n| gst::ElementFactory::find(n).is_none()).map(|n| n.to_string()).collect()
+}
+
+/// The first error or warning-free reason a pipeline stopped, from its bus, without waiting.
+fn bus_error(bus: &gst::Bus) -> Option<String> {
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(e) = msg.view() {
+            return Some(describe_error(e));
+        }
+    }
+    None
+}
+
+fn describe_error(e: &gst::message::Error) -> String {
+    let source = e.src().map(|s| s.name().to_string()).unwrap_or_default();
+    match e.debug() {
+        Some(debug) if !debug.is_empty() => {
+            // The first line of the debug text says what GStreamer found; the rest is code paths.
+            let first = debug.lines().last().unwrap_or_default();
+            format!("{} ({source}: {first})", e.error())
+        }
+        _ => format!("{} ({source})", e.error()),
+    }
+}
+
+/// Nanoseconds as a GStreamer clock time.
+fn clock_time(ns: u64) -> gst::ClockTime {
+    gst::ClockTime::from_nseconds(ns)
+}

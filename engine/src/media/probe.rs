@@ -1,0 +1,76 @@
+//! `streamlib probe FILE`: what a media file holds, from GStreamer's discoverer.
+
+use super::init;
+use gstreamer as gst;
+use gstreamer_pbutils as pbutils;
+use gstreamer_pbutils::prelude::*;
+use serde::Serialize;
+use std::path::Path;
+
+/// Metadata of a file's first video stream (and its container).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MediaInfo {
+    pub path: String,
+    pub container: Option<String>,
+    pub duration_ns: Option<u64>,
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second as num/den; `None` for variable frame rate streams (GStreamer says 0/1).
+    pub fps: Option<(i32, i32)>,
+    pub codec: Option<String>,
+    /// Clockwise rotation in degrees the file asks players to apply (0, 90, 180, 270).
+    pub rotation: u32,
+    pub bitrate: Option<u32>,
+    pub seekable: bool,
+    pub has_audio: bool,
+}
+
+impl MediaInfo {
+    pub fn duration_seconds(&self) -> Option<f64> {
+        self.duration_ns.map(|d| d as f64 / 1e9)
+    }
+}
+
+/// Reads `path`'s metadata without decoding the whole file.
+pub fn probe(path: &Path) -> Result<MediaInfo, String> {
+    init()?;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    let absolute = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let uri = gst::glib::filename_to_uri(&absolute, None).map_err(|e| e.to_string())?;
+    let discoverer =
+        pbutils::Discoverer::new(gst::ClockTime::from_seconds(15)).map_err(|e| format!("discoverer: {e}"))?;
+    let info = discoverer.discover_uri(&uri).map_err(|e| format!("{}: {e}", path.display()))?;
+    let video =
+        info.video_streams().into_iter().next().ok_or_else(|| format!("{}: no video stream", path.display()))?;
+    let codec = video.caps().map(|c| pbutils::pb_utils_get_codec_description(&c).to_string());
+    // The top of the stream tree is the container when there is one (a raw stream has none).
+    let container = info
+        .stream_info()
+        .filter(|s| s.is::<pbutils::DiscovererContainerInfo>())
+        .and_then(|s| s.caps())
+        .map(|c| pbutils::pb_utils_get_codec_description(&c).to_string());
+    let rate = video.framerate();
+    let rotation = video.tags().map_or(0, |t| rotation_from_tags(&t));
+    Ok(MediaInfo {
+        path: path.display().to_string(),
+        container,
+        duration_ns: info.duration().map(gst::ClockTime::nseconds),
+        width: video.width(),
+        height: video.height(),
+        fps: (rate.numer() > 0 && rate.denom() > 0).then_some((rate.numer(), rate.denom())),
+        codec,
+        rotation,
+        bitrate: Some(video.bitrate()).filter(|&b| b > 0),
+        seekable: info.is_seekable(),
+        has_audio: !info.audio_streams().is_empty(),
+    })
+}
+
+fn rotation_from_tags(tags: &gst::TagList) -> u32 {
+    tags.get::<gst::tags::ImageOrientation>()
+        .and_then(|v| v.get().strip_prefix("rotate-").and_then(|d| d.parse().ok()))
+        .unwrap_or(0)
+}
