@@ -451,14 +451,22 @@ fn screen_capture_under_xvfb() {
     if Command::new("Xvfb").arg("-help").output().is_err() {
         panic!("Xvfb is required (scripts/setup.sh installs it)");
     }
-    // A display number unlikely to clash with the preview tests.
-    let display = format!(":{}", 200 + std::process::id() % 50);
+    // A free display number (the preview tests use 200..800).
+    let n = (800 + std::process::id() % 100..1000)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .expect("a free X display number");
+    let display = format!(":{n}");
     let mut xvfb = Command::new("Xvfb")
         .args([display.as_str(), "-screen", "0", "320x240x24", "-wr", "-nolisten", "tcp"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("Xvfb");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let result = std::panic::catch_unwind(|| {
         let mut engine = engine_for(json!({
             "width": 160, "height": 120, "fps": 10,

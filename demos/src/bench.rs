@@ -20,6 +20,8 @@ pub enum Workload {
     Layers,
     /// 4 layers at 720p, 1080p and 2160p, against GStreamer's compositor.
     Resolution,
+    /// Decode a 1080p H.264 clip, composite two overlays, encode H.264: against gst-launch-1.0.
+    Media,
 }
 
 #[derive(Args)]
@@ -79,6 +81,7 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
                 [(1280, 720), (1920, 1080), (3840, 2160)].map(|(w, h)| crate::compare::layers(4, w, h)).to_vec(),
             )
         }
+        Workload::Media => return crate::bench_media::media(args.frames, args.runs, args.json.as_deref()),
         Workload::W1 => {}
     }
     let gpu = GpuContext::new()?;

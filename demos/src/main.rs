@@ -1,6 +1,7 @@
 //! The `streamlib` program: render scenes to files, check them, and benchmark the compositor.
 
 mod bench;
+mod bench_media;
 mod compare;
 mod hud;
 mod kinds;
