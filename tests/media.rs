@@ -192,6 +192,10 @@ fn a_paused_input_holds_while_the_scene_runs_on() {
     }
     let at = engine.input_position("f").expect("position");
     assert!(at.abs_diff(9 * step) < 2_000_000, "{at}");
+    // A live update that leaves the input alone does not restart it.
+    let mut dimmer = engine.scene().clone();
+    dimmer.layers[0].opacity = 0.5;
+    engine.apply_scene(dimmer, &Registry::default()).expect("apply");
     engine.set_input_paused("f", true).expect("pause");
     for i in 10..20 {
         engine.render(i, &[PixelFormat::Rgba8]).expect("render");

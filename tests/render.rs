@@ -264,3 +264,39 @@ fn a_slow_live_sink_drops_frames_without_stalling_the_renderer() {
     // The renderer kept its pace: 60 frames at 100 fps, plus draining at most 2 queued frames.
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
 }
+
+#[test]
+fn scene_updates_apply_at_a_frame_boundary_or_not_at_all() {
+    let registry = streamlib::Registry::default();
+    let mut engine = common::engine(three_boxes([0, 1, 2], [true; 3], [1.0; 3]));
+    let px = |e: &mut streamlib::Engine, i: u64, x: u32, y: u32| {
+        e.render_and_read(i, PixelFormat::Rgba8).expect("render").rgba_at(x, y)
+    };
+    assert_eq!(px(&mut engine, 0, 30, 30), [0, 0, 255, 255]);
+    // Common fields: raise red, hide blue.
+    let mut next = three_boxes([9, 1, 2], [true, true, false], [1.0; 3]);
+    engine.apply_scene(next.clone(), &registry).expect("apply");
+    assert_eq!(px(&mut engine, 1, 30, 30), [255, 0, 0, 255]);
+    // An input's colour changes: that input is rebuilt.
+    next.inputs.get_mut("r").expect("input r").params.insert("color".into(), json!("#FFFF00"));
+    engine.apply_scene(next.clone(), &registry).expect("apply");
+    assert_eq!(px(&mut engine, 2, 30, 30), [255, 255, 0, 255]);
+    // A layer that cannot be built: an error, and the running scene is untouched.
+    let mut bad = next.clone();
+    let mut image = bad.layers[0].clone();
+    image.id = "logo".into();
+    image.kind = "image".into();
+    image.input = None;
+    image.params.insert("path".into(), json!("/nonexistent/logo.png"));
+    bad.layers.push(image);
+    let err = engine.apply_scene(bad, &registry).expect_err("bad image path");
+    assert!(err.to_string().contains("logo.png"), "{err}");
+    assert_eq!(engine.scene(), &next);
+    assert_eq!(px(&mut engine, 3, 30, 30), [255, 255, 0, 255]);
+    // Removing a layer and an input.
+    let mut fewer = next.clone();
+    fewer.layers.retain(|l| l.id != "red");
+    fewer.inputs.remove("r");
+    engine.apply_scene(fewer, &registry).expect("apply");
+    assert_eq!(px(&mut engine, 4, 30, 30), [0, 255, 0, 255]);
+}

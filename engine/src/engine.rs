@@ -10,7 +10,7 @@ use crate::gpu::texture::{self, Target};
 use crate::gpu::{GpuContext, GpuError, Pipelines};
 use crate::layers::{InputViews, LayerError};
 use crate::registry::{BuildContext, BuildError, Registry};
-use crate::scene::Scene;
+use crate::scene::{LayerSpec, Scene};
 use crate::sources::{Source, SourceContext, SourceError};
 use crate::timing::Pacing;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -181,6 +181,72 @@ impl Engine {
     /// True when every input that ends by itself has ended (and there is at least one).
     pub fn all_inputs_ended(&self) -> bool {
         self.has_finite_input() && self.sources.values().filter(|s| s.is_finite()).all(|s| s.is_ended())
+    }
+
+    /// Moves the running engine to `next` (validated against the same registry) at this frame
+    /// boundary. Unchanged inputs keep running (a file keeps its position); a layer whose kind,
+    /// input and kind fields are unchanged keeps its state and takes the new z, opacity, blend,
+    /// visibility, rect and crop; everything else is built anew, and removed ones are dropped.
+    /// All new parts are built before anything is replaced: on error the running scene is
+    /// untouched.
+    pub fn apply_scene(&mut self, next: Scene, registry: &Registry) -> Result<(), EngineError> {
+        let gpu = self.gpu.clone();
+        gpu.check_size("output", next.width, next.height)?;
+        let ctx = BuildContext { gpu: &gpu, pipelines: &self.pipelines, scene: &next };
+        let mut new_sources = BTreeMap::new();
+        for (id, spec) in &next.inputs {
+            if self.scene.inputs.get(id) != Some(spec) {
+                let kind = registry
+                    .input(&spec.kind)
+                    .ok_or_else(|| EngineError::UnknownKind { what: "input", kind: spec.kind.clone() })?;
+                new_sources.insert(id.clone(), kind.build(id, &spec.params, &ctx)?);
+            }
+        }
+        enum Planned {
+            Keep(usize, LayerSpec),
+            New(LayerEntry),
+        }
+        let mut planned = Vec::new();
+        for spec in next.draw_order() {
+            let same = self.layers.iter().position(|e| {
+                e.spec.id == spec.id
+                    && e.spec.kind == spec.kind
+                    && e.spec.input == spec.input
+                    && e.spec.params == spec.params
+            });
+            planned.push(match same {
+                Some(i) => Planned::Keep(i, spec.clone()),
+                None => {
+                    let kind = registry
+                        .layer(&spec.kind)
+                        .ok_or_else(|| EngineError::UnknownKind { what: "layer", kind: spec.kind.clone() })?;
+                    Planned::New(LayerEntry { spec: spec.clone(), layer: kind.build(spec, &ctx)? })
+                }
+            });
+        }
+        // Nothing can fail from here on.
+        self.sources.retain(|id, _| next.inputs.contains_key(id));
+        self.sources.extend(new_sources);
+        let mut old: Vec<Option<LayerEntry>> = std::mem::take(&mut self.layers).into_iter().map(Some).collect();
+        for p in planned {
+            match p {
+                Planned::Keep(i, spec) => {
+                    if let Some(mut entry) = old.get_mut(i).and_then(Option::take) {
+                        entry.spec = spec;
+                        self.layers.push(entry);
+                    }
+                }
+                Planned::New(entry) => self.layers.push(entry),
+            }
+        }
+        if (next.width, next.height) != (self.scene.width, self.scene.height) {
+            self.compositor = Compositor::new(&gpu, &self.pipelines, next.width, next.height, next.background);
+            self.converters.clear();
+            self.scalers.clear();
+        }
+        self.compositor.set_background(next.background);
+        self.scene = next;
+        Ok(())
     }
 
     /// Seeks input `id` to `position_ns` of its own timeline (files); the output runs on.
