@@ -196,25 +196,23 @@ fn no_usable_adapter_is_a_clear_error() {
     assert!(!String::from_utf8_lossy(&r.stdout).trim().is_empty(), "the adapter is named");
 }
 
-#[test]
-fn ctrl_c_finishes_the_output_properly() {
-    let scene = write_scene("long.json", SMALL);
-    let out = tmp("interrupted.y4m");
+/// Starts an endless render of the small scene to `out`, interrupts it as a terminal would once
+/// `out` holds `min_bytes`, and returns the frame count it reports after exiting with 130.
+fn interrupt_render(scene_name: &str, out: &Path, min_bytes: u64) -> u64 {
+    let scene = write_scene(scene_name, SMALL);
     let mut child = Command::new(env!("CARGO_BIN_EXE_streamlib"))
         .args(["render", scene.to_str().expect("path"), "--frames", "1000000", "--output"])
-        .arg(&out)
+        .arg(out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    // Let it write some frames, then interrupt it as a terminal would.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 500_000 && Instant::now() < deadline {
+    while std::fs::metadata(out).map_or(0, |m| m.len()) < min_bytes && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
+    let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
@@ -225,12 +223,18 @@ fn ctrl_c_finishes_the_output_properly() {
     let mut stderr = String::new();
     child.stderr.take().map(|mut s| s.read_to_string(&mut stderr));
     assert_eq!(status.code(), Some(130), "{stderr}");
-    let written: u64 = stderr
+    stderr
         .split("interrupted: ")
         .nth(1)
         .and_then(|s| s.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no frame count in {stderr}"));
+        .unwrap_or_else(|| panic!("no frame count in {stderr}"))
+}
+
+#[test]
+fn ctrl_c_finishes_the_output_properly() {
+    let out = tmp("interrupted.y4m");
+    let written = interrupt_render("long.json", &out, 500_000);
     assert!(written > 0);
     // Every frame that was reported is whole in the file.
     let probe = ffprobe(&out, "stream=nb_read_frames");
@@ -348,38 +352,9 @@ fn one_render_writes_every_output_at_once() {
 
 #[test]
 fn ctrl_c_finishes_an_mp4_that_plays() {
-    let scene = write_scene("long-mp4.json", SMALL);
-    let out = tmp("interrupted.mp4");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streamlib"))
-        .args(["render", scene.to_str().expect("path"), "--frames", "1000000", "--output"])
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
     // mp4mux writes the media data as it goes and the index at the end.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 20_000 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "did not stop after SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child.stderr.take().map(|mut s| s.read_to_string(&mut stderr));
-    assert_eq!(status.code(), Some(130), "{stderr}");
-    let written: u64 = stderr
-        .split("interrupted: ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no frame count in {stderr}"));
+    let out = tmp("interrupted.mp4");
+    let written = interrupt_render("long-mp4.json", &out, 20_000);
     let probe = ffprobe(&out, "stream=codec_name,nb_read_frames");
     assert!(
         probe.contains("codec_name=h264") && probe.contains(&format!("nb_read_frames={written}")),

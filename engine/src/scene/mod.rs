@@ -289,27 +289,15 @@ impl Scene {
         for (id, input) in &self.inputs {
             let path = format!("inputs.{id}");
             check_id(id).map_err(|m| SceneError::new(&path, m))?;
-            match kinds.check_input(&input.kind, &input.params) {
-                None => {
-                    return Err(SceneError::new(
-                        format!("{path}.kind"),
-                        format!("unknown input kind {:?} (known: {})", input.kind, kinds.input_kinds().join(", ")),
-                    ))
-                }
-                Some(r) => r.map_err(|e| SceneError::new(join_path(&path, trim_root(&e.path)), e.message))?,
-            }
+            kind_checked(&path, "input", &input.kind, kinds.check_input(&input.kind, &input.params), || {
+                kinds.input_kinds()
+            })?;
         }
         for (i, output) in self.outputs.iter().enumerate() {
             let path = format!("outputs[{i}]");
-            match kinds.check_output(&output.kind, &output.params) {
-                None => {
-                    return Err(SceneError::new(
-                        format!("{path}.kind"),
-                        format!("unknown output kind {:?} (known: {})", output.kind, kinds.output_kinds().join(", ")),
-                    ))
-                }
-                Some(r) => r.map_err(|e| SceneError::new(join_path(&path, trim_root(&e.path)), e.message))?,
-            }
+            kind_checked(&path, "output", &output.kind, kinds.check_output(&output.kind, &output.params), || {
+                kinds.output_kinds()
+            })?;
         }
         let mut seen = HashSet::new();
         for (i, layer) in self.layers.iter().enumerate() {
@@ -371,6 +359,23 @@ impl Scene {
 
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+/// A kind's verdict on its parameters, with paths below `path`; an unknown kind lists the known.
+fn kind_checked<T>(
+    path: &str,
+    what: &str,
+    kind: &str,
+    verdict: Option<Result<T, SceneError>>,
+    known: impl FnOnce() -> Vec<String>,
+) -> Result<T, SceneError> {
+    match verdict {
+        None => Err(SceneError::new(
+            format!("{path}.kind"),
+            format!("unknown {what} kind {kind:?} (known: {})", known().join(", ")),
+        )),
+        Some(r) => r.map_err(|e| SceneError::new(join_path(path, trim_root(&e.path)), e.message)),
     }
 }
 
