@@ -7,6 +7,7 @@ mod hud;
 mod kinds;
 mod plot;
 mod preview;
+mod serve;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -71,6 +72,8 @@ enum Command {
     Devices,
     /// Run a benchmark and print a table.
     Bench(bench::BenchArgs),
+    /// Run the headless render server (HTTP/JSON API, metrics, events).
+    Serve(serve::ServeArgs),
 }
 
 fn main() {
@@ -119,6 +122,7 @@ fn real_main(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

@@ -265,6 +265,11 @@ impl Engine {
         self.sources.get(id).and_then(|s| s.position_ns())
     }
 
+    /// Whether input `id` ends by itself and has ended.
+    pub fn input_ended(&self, id: &str) -> bool {
+        self.sources.get(id).is_some_and(|s| s.is_finite() && s.is_ended())
+    }
+
     /// Ids of the inputs that can seek.
     pub fn seekable_inputs(&self) -> Vec<String> {
         self.sources.iter().filter(|(_, s)| s.is_seekable()).map(|(id, _)| id.clone()).collect()

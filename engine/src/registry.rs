@@ -212,23 +212,34 @@ impl Registry {
         place: impl Fn(&Path) -> Result<std::path::PathBuf, SinkError>,
     ) -> Result<Vec<NamedSink>, SinkError> {
         let mut all = Vec::new();
-        for (i, output) in scene.outputs.iter().enumerate() {
-            let kind = self
-                .sink(&output.kind)
-                .ok_or_else(|| SinkError::Unsupported(format!("outputs[{i}]: unknown kind {:?}", output.kind)))?;
-            let field = kind.path_param();
-            let raw = output.params.get(field).and_then(|v| v.as_str()).unwrap_or_default();
-            let path = place(Path::new(raw))?;
-            let mut target = SinkTarget::for_scene(&path, scene);
-            target.params = output.params.clone();
-            target.params.remove(field);
-            let sinks = kind.build(&target).map_err(|e| match e {
-                SinkError::Unsupported(m) => SinkError::Unsupported(format!("outputs[{i}]: {m}")),
-                other => other,
-            })?;
-            all.extend(name_sinks(&format!("outputs[{i}] {}", path.display()), sinks));
+        for output in &scene.outputs {
+            all.extend(self.open_scene_output(scene, output, &place)?);
         }
         Ok(all)
+    }
+
+    /// Sinks for one entry of a scene's `outputs` (see `open_scene_outputs`).
+    pub fn open_scene_output(
+        &self,
+        scene: &Scene,
+        output: &crate::scene::OutputSpec,
+        place: impl Fn(&Path) -> Result<std::path::PathBuf, SinkError>,
+    ) -> Result<Vec<NamedSink>, SinkError> {
+        let id = &output.id;
+        let kind = self
+            .sink(&output.kind)
+            .ok_or_else(|| SinkError::Unsupported(format!("output {id}: unknown kind {:?}", output.kind)))?;
+        let field = kind.path_param();
+        let raw = output.params.get(field).and_then(|v| v.as_str()).unwrap_or_default();
+        let path = place(Path::new(raw))?;
+        let mut target = SinkTarget::for_scene(&path, scene);
+        target.params = output.params.clone();
+        target.params.remove(field);
+        let sinks = kind.build(&target).map_err(|e| match e {
+            SinkError::Unsupported(m) => SinkError::Unsupported(format!("output {id}: {m}")),
+            other => other,
+        })?;
+        Ok(name_sinks(&format!("{id} {}", path.display()), sinks))
     }
 
     /// Parses and validates a scene against the registered kinds.

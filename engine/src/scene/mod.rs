@@ -91,6 +91,8 @@ pub struct InputSpec {
 /// One output of the scene (`outputs[i]`): a sink kind and its options, validated by the kind.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutputSpec {
+    /// Names the output for updates (`output0`, `output1`, … when not given).
+    pub id: String,
     pub kind: String,
     #[serde(flatten)]
     pub params: Params,
@@ -261,7 +263,12 @@ impl Scene {
                 Some(_) => return Err(SceneError::new(format!("outputs[{i}].kind"), "must be a string")),
                 None => return Err(SceneError::new(format!("outputs[{i}]"), "missing field `kind`")),
             };
-            outputs.push(OutputSpec { kind, params: obj });
+            let id = match obj.remove("id") {
+                Some(Value::String(id)) => id,
+                Some(_) => return Err(SceneError::new(format!("outputs[{i}].id"), "must be a string")),
+                None => format!("output{i}"),
+            };
+            outputs.push(OutputSpec { id, kind, params: obj });
         }
         let scene = Scene {
             outputs,
@@ -293,8 +300,13 @@ impl Scene {
                 kinds.input_kinds()
             })?;
         }
+        let mut output_ids = HashSet::new();
         for (i, output) in self.outputs.iter().enumerate() {
             let path = format!("outputs[{i}]");
+            check_id(&output.id).map_err(|m| SceneError::new(format!("{path}.id"), m))?;
+            if !output_ids.insert(output.id.as_str()) {
+                return Err(SceneError::new(format!("{path}.id"), format!("duplicate output id {:?}", output.id)));
+            }
             kind_checked(&path, "output", &output.kind, kinds.check_output(&output.kind, &output.params), || {
                 kinds.output_kinds()
             })?;

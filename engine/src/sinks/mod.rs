@@ -140,6 +140,11 @@ impl SinkHandle {
         &self.stats
     }
 
+    /// Why the sink stopped, once it has failed.
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
+
     /// Frames waiting in the queue.
     pub fn queue_len(&self) -> usize {
         self.tx.as_ref().map_or(0, Sender::len)

@@ -59,6 +59,10 @@ impl FrameTimer {
     }
 
     /// Ticks skipped because the caller was late.
+    pub fn fps(&self) -> Fps {
+        self.fps
+    }
+
     pub fn missed(&self) -> u64 {
         self.missed
     }

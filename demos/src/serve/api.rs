@@ -1,0 +1,296 @@
+//! The HTTP API (axum): JSON in and out, errors as `{"error", "path"}` with a 4xx status, a
+//! bearer token when one is set, bodies capped, and every change handed to the render thread.
+
+use super::render::{ApiError, Applied, Command, MediaRoot, Status, Update};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use axum::{Json, Router};
+use crossbeam_channel::{Sender, TrySendError};
+use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+
+/// Largest request body: a scene document is a few KiB; this leaves room for big vector layers.
+pub const BODY_LIMIT: usize = 1 << 20;
+/// How long a request waits for the render thread to take its update.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub commands: Sender<Command>,
+    pub status: Arc<Mutex<Status>>,
+    pub events: Arc<Mutex<broadcast::Receiver<Value>>>,
+    pub token: Option<String>,
+    pub media_root: MediaRoot,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = match self.path {
+            Some(path) => serde_json::json!({ "error": self.message, "path": path }),
+            None => serde_json::json!({ "error": self.message }),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Parses a JSON body ourselves so errors name the JSON path (axum's extractor does not).
+fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: Value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "?" || path.is_empty() { ".".to_string() } else { path };
+        ApiError::at(400, path, format!("invalid JSON: {}", e.inner()))
+    })?;
+    Ok(value)
+}
+
+fn object(value: Value) -> Result<Map<String, Value>, ApiError> {
+    match value {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::at(400, ".", "expected a JSON object")),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct At {
+    /// Apply when the output reaches this pts (nanoseconds) instead of at the next frame.
+    at_pts_ns: Option<u64>,
+}
+
+async fn send_update(state: &AppState, update: Update, at_pts_ns: Option<u64>) -> Result<Json<Applied>, ApiError> {
+    let (reply, rx) = oneshot::channel();
+    match state.commands.try_send(Command::Update { update, at_pts_ns, reply }) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => return Err(ApiError::new(503, "too many updates queued; retry")),
+        Err(TrySendError::Disconnected(_)) => return Err(ApiError::new(503, "the renderer has stopped")),
+    }
+    // An update due at a later pts may wait for it; others are applied within a frame.
+    let wait = if at_pts_ns.is_some() { Duration::from_secs(3600) } else { APPLY_TIMEOUT };
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(result)) => result.map(Json),
+        Ok(Err(_)) => Err(ApiError::new(503, "the renderer has stopped")),
+        Err(_) => Err(ApiError::new(504, "the renderer did not take the update in time")),
+    }
+}
+
+async fn put_scene(State(s): State<AppState>, Query(at): Query<At>, body: Bytes) -> Result<Json<Applied>, ApiError> {
+    let scene = json_body(&body)?;
+    send_update(&s, Update::SetScene(scene), at.at_pts_ns).await
+}
+
+async fn get_scene(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let status = s.status.lock().map_err(|_| ApiError::new(500, "status poisoned"))?;
+    let scene = status.scene.clone().ok_or_else(|| ApiError::new(404, "no scene yet: PUT /scene first"))?;
+    let mut response = Json(scene).into_response();
+    if let Ok(v) = HeaderValue::from_str(&status.revision.to_string()) {
+        response.headers_mut().insert("x-streamlib-revision", v);
+    }
+    Ok(response)
+}
+
+async fn patch_layer(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(at): Query<At>,
+    body: Bytes,
+) -> Result<Json<Applied>, ApiError> {
+    let patch = object(json_body(&body)?)?;
+    send_update(&s, Update::PatchLayer { id, patch }, at.at_pts_ns).await
+}
+
+async fn post_layer(State(s): State<AppState>, body: Bytes) -> Result<Json<Applied>, ApiError> {
+    send_update(&s, Update::AddLayer(Value::Object(object(json_body(&body)?)?)), None).await
+}
+
+async fn delete_layer(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Applied>, ApiError> {
+    send_update(&s, Update::RemoveLayer(id), None).await
+}
+
+async fn post_input(State(s): State<AppState>, body: Bytes) -> Result<Json<Applied>, ApiError> {
+    let mut spec = object(json_body(&body)?)?;
+    let id = match spec.remove("id") {
+        Some(Value::String(id)) => id,
+        _ => return Err(ApiError::at(422, "id", "an input needs a string `id`")),
+    };
+    send_update(&s, Update::AddInput { id, spec: Value::Object(spec) }, None).await
+}
+
+async fn delete_input(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Applied>, ApiError> {
+    send_update(&s, Update::RemoveInput(id), None).await
+}
+
+async fn post_output(State(s): State<AppState>, body: Bytes) -> Result<Json<Applied>, ApiError> {
+    send_update(&s, Update::AddOutput(Value::Object(object(json_body(&body)?)?)), None).await
+}
+
+async fn delete_output(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Applied>, ApiError> {
+    send_update(&s, Update::RemoveOutput(id), None).await
+}
+
+async fn snapshot(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let (reply, rx) = oneshot::channel();
+    s.commands.try_send(Command::Snapshot { reply }).map_err(|_| ApiError::new(503, "renderer busy or stopped"))?;
+    let frame = tokio::time::timeout(APPLY_TIMEOUT, rx)
+        .await
+        .map_err(|_| ApiError::new(504, "no frame in time"))?
+        .map_err(|_| ApiError::new(503, "the renderer has stopped"))??;
+    let png = tokio::task::spawn_blocking(move || encode_png(&frame))
+        .await
+        .map_err(|e| ApiError::new(500, e.to_string()))??;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+/// The composited frame (premultiplied) as a straight-alpha PNG, like `S` in the preview.
+fn encode_png(frame: &streamlib::OutputFrame) -> Result<Vec<u8>, ApiError> {
+    let mut rgba = frame.data.clone();
+    streamlib::sinks::unpremultiply(&mut rgba);
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, frame.width, frame.height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let err = |e: png::EncodingError| ApiError::new(500, e.to_string());
+    let mut writer = encoder.write_header().map_err(err)?;
+    writer.write_image_data(&rgba).map_err(err)?;
+    writer.finish().map_err(err)?;
+    Ok(out)
+}
+
+async fn health(State(s): State<AppState>) -> Json<Value> {
+    let status = s.status.lock().map(|st| (st.scene.is_some(), st.frames, st.adapter.clone()));
+    let (has_scene, frames, adapter) = status.unwrap_or_default();
+    Json(serde_json::json!({ "status": "ok", "scene": has_scene, "frames": frames, "adapter": adapter }))
+}
+
+async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let st = s.status.lock().map_err(|_| ApiError::new(500, "status poisoned"))?;
+    let mut m = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
+        m += &format!("# HELP streamlib_{name} {help}\n# TYPE streamlib_{name} {kind}\n");
+        for (labels, v) in rows {
+            m += &format!("streamlib_{name}{labels} {v}\n");
+        }
+    };
+    metric("frames_rendered_total", "counter", "Output frames rendered.", vec![(String::new(), st.frames as f64)]);
+    metric("fps", "gauge", "Frames rendered over the last second.", vec![(String::new(), st.fps)]);
+    metric(
+        "missed_ticks_total",
+        "counter",
+        "Output ticks skipped because rendering was late.",
+        vec![(String::new(), st.missed_ticks as f64)],
+    );
+    let stages = ["sources", "composite", "submit", "readback"];
+    metric(
+        "stage_seconds_total",
+        "counter",
+        "CPU time per render stage (readback includes waiting for the GPU).",
+        stages.iter().zip(st.stage_seconds).map(|(s, v)| (format!("{{stage=\"{s}\"}}"), v)).collect(),
+    );
+    let label =
+        |s: &super::render::SinkStatus| format!("{{output=\"{}\",sink=\"{}\"}}", s.output, s.name.replace('"', "'"));
+    metric(
+        "sink_written_total",
+        "counter",
+        "Frames written per sink.",
+        st.sinks.iter().map(|s| (label(s), s.written as f64)).collect(),
+    );
+    metric(
+        "sink_dropped_total",
+        "counter",
+        "Frames dropped per sink (queue full).",
+        st.sinks.iter().map(|s| (label(s), s.dropped as f64)).collect(),
+    );
+    metric(
+        "sink_queue_depth",
+        "gauge",
+        "Frames waiting in each sink's queue.",
+        st.sinks.iter().map(|s| (label(s), s.queue as f64)).collect(),
+    );
+    metric(
+        "input_errors_total",
+        "counter",
+        "Input failures (the input kept its last frame).",
+        vec![(String::new(), st.input_errors as f64)],
+    );
+    metric(
+        "layer_errors_total",
+        "counter",
+        "Layer failures (the layer was skipped).",
+        vec![(String::new(), st.layer_errors as f64)],
+    );
+    metric("updates_applied_total", "counter", "Scene updates applied.", vec![(String::new(), st.revision as f64)]);
+    metric(
+        "updates_rejected_total",
+        "counter",
+        "Scene updates rejected.",
+        vec![(String::new(), st.updates_rejected as f64)],
+    );
+    metric(
+        "command_queue_depth",
+        "gauge",
+        "Requests waiting for the render thread.",
+        vec![(String::new(), s.commands.len() as f64)],
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m).into_response())
+}
+
+async fn events(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let rx = s.events.lock().map_err(|_| ApiError::new(500, "events poisoned"))?.resubscribe();
+    // A slow client skips events rather than holding memory; the stream ends when the server stops.
+    let stream = BroadcastStream::new(rx).filter_map(|e| e.ok()).map(|v| {
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or("message").to_string();
+        Ok::<_, std::convert::Infallible>(Event::default().event(kind).data(v.to_string()))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+async fn openapi() -> Json<Value> {
+    Json(super::openapi::document())
+}
+
+async fn require_token(State(s): State<AppState>, headers: HeaderMap, request: Request, next: Next) -> Response {
+    if let Some(token) = &s.token {
+        let given =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        // Constant-time comparison: the token is a secret.
+        let ok = given.is_some_and(|g| {
+            g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+        });
+        if !ok {
+            let mut r = ApiError::new(401, "missing or wrong bearer token").into_response();
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
+    next.run(request).await
+}
+
+pub fn router(state: AppState) -> Router {
+    let media = tower_http::services::ServeDir::new(state.media_root.0.clone());
+    let api = Router::new()
+        .route("/scene", get(get_scene).put(put_scene))
+        .route("/layers", post(post_layer))
+        .route("/layers/{id}", patch(patch_layer).delete(delete_layer))
+        .route("/inputs", post(post_input))
+        .route("/inputs/{id}", delete(delete_input))
+        .route("/outputs", post(post_output))
+        .route("/outputs/{id}", delete(delete_output))
+        .route("/snapshot.png", get(snapshot))
+        .route("/metrics", get(metrics))
+        .route("/events", get(events))
+        .route("/openapi.json", get(openapi))
+        .nest_service("/media", media)
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    // Health stays open for load balancers and supervisors.
+    Router::new().route("/health", get(health)).merge(api).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(state)
+}

@@ -1,0 +1,556 @@
+//! The server's render thread: owns the GPU, the engine and the sinks; applies updates between
+//! frames, in the order they arrive, so concurrent requests never lose a write and a rejected
+//! update leaves the running scene untouched.
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use streamlib::registry::NamedSink;
+use streamlib::timing::{FrameTimer, SystemClock};
+use streamlib::{
+    Backpressure, Engine, GpuContext, OutputFrame, Pacing, PixelFormat, Readback, Registry, Scene, SinkError,
+    SinkHandle,
+};
+use tokio::sync::{broadcast, oneshot};
+
+/// An API error: HTTP status, the JSON path at fault (when there is one) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub path: Option<String>,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        ApiError { status, path: None, message: message.into() }
+    }
+
+    pub fn at(status: u16, path: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError { status, path: Some(path.into()), message: message.into() }
+    }
+}
+
+/// A change to the running scene.
+#[derive(Debug)]
+pub enum Update {
+    SetScene(Value),
+    PatchLayer { id: String, patch: Map<String, Value> },
+    AddLayer(Value),
+    RemoveLayer(String),
+    AddInput { id: String, spec: Value },
+    RemoveInput(String),
+    AddOutput(Value),
+    RemoveOutput(String),
+}
+
+/// What an accepted update did.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Applied {
+    /// Counts accepted updates; the scene `GET /scene` returns carries the latest.
+    pub revision: u64,
+    /// The first output frame rendered with it.
+    pub frame: u64,
+}
+
+/// Where the render thread answers an update.
+pub type UpdateReply = oneshot::Sender<Result<Applied, ApiError>>;
+
+pub enum Command {
+    Update { update: Update, at_pts_ns: Option<u64>, reply: UpdateReply },
+    Snapshot { reply: oneshot::Sender<Result<OutputFrame, ApiError>> },
+}
+
+/// What the API reads without asking the render thread.
+#[derive(Debug, Default)]
+pub struct Status {
+    pub scene: Option<Value>,
+    pub revision: u64,
+    pub frames: u64,
+    pub fps: f64,
+    pub missed_ticks: u64,
+    pub stage_seconds: [f64; 4],
+    pub sinks: Vec<SinkStatus>,
+    pub input_errors: u64,
+    pub layer_errors: u64,
+    pub updates_rejected: u64,
+    pub adapter: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SinkStatus {
+    pub output: String,
+    pub name: String,
+    pub written: u64,
+    pub dropped: u64,
+    pub queue: usize,
+    pub error: Option<String>,
+}
+
+/// Where relative file paths of the scene resolve; nothing may escape it.
+#[derive(Clone, Debug)]
+pub struct MediaRoot(pub PathBuf);
+
+impl MediaRoot {
+    /// `path` under the root, or why not: absolute paths and `..` are refused.
+    pub fn confine(&self, path: &str) -> Result<PathBuf, String> {
+        let p = Path::new(path);
+        if path.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+            return Err(format!("{path:?} is outside the media root: give a relative path without `..`"));
+        }
+        Ok(self.0.join(p))
+    }
+
+    /// Every file path in a scene document, with its JSON path, checked against the root.
+    fn check_scene(&self, scene: &Value) -> Result<(), ApiError> {
+        let mut paths = Vec::new();
+        if let Some(inputs) = scene.get("inputs").and_then(Value::as_object) {
+            for (id, input) in inputs {
+                paths.push((format!("inputs.{id}.path"), input.get("path")));
+            }
+        }
+        for (field, key) in [("layers", "path"), ("outputs", "path"), ("outputs", "dir")] {
+            if let Some(list) = scene.get(field).and_then(Value::as_array) {
+                for (i, item) in list.iter().enumerate() {
+                    paths.push((format!("{field}[{i}].{key}"), item.get(key)));
+                }
+            }
+        }
+        for (at, value) in paths {
+            if let Some(Value::String(p)) = value {
+                self.confine(p).map_err(|m| ApiError::at(403, at, m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies `update` to the scene document `doc`; shape errors are 4xx with the JSON path.
+fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
+    let list = |doc: &mut Value, field: &str| -> Result<Vec<Value>, ApiError> {
+        Ok(doc.get(field).and_then(Value::as_array).cloned().unwrap_or_default())
+    };
+    let find = |items: &[Value], id: &str| items.iter().position(|l| l.get("id").and_then(Value::as_str) == Some(id));
+    match update {
+        Update::SetScene(scene) => *doc = scene,
+        Update::PatchLayer { id, patch } => {
+            let mut layers = list(doc, "layers")?;
+            let i = find(&layers, &id).ok_or_else(|| ApiError::new(404, format!("no layer {id:?}")))?;
+            let Some(layer) = layers[i].as_object_mut() else {
+                return Err(ApiError::new(500, "layer is not an object"));
+            };
+            for (k, v) in patch {
+                if k == "id" {
+                    return Err(ApiError::at(422, "id", "a layer's id cannot change"));
+                }
+                // JSON merge patch: null removes the field (back to its default).
+                if v.is_null() {
+                    layer.remove(&k);
+                } else {
+                    layer.insert(k, v);
+                }
+            }
+            doc["layers"] = Value::Array(layers);
+        }
+        Update::AddLayer(layer) => {
+            let mut layers = list(doc, "layers")?;
+            let id = layer.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            if find(&layers, &id).is_some() {
+                return Err(ApiError::at(409, "id", format!("layer {id:?} exists")));
+            }
+            layers.push(layer);
+            doc["layers"] = Value::Array(layers);
+        }
+        Update::RemoveLayer(id) => {
+            let mut layers = list(doc, "layers")?;
+            let i = find(&layers, &id).ok_or_else(|| ApiError::new(404, format!("no layer {id:?}")))?;
+            layers.remove(i);
+            doc["layers"] = Value::Array(layers);
+        }
+        Update::AddInput { id, spec } => {
+            let inputs = doc.as_object_mut().ok_or_else(|| ApiError::new(500, "scene is not an object"))?;
+            let inputs = inputs.entry("inputs").or_insert_with(|| Value::Object(Map::new()));
+            let Some(inputs) = inputs.as_object_mut() else {
+                return Err(ApiError::new(500, "inputs is not an object"));
+            };
+            if inputs.contains_key(&id) {
+                return Err(ApiError::at(409, "id", format!("input {id:?} exists")));
+            }
+            inputs.insert(id, spec);
+        }
+        Update::RemoveInput(id) => {
+            let removed = doc.get_mut("inputs").and_then(Value::as_object_mut).and_then(|m| m.remove(&id));
+            if removed.is_none() {
+                return Err(ApiError::new(404, format!("no input {id:?}")));
+            }
+        }
+        Update::AddOutput(output) => {
+            let mut outputs = list(doc, "outputs")?;
+            let id = output.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            if id.is_empty() {
+                return Err(ApiError::at(422, "id", "an added output needs an `id`"));
+            }
+            if find(&outputs, &id).is_some() {
+                return Err(ApiError::at(409, "id", format!("output {id:?} exists")));
+            }
+            outputs.push(output);
+            doc["outputs"] = Value::Array(outputs);
+        }
+        Update::RemoveOutput(id) => {
+            let mut outputs = list(doc, "outputs")?;
+            let i = find(&outputs, &id).ok_or_else(|| ApiError::new(404, format!("no output {id:?}")))?;
+            outputs.remove(i);
+            doc["outputs"] = Value::Array(outputs);
+        }
+    }
+    Ok(())
+}
+
+/// Sinks of one scene output.
+struct Output {
+    spec: streamlib::scene::OutputSpec,
+    sinks: Vec<SinkHandle>,
+}
+
+pub struct RenderThread {
+    pub registry: Registry,
+    pub media_root: MediaRoot,
+    pub commands: Receiver<Command>,
+    pub status: Arc<Mutex<Status>>,
+    pub events: broadcast::Sender<Value>,
+    pub stop: Arc<AtomicBool>,
+}
+
+struct Running {
+    engine: Engine,
+    doc: Value,
+    outputs: BTreeMap<String, Output>,
+    timer: FrameTimer,
+    index: u64,
+}
+
+fn finish_in_background(sinks: Vec<SinkHandle>) {
+    // Finishing waits for encoders to drain; the render loop must not.
+    std::thread::spawn(move || {
+        for s in sinks {
+            let name = s.name().to_string();
+            if let Err(e) = s.finish() {
+                tracing::error!(sink = %name, "{e}");
+            }
+        }
+    });
+}
+
+impl RenderThread {
+    fn parse(&self, doc: &Value) -> Result<Scene, ApiError> {
+        self.media_root.check_scene(doc)?;
+        let mut scene =
+            Scene::from_value(doc.clone(), &self.registry).map_err(|e| ApiError::at(422, e.path, e.message))?;
+        scene.base_dir = Some(self.media_root.0.clone());
+        Ok(scene)
+    }
+
+    fn open_output(&self, scene: &Scene, spec: &streamlib::scene::OutputSpec) -> Result<Output, ApiError> {
+        let root = self.media_root.clone();
+        let place = move |p: &Path| -> Result<PathBuf, SinkError> {
+            root.confine(&p.to_string_lossy()).map_err(SinkError::Unsupported)
+        };
+        let named: Vec<NamedSink> = self
+            .registry
+            .open_scene_output(scene, spec, place)
+            .map_err(|e| ApiError::at(422, format!("outputs.{}", spec.id), e.to_string()))?;
+        let sinks = named
+            .into_iter()
+            .map(|n| SinkHandle::spawn(&n.name, n.sink, Backpressure::Drop, 8))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::new(500, e.to_string()))?;
+        Ok(Output { spec: spec.clone(), sinks })
+    }
+
+    /// Validates, builds and swaps in `doc`; on any error nothing changes.
+    fn apply(&self, gpu: &GpuContext, running: &mut Option<Running>, doc: Value) -> Result<(), ApiError> {
+        let scene = self.parse(&doc)?;
+        let old_outputs = running.as_ref().map(|r| &r.outputs);
+        // New or changed outputs are opened first; unchanged ones keep running.
+        let mut opened = BTreeMap::new();
+        for spec in &scene.outputs {
+            if old_outputs.and_then(|o| o.get(&spec.id)).is_some_and(|o| o.spec == *spec) {
+                continue;
+            }
+            match self.open_output(&scene, spec) {
+                Ok(o) => {
+                    opened.insert(spec.id.clone(), o);
+                }
+                Err(e) => {
+                    finish_in_background(opened.into_values().flat_map(|o| o.sinks).collect());
+                    return Err(e);
+                }
+            }
+        }
+        let build_err = |e: streamlib::EngineError| ApiError::new(422, e.to_string());
+        match running {
+            Some(r) => {
+                if let Err(e) = r.engine.apply_scene(scene.clone(), &self.registry) {
+                    finish_in_background(opened.into_values().flat_map(|o| o.sinks).collect());
+                    return Err(build_err(e));
+                }
+                if r.timer_fps() != scene.fps {
+                    r.timer = FrameTimer::new(Arc::new(SystemClock::default()), scene.fps);
+                    r.index = 0;
+                }
+                let mut gone = Vec::new();
+                r.outputs.retain(|id, o| {
+                    let keep = scene.outputs.iter().any(|s| s.id == *id && *s == o.spec);
+                    if !keep {
+                        gone.append(&mut o.sinks);
+                    }
+                    keep
+                });
+                finish_in_background(gone);
+                r.outputs.extend(opened);
+                r.doc = doc;
+            }
+            None => {
+                let engine = Engine::new(gpu, scene.clone(), &self.registry, Pacing::Realtime).map_err(|e| {
+                    finish_in_background(Vec::new());
+                    build_err(e)
+                })?;
+                *running = Some(Running {
+                    engine,
+                    doc,
+                    outputs: opened,
+                    timer: FrameTimer::new(Arc::new(SystemClock::default()), scene.fps),
+                    index: 0,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn run(self) {
+        let gpu = match GpuContext::new() {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!("no GPU: {e}");
+                self.stop.store(true, Ordering::Relaxed);
+                return;
+            }
+        };
+        if let Ok(mut s) = self.status.lock() {
+            s.adapter = gpu.adapter_summary().to_string();
+        }
+        let mut running: Option<Running> = None;
+        let mut revision = 0u64;
+        let mut pending: Vec<(u64, Update, UpdateReply)> = Vec::new();
+        let mut snapshots: Vec<(u64, oneshot::Sender<Result<OutputFrame, ApiError>>)> = Vec::new();
+        let mut reported_ended = std::collections::HashSet::new();
+        let (mut last_stats, mut frames_at_last) = (Instant::now(), 0u64);
+        let mut rendered = 0u64;
+        while !self.stop.load(Ordering::Relaxed) {
+            let Some(r) = running.as_mut() else {
+                // No scene yet: wait for one.
+                match self.commands.recv_timeout(Duration::from_millis(100)) {
+                    Ok(Command::Update { update, reply, .. }) => {
+                        let mut doc = Value::Object(Map::new());
+                        let result = edit(&mut doc, update).and_then(|()| self.apply(&gpu, &mut running, doc.clone()));
+                        let result = result.map(|()| {
+                            revision += 1;
+                            self.publish_scene(&doc, revision);
+                            Applied { revision, frame: 0 }
+                        });
+                        self.count_rejection(&result);
+                        let _ = reply.send(result);
+                    }
+                    Ok(Command::Snapshot { reply }) => {
+                        let _ = reply.send(Err(ApiError::new(409, "no scene yet: PUT /scene first")));
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                continue;
+            };
+            let index = r.timer.wait_next();
+            r.index = index;
+            let pts = r.engine.scene().fps.pts_ns(index);
+            // Updates due now, in arrival order.
+            let mut due = Vec::new();
+            while let Ok(c) = self.commands.try_recv() {
+                match c {
+                    Command::Update { update, at_pts_ns: Some(at), reply } if at > pts => {
+                        pending.push((at, update, reply))
+                    }
+                    Command::Update { update, reply, .. } => due.push((update, reply)),
+                    Command::Snapshot { reply } => snapshots.push((index, reply)),
+                }
+            }
+            let mut i = 0;
+            while i < pending.len() {
+                if pending[i].0 <= pts {
+                    let (_, u, reply) = pending.remove(i);
+                    due.push((u, reply));
+                } else {
+                    i += 1;
+                }
+            }
+            for (update, reply) in due {
+                let Some(r) = running.as_mut() else { break };
+                let mut doc = r.doc.clone();
+                let result = edit(&mut doc, update).and_then(|()| self.apply(&gpu, &mut running, doc.clone()));
+                let result = result.map(|()| {
+                    revision += 1;
+                    self.publish_scene(&doc, revision);
+                    let _ = self
+                        .events
+                        .send(serde_json::json!({ "type": "scene_applied", "revision": revision, "frame": index }));
+                    Applied { revision, frame: index }
+                });
+                self.count_rejection(&result);
+                let _ = reply.send(result);
+            }
+            let Some(r) = running.as_mut() else { continue };
+            let scene_size = (r.engine.scene().width, r.engine.scene().height);
+            let mut readbacks: Vec<Readback> = Vec::new();
+            for s in r.outputs.values().flat_map(|o| &o.sinks) {
+                let rb = Readback { format: s.format(), size: s.size() };
+                if !readbacks.contains(&rb) {
+                    readbacks.push(rb);
+                }
+            }
+            if !snapshots.is_empty() && !readbacks.contains(&Readback::from(PixelFormat::Rgba8)) {
+                readbacks.push(PixelFormat::Rgba8.into());
+            }
+            let done = match r.engine.render(index, &readbacks) {
+                Ok((done, issues)) => {
+                    for (input, e) in &issues.sources {
+                        let _ = self.events.send(
+                            serde_json::json!({ "type": "input_error", "input": input, "message": e.to_string() }),
+                        );
+                    }
+                    if let Ok(mut s) = self.status.lock() {
+                        s.input_errors += issues.sources.len() as u64;
+                        s.layer_errors += issues.layers.len() as u64;
+                    }
+                    done
+                }
+                Err(e) => {
+                    tracing::error!("frame {index}: {e}");
+                    Vec::new()
+                }
+            };
+            rendered += 1;
+            for frame in done {
+                let frame = Arc::new(frame);
+                for (id, o) in &r.outputs {
+                    for s in o.sinks.iter().filter(|s| s.wants(&frame, scene_size)) {
+                        if let Err(e) = s.push(frame.clone()) {
+                            let _ = self.events.send(
+                                serde_json::json!({ "type": "sink_error", "output": id, "message": e.to_string() }),
+                            );
+                        }
+                    }
+                }
+                if frame.format == PixelFormat::Rgba8 && (frame.width, frame.height) == scene_size {
+                    let (ready, waiting): (Vec<_>, Vec<_>) = snapshots.drain(..).partition(|(i, _)| frame.index >= *i);
+                    snapshots = waiting;
+                    for (_, reply) in ready {
+                        let _ = reply.send(Ok((*frame).clone()));
+                    }
+                }
+            }
+            for id in r.engine.scene().inputs.keys() {
+                if r.engine.input_ended(id) && reported_ended.insert(id.clone()) {
+                    let _ = self.events.send(serde_json::json!({ "type": "input_ended", "input": id }));
+                }
+            }
+            if last_stats.elapsed() >= Duration::from_secs(1) {
+                let fps = (rendered - frames_at_last) as f64 / last_stats.elapsed().as_secs_f64();
+                (last_stats, frames_at_last) = (Instant::now(), rendered);
+                let status = self.update_status(r, rendered, fps);
+                let _ = self.events.send(serde_json::json!({ "type": "stats", "frames": rendered, "fps": fps,
+                    "missed_ticks": status.0, "sinks": status.1 }));
+            } else if rendered.is_multiple_of(8) {
+                self.update_status(r, rendered, f64::NAN);
+            }
+        }
+        // Shutting down: everything still in flight reaches the sinks, then they finish.
+        if let Some(mut r) = running {
+            if let Ok(done) = r.engine.flush() {
+                let size = (r.engine.scene().width, r.engine.scene().height);
+                for frame in done {
+                    let frame = Arc::new(frame);
+                    for s in r.outputs.values().flat_map(|o| &o.sinks).filter(|s| s.wants(&frame, size)) {
+                        let _ = s.push(frame.clone());
+                    }
+                }
+            }
+            for (id, o) in r.outputs {
+                for s in o.sinks {
+                    if let Err(e) = s.finish() {
+                        tracing::error!(output = %id, "{e}");
+                    }
+                }
+            }
+        }
+        for (_, reply) in snapshots {
+            let _ = reply.send(Err(ApiError::new(503, "shutting down")));
+        }
+    }
+
+    fn publish_scene(&self, doc: &Value, revision: u64) {
+        if let Ok(mut s) = self.status.lock() {
+            s.scene = Some(doc.clone());
+            s.revision = revision;
+        }
+    }
+
+    fn count_rejection<T>(&self, result: &Result<T, ApiError>) {
+        if result.is_err() {
+            if let Ok(mut s) = self.status.lock() {
+                s.updates_rejected += 1;
+            }
+        }
+    }
+
+    fn update_status(&self, r: &Running, rendered: u64, fps: f64) -> (u64, Vec<SinkStatus>) {
+        let sinks: Vec<SinkStatus> = r
+            .outputs
+            .iter()
+            .flat_map(|(id, o)| {
+                o.sinks.iter().map(move |s| SinkStatus {
+                    output: id.clone(),
+                    name: s.name().to_string(),
+                    written: s.stats().written.load(Ordering::Relaxed),
+                    dropped: s.stats().dropped.load(Ordering::Relaxed),
+                    queue: s.queue_len(),
+                    error: s.error(),
+                })
+            })
+            .collect();
+        let t = r.engine.times();
+        let missed = r.timer.missed();
+        if let Ok(mut s) = self.status.lock() {
+            s.frames = rendered;
+            if fps.is_finite() {
+                s.fps = fps;
+            }
+            s.missed_ticks = missed;
+            s.stage_seconds =
+                [t.sources.as_secs_f64(), t.composite.as_secs_f64(), t.submit.as_secs_f64(), t.readback.as_secs_f64()];
+            s.sinks = sinks.clone();
+        }
+        (missed, sinks)
+    }
+}
+
+impl Running {
+    fn timer_fps(&self) -> streamlib::Fps {
+        self.timer.fps()
+    }
+}

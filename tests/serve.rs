@@ -1,0 +1,317 @@
+//! The render server over real HTTP on loopback: updates change the next frames, bad requests get
+//! 4xx while rendering goes on, concurrent updates serialize without losing the last write, the
+//! token and the media root are enforced, and SIGTERM finishes the outputs.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    addr: String,
+    root: PathBuf,
+}
+
+impl Server {
+    fn start(name: &str, extra: &[&str]) -> Server {
+        let root = std::env::temp_dir().join(format!("streamlib-serve-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("media root");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--media-root"])
+            .arg(&root)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+        let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
+        Server { child, addr, root }
+    }
+
+    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        self.request_with(method, path, body, &[])
+    }
+
+    fn request_with(&self, method: &str, path: &str, body: &str, headers: &[&str]) -> (u16, String) {
+        let (status, bytes) = http(&self.addr, method, path, body.as_bytes(), headers);
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Stops the server as a supervisor would and returns its exit code.
+    fn terminate(mut self) -> Option<i32> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection), so the tests need no HTTP crate.
+fn http(addr: &str, method: &str, path: &str, body: &[u8], headers: &[&str]) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if !body.is_empty() {
+        head += "Content-Type: application/json\r\n";
+    }
+    for h in headers {
+        head += &format!("{h}\r\n");
+    }
+    head += "\r\n";
+    s.write_all(head.as_bytes()).expect("write");
+    // The server may answer (413) before reading a large body; a failed write is fine then.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no HTTP response: {raw:?}"));
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
+    let mut body = raw[split + 4..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[end + 4 + size..];
+    }
+    out
+}
+
+const SCENE: &str = r##"{
+  "width": 64, "height": 48, "fps": 30, "background": "#0000FF",
+  "inputs": { "red": { "kind": "test_pattern", "pattern": "solid", "color": "#FF0000" } },
+  "layers": [ { "id": "box", "kind": "video", "input": "red", "rect": [0, 0, 16, 16] } ]
+}"##;
+
+fn pixel(server: &Server, x: u32, y: u32) -> [u8; 4] {
+    let (status, png) = http(&server.addr, "GET", "/snapshot.png", b"", &[]);
+    assert_eq!(status, 200);
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().expect("png");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("frame");
+    let i = ((y * info.width + x) * 4) as usize;
+    [buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]
+}
+
+fn frames(server: &Server) -> u64 {
+    let (_, body) = server.request("GET", "/health", "");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("health JSON");
+    v["frames"].as_u64().expect("frames")
+}
+
+#[test]
+fn a_patch_visibly_changes_the_next_frames() {
+    let server = Server::start("patch", &[]);
+    assert_eq!(server.request("PUT", "/scene", SCENE).0, 200);
+    assert_eq!(pixel(&server, 5, 5), [255, 0, 0, 255]);
+    assert_eq!(pixel(&server, 30, 30), [0, 0, 255, 255]);
+    let (status, body) = server.request("PATCH", "/layers/box", r#"{ "rect": [24, 24, 16, 16] }"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(pixel(&server, 5, 5), [0, 0, 255, 255], "moved away");
+    assert_eq!(pixel(&server, 30, 30), [255, 0, 0, 255], "moved here");
+    assert_eq!(server.request("PATCH", "/layers/box", r#"{ "opacity": 0.5 }"#).0, 200);
+    let p = pixel(&server, 30, 30);
+    assert!(p[0].abs_diff(128) <= 1 && p[2].abs_diff(127) <= 1, "half red over blue: {p:?}");
+    assert_eq!(server.request("PATCH", "/layers/box", r#"{ "visible": false }"#).0, 200);
+    assert_eq!(pixel(&server, 30, 30), [0, 0, 255, 255]);
+    // Inputs and layers come and go.
+    assert_eq!(
+        server
+            .request(
+                "POST",
+                "/inputs",
+                r##"{ "id": "green", "kind": "test_pattern", "pattern": "solid", "color": "#00FF00" }"##
+            )
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .request("POST", "/layers", r#"{ "id": "g", "kind": "video", "input": "green", "rect": [0, 0, 8, 8] }"#)
+            .0,
+        200
+    );
+    assert_eq!(pixel(&server, 2, 2), [0, 255, 0, 255]);
+    assert_eq!(server.request("DELETE", "/layers/g", "").0, 200);
+    assert_eq!(server.request("DELETE", "/inputs/green", "").0, 200);
+    assert_eq!(pixel(&server, 2, 2), [0, 0, 255, 255]);
+}
+
+#[test]
+fn bad_requests_get_4xx_naming_the_problem_and_rendering_goes_on() {
+    let server = Server::start("bad", &[]);
+    assert_eq!(server.request("GET", "/snapshot.png", "").0, 409, "no scene yet");
+    assert_eq!(server.request("PUT", "/scene", SCENE).0, 200);
+    let (_, before) = server.request("GET", "/scene", "");
+    let cases: &[(&str, &str, &str, u16, &str)] = &[
+        ("PATCH", "/layers/box", r#"{ "opacity": 0.5 "#, 400, "invalid JSON"),
+        ("PATCH", "/layers/box", "[1, 2]", 400, "object"),
+        ("PATCH", "/layers/box", r#"{ "opacity": 2 }"#, 422, "layers[0].opacity"),
+        ("PATCH", "/layers/box", r#"{ "colour": "red" }"#, 422, "layers[0].colour"),
+        ("PATCH", "/layers/box", r#"{ "blend": "overlay" }"#, 422, "layers[0].blend"),
+        ("PATCH", "/layers/box", r#"{ "id": "other" }"#, 422, "id"),
+        ("PATCH", "/layers/nope", r#"{ "opacity": 0.5 }"#, 404, "nope"),
+        ("DELETE", "/inputs/red", "", 422, "layers[0].input"),
+        ("POST", "/layers", r#"{ "id": "img", "kind": "image", "path": "missing.png" }"#, 422, "missing.png"),
+        ("PUT", "/scene", r#"{ "width": 0, "height": 48 }"#, 422, "width"),
+        ("PUT", "/scene", r#"{ "width": 64, "height": 48, "extra": 1 }"#, 422, "extra"),
+    ];
+    for (method, path, body, status, needle) in cases {
+        let (got, text) = server.request(method, path, body);
+        assert_eq!(got, *status, "{method} {path} {body}: {text}");
+        assert!(text.contains(needle), "{method} {path} {body}: {needle:?} not in {text}");
+    }
+    let huge = format!("{{ \"text\": \"{}\" }}", "x".repeat(2 << 20));
+    assert_eq!(server.request("PATCH", "/layers/box", &huge).0, 413);
+    // The running scene is untouched and frames keep coming.
+    assert_eq!(server.request("GET", "/scene", "").1, before);
+    let n = frames(&server);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(frames(&server) > n, "still rendering");
+    assert_eq!(pixel(&server, 5, 5), [255, 0, 0, 255]);
+}
+
+#[test]
+fn concurrent_patches_neither_deadlock_nor_lose_the_last_write() {
+    let server = Server::start("concurrent", &[]);
+    assert_eq!(server.request("PUT", "/scene", SCENE).0, 200);
+    let addr = server.addr.clone();
+    let results: Vec<(u64, f64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..=100)
+            .map(|i| {
+                let addr = addr.clone();
+                s.spawn(move || {
+                    let opacity = f64::from(i) / 100.0;
+                    let body = format!("{{ \"opacity\": {opacity} }}");
+                    let (status, text) = http(&addr, "PATCH", "/layers/box", body.as_bytes(), &[]);
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&text));
+                    let v: serde_json::Value = serde_json::from_slice(&text).expect("JSON");
+                    (v["revision"].as_u64().expect("revision"), opacity)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let mut revisions: Vec<u64> = results.iter().map(|r| r.0).collect();
+    revisions.sort_unstable();
+    revisions.dedup();
+    assert_eq!(revisions.len(), 100, "each update applied once, in some order");
+    let last = results.iter().max_by_key(|r| r.0).expect("results");
+    let (_, scene) = server.request("GET", "/scene", "");
+    let scene: serde_json::Value = serde_json::from_str(&scene).expect("scene");
+    assert_eq!(scene["layers"][0]["opacity"].as_f64(), Some(last.1), "the last applied write wins");
+}
+
+#[test]
+fn the_token_is_enforced_and_open_binds_need_one() {
+    let server = Server::start("token", &["--token", "s3cret-token"]);
+    assert_eq!(server.request("GET", "/health", "").0, 200, "health stays open");
+    assert_eq!(server.request("PUT", "/scene", SCENE).0, 401);
+    assert_eq!(server.request_with("PUT", "/scene", SCENE, &["Authorization: Bearer wrong-token!"]).0, 401);
+    assert_eq!(server.request_with("PUT", "/scene", SCENE, &["Authorization: Bearer s3cret-token"]).0, 200);
+    assert_eq!(server.request("GET", "/metrics", "").0, 401);
+    let open =
+        Command::new(env!("CARGO_BIN_EXE_streamlib")).args(["serve", "--listen", "0.0.0.0:0"]).output().expect("run");
+    assert_eq!(open.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&open.stderr).contains("--token"));
+}
+
+fn ffprobe_frames(path: &Path) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout).trim().trim_matches(',').parse().unwrap_or(0)
+}
+
+#[test]
+fn outputs_stay_under_the_media_root_hls_is_served_and_sigterm_finishes_files() {
+    let server = Server::start("outputs", &[]);
+    assert_eq!(server.request("PUT", "/scene", SCENE).0, 200);
+    for path in ["../escape.mp4", "/tmp/escape.mp4", "a/../../escape.mp4"] {
+        let body = format!(r#"{{ "id": "x", "kind": "file", "path": "{path}" }}"#);
+        let (status, text) = server.request("POST", "/outputs", &body);
+        assert_eq!(status, 403, "{path}: {text}");
+        assert!(text.contains("media root"), "{text}");
+    }
+    let (status, text) = server.request(
+        "POST",
+        "/outputs",
+        r#"{ "id": "rec", "kind": "file", "path": "rec.mp4", "preset": "ultrafast" }"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    let hls = r#"{ "id": "live", "kind": "hls", "dir": "hls", "mode": "live", "window": 3, "segment_seconds": 1, "preset": "ultrafast" }"#;
+    assert_eq!(server.request("POST", "/outputs", hls).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !server.root.join("hls/48p/index.m3u8").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, master) = server.request("GET", "/media/hls/master.m3u8", "");
+    assert_eq!(status, 200);
+    assert!(master.starts_with("#EXTM3U") && master.contains("48p/index.m3u8"), "{master}");
+    let (status, playlist) = server.request("GET", "/media/hls/48p/index.m3u8", "");
+    assert_eq!(status, 200, "{playlist}");
+    assert_eq!(server.request("GET", "/media/../etc/passwd", "").0 / 100, 4, "no escape through /media either");
+    // Metrics name every sink.
+    let (_, metrics) = server.request("GET", "/metrics", "");
+    assert!(metrics.contains("streamlib_sink_dropped_total{output=\"rec\""), "{metrics}");
+    assert!(metrics.contains("streamlib_frames_rendered_total"), "{metrics}");
+    let root = server.root.clone();
+    assert_eq!(server.terminate(), Some(0));
+    assert!(ffprobe_frames(&root.join("rec.mp4")) > 10, "the mp4 was finished and plays");
+}
+
+#[test]
+fn events_openapi_and_metrics_are_served() {
+    let server = Server::start("events", &[]);
+    let (status, doc) = server.request("GET", "/openapi.json", "");
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&doc).expect("OpenAPI JSON");
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["paths"]["/layers/{id}"]["patch"].is_object());
+    assert_eq!(server.request("PUT", "/scene", SCENE).0, 200);
+    // Read the event stream until a stats event arrives.
+    let mut s = TcpStream::connect(&server.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    write!(s, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !seen.contains("event: stats") && Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen += &String::from_utf8_lossy(&buf[..n]),
+        }
+    }
+    assert!(seen.contains("text/event-stream"), "{seen}");
+    assert!(seen.contains("event: stats") && seen.contains("\"fps\""), "{seen}");
+}
