@@ -22,6 +22,8 @@ pub enum Workload {
     Resolution,
     /// Decode a 1080p H.264 clip, composite two overlays, encode H.264: against gst-launch-1.0.
     Media,
+    /// PATCH requests per second against `streamlib serve` rendering W1, and the frames it costs.
+    Serve,
 }
 
 #[derive(Args)]
@@ -82,6 +84,7 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
             )
         }
         Workload::Media => return crate::bench_media::media(args.frames, args.runs, args.json.as_deref()),
+        Workload::Serve => return crate::bench_serve::serve(if args.quick { 3 } else { 10 }, 4),
         Workload::W1 => {}
     }
     let gpu = GpuContext::new()?;

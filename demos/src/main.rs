@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_media;
+mod bench_serve;
 mod compare;
 mod hud;
 mod kinds;
