@@ -300,3 +300,20 @@ fn scene_updates_apply_at_a_frame_boundary_or_not_at_all() {
     engine.apply_scene(fewer, &registry).expect("apply");
     assert_eq!(px(&mut engine, 4, 30, 30), [0, 255, 0, 255]);
 }
+
+#[test]
+fn gpu_stage_times_come_from_timestamp_queries_where_the_adapter_has_them() {
+    let mut engine = common::engine(three_boxes([0, 1, 2], [true; 3], [0.5; 3]));
+    if !engine.enable_gpu_timing(16) {
+        eprintln!("this adapter has no timestamp queries inside encoders: CPU timings only");
+        return;
+    }
+    for i in 0..10 {
+        engine.render(i, &[PixelFormat::Nv12]).expect("render");
+    }
+    engine.flush().expect("flush");
+    let t = engine.gpu_times().expect("timestamps");
+    assert_eq!(t.frames, 10);
+    assert!(t.composite > std::time::Duration::ZERO, "{t:?}");
+    assert!(t.readback > std::time::Duration::ZERO, "NV12 conversion and copy take GPU time: {t:?}");
+}

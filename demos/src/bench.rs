@@ -107,6 +107,7 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
             engine.render(i, &[format])?;
         }
         engine.flush()?;
+        let gpu_timed = engine.enable_gpu_timing(args.frames as u32);
         let warm = engine.times();
         let sink = MemorySink::new(format, 0);
         let handle = SinkHandle::spawn("memory", Box::new(sink.clone()), Backpressure::Block, 4)?;
@@ -116,6 +117,10 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
             (d.saturating_sub(w)).as_secs_f64() * 1e3 / stats.frames as f64
         };
         let t = stats.times;
+        let g = engine.gpu_times().filter(|_| gpu_timed);
+        let gpu_ms =
+            |d: Option<std::time::Duration>, n: u64| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3 / n.max(1) as f64);
+        let n = g.map_or(1, |g| g.frames);
         rows.push([
             stats.fps(),
             per_frame(t.sources, warm.sources),
@@ -123,6 +128,9 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
             per_frame(t.submit, warm.submit),
             per_frame(t.readback, warm.readback),
             sink.bytes() as f64 / (1 << 20) as f64,
+            gpu_ms(g.map(|g| g.inputs), n),
+            gpu_ms(g.map(|g| g.composite), n),
+            gpu_ms(g.map(|g| g.readback), n),
         ]);
         println!("run {}: {:.1} fps", run + 1, stats.fps());
     }
@@ -137,6 +145,13 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
     println!("| ms/frame, convert+copy recording and submit (CPU) | {:.3} |", m[3]);
     println!("| ms/frame, waiting for GPU + unpadding readback | {:.3} |", m[4]);
     println!("| MiB read back | {:.0} |", m[5]);
+    if m[6].is_nan() {
+        println!("\n(no GPU timestamps: this adapter lacks TIMESTAMP_QUERY_INSIDE_ENCODERS; CPU timings only)");
+    } else {
+        println!("| ms/frame on the GPU (timestamp queries): inputs | {:.3} |", m[6]);
+        println!("| ms/frame on the GPU: composite | {:.3} |", m[7]);
+        println!("| ms/frame on the GPU: output convert + copy to readback | {:.3} |", m[8]);
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use crate::gpu::convert::{OutputConverter, YuvColorSpace};
 use crate::gpu::present::Presenter;
 use crate::gpu::readback::{FrameMeta, ReadbackRing};
 use crate::gpu::texture::{self, Target};
+use crate::gpu::timestamps::{GpuStageTimes, GpuTimestamps};
 use crate::gpu::{GpuContext, GpuError, Pipelines};
 use crate::layers::{InputViews, LayerError};
 use crate::registry::{BuildContext, BuildError, Registry};
@@ -75,6 +76,8 @@ pub struct Engine {
     compositor: Compositor,
     converters: HashMap<Readback, OutputConverter>,
     rings: HashMap<Readback, ReadbackRing>,
+    /// GPU time per stage, when a benchmark asked for it and the adapter can.
+    timestamps: Option<GpuTimestamps>,
     /// Scaled copies of the output, by size, for scaled readbacks.
     scalers: HashMap<(u32, u32), (Presenter, Target)>,
     ring_depth: usize,
@@ -136,6 +139,7 @@ impl Engine {
             converters: HashMap::new(),
             rings: HashMap::new(),
             scalers: HashMap::new(),
+            timestamps: None,
             ring_depth: DEFAULT_RING_DEPTH,
             pacing,
             times: StageTimes::default(),
@@ -157,6 +161,18 @@ impl Engine {
 
     pub fn times(&self) -> StageTimes {
         self.times
+    }
+
+    /// Times each GPU stage of the next `frames` frames with timestamp queries. False when the
+    /// adapter cannot (then only CPU times exist).
+    pub fn enable_gpu_timing(&mut self, frames: u32) -> bool {
+        self.timestamps = GpuTimestamps::new(&self.gpu, frames);
+        self.timestamps.is_some()
+    }
+
+    /// GPU time per stage over the frames timed (waits for the GPU).
+    pub fn gpu_times(&self) -> Option<GpuStageTimes> {
+        self.timestamps.as_ref().and_then(|t| t.read(&self.gpu))
     }
 
     /// The colour space YUV readbacks are converted into (BT.709 limited for HD by default).
@@ -334,6 +350,9 @@ impl Engine {
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("streamlib frame encoder") });
+        if let Some(t) = &self.timestamps {
+            t.stamp(&mut encoder, 0);
+        }
         let t1 = Instant::now();
         let mut issues = FrameIssues::default();
         let mut inputs = InputViews::new();
@@ -356,8 +375,14 @@ impl Engine {
                 inputs.insert(id.clone(), view);
             }
         }
+        if let Some(t) = &self.timestamps {
+            t.stamp(&mut encoder, 1);
+        }
         let t2 = Instant::now();
         issues.layers = self.compositor.render(gpu, &self.pipelines, &mut encoder, &frame, &mut self.layers, &inputs);
+        if let Some(t) = &self.timestamps {
+            t.stamp(&mut encoder, 2);
+        }
         let t3 = Instant::now();
 
         for &readback in formats {
@@ -390,6 +415,10 @@ impl Engine {
             }
             // The ring records one frame at a time: submit per format is not needed because
             // `submitted` below maps every ring's recorded slot.
+        }
+        if let Some(t) = &mut self.timestamps {
+            t.stamp(&mut encoder, 3);
+            t.end_frame(&mut encoder);
         }
         let submission = gpu.queue.submit([encoder.finish()]);
         for &format in formats {

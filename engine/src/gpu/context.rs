@@ -139,9 +139,13 @@ impl GpuContext {
         };
         let info = adapter.get_info();
         let summary = AdapterSummary::from(&info);
+        // Timestamps between passes let benchmarks time each GPU stage; optional everywhere.
+        let timestamps = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let required_features =
+            if adapter.features().contains(timestamps) { timestamps } else { wgpu::Features::empty() };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("streamlib device"),
-            required_features: wgpu::Features::empty(),
+            required_features,
             // The adapter's own limits, so large outputs work wherever the hardware allows.
             required_limits: adapter.limits(),
             ..Default::default()

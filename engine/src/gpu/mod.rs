@@ -10,6 +10,7 @@ pub mod present;
 pub mod readback;
 pub mod shaders;
 pub mod texture;
+pub mod timestamps;
 pub mod vector;
 
 pub use context::{AdapterSummary, GpuContext, GpuError};
