@@ -375,14 +375,13 @@ fn odd_sizes_are_refused_by_h264_with_a_reason() {
     let err = registry.open_scene_outputs(&s, |p| Ok(p.to_path_buf())).err().expect("odd size refused");
     assert!(err.to_string().contains("even"), "{err}");
     // A webm in h264 is a scene error naming the field.
-    let bad = Scene_from(
+    let bad = scene_error(
         json!({ "width": 64, "height": 48, "outputs": [ { "kind": "file", "path": "x.webm", "codec": "h264" } ] }),
     );
     assert!(bad.path.starts_with("outputs[0]"), "{bad}");
 }
 
-#[allow(non_snake_case)]
-fn Scene_from(json: serde_json::Value) -> streamlib::SceneError {
+fn scene_error(json: serde_json::Value) -> streamlib::SceneError {
     streamlib::Scene::from_value(json, &Registry::default()).expect_err("invalid scene")
 }
 

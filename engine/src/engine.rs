@@ -385,23 +385,30 @@ impl Engine {
         }
         let t3 = Instant::now();
 
+        // Each scaled size is drawn once per frame, however many formats are read back from it.
+        let mut scaled: Vec<(u32, u32)> = Vec::new();
+        for size in formats.iter().filter_map(|r| r.size) {
+            if scaled.contains(&size) {
+                continue;
+            }
+            scaled.push(size);
+            let (presenter, target) = self.scalers.entry(size).or_insert_with(|| {
+                let target = Target::rgba(&gpu.device, "streamlib scaled output", size.0, size.1);
+                (Presenter::new(gpu, texture::RGBA_FORMAT), target)
+            });
+            let mut pass = texture::begin_pass(
+                &mut encoder,
+                "streamlib scale pass",
+                &[Some(texture::color_attachment(&target.view, Some(wgpu::Color::BLACK)))],
+            );
+            presenter.draw(gpu, &mut pass, self.compositor.output(), size);
+        }
         for &readback in formats {
             let format = readback.format;
-            let mut source = self.compositor.output();
-            if let Some(size) = readback.size {
-                let (presenter, target) = self.scalers.entry(size).or_insert_with(|| {
-                    let target = Target::rgba(&gpu.device, "streamlib scaled output", size.0, size.1);
-                    (Presenter::new(gpu, texture::RGBA_FORMAT), target)
-                });
-                let mut pass = texture::begin_pass(
-                    &mut encoder,
-                    "streamlib scale pass",
-                    &[Some(texture::color_attachment(&target.view, Some(wgpu::Color::BLACK)))],
-                );
-                presenter.draw(gpu, &mut pass, source, size);
-                drop(pass);
-                source = target;
-            }
+            let source = match readback.size.and_then(|size| self.scalers.get(&size)) {
+                Some((_, target)) => target,
+                None => self.compositor.output(),
+            };
             let (width, height) = source.size();
             let meta = FrameMeta { pts_ns: frame.pts_ns, duration_ns: frame.duration_ns, index, width, height, format };
             let planes: Vec<&wgpu::Texture> = if format.is_yuv() {

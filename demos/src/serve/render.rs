@@ -134,14 +134,14 @@ impl MediaRoot {
 
 /// Applies `update` to the scene document `doc`; shape errors are 4xx with the JSON path.
 fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
-    let list = |doc: &mut Value, field: &str| -> Result<Vec<Value>, ApiError> {
-        Ok(doc.get(field).and_then(Value::as_array).cloned().unwrap_or_default())
+    let list = |doc: &Value, field: &str| -> Vec<Value> {
+        doc.get(field).and_then(Value::as_array).cloned().unwrap_or_default()
     };
     let find = |items: &[Value], id: &str| items.iter().position(|l| l.get("id").and_then(Value::as_str) == Some(id));
     match update {
         Update::SetScene(scene) => *doc = scene,
         Update::PatchLayer { id, patch } => {
-            let mut layers = list(doc, "layers")?;
+            let mut layers = list(doc, "layers");
             let i = find(&layers, &id).ok_or_else(|| ApiError::new(404, format!("no layer {id:?}")))?;
             let Some(layer) = layers[i].as_object_mut() else {
                 return Err(ApiError::new(500, "layer is not an object"));
@@ -160,7 +160,7 @@ fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
             doc["layers"] = Value::Array(layers);
         }
         Update::AddLayer(layer) => {
-            let mut layers = list(doc, "layers")?;
+            let mut layers = list(doc, "layers");
             let id = layer.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
             if find(&layers, &id).is_some() {
                 return Err(ApiError::at(409, "id", format!("layer {id:?} exists")));
@@ -169,7 +169,7 @@ fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
             doc["layers"] = Value::Array(layers);
         }
         Update::RemoveLayer(id) => {
-            let mut layers = list(doc, "layers")?;
+            let mut layers = list(doc, "layers");
             let i = find(&layers, &id).ok_or_else(|| ApiError::new(404, format!("no layer {id:?}")))?;
             layers.remove(i);
             doc["layers"] = Value::Array(layers);
@@ -192,7 +192,7 @@ fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
             }
         }
         Update::AddOutput(output) => {
-            let mut outputs = list(doc, "outputs")?;
+            let mut outputs = list(doc, "outputs");
             let id = output.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
             if id.is_empty() {
                 return Err(ApiError::at(422, "id", "an added output needs an `id`"));
@@ -204,7 +204,7 @@ fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
             doc["outputs"] = Value::Array(outputs);
         }
         Update::RemoveOutput(id) => {
-            let mut outputs = list(doc, "outputs")?;
+            let mut outputs = list(doc, "outputs");
             let i = find(&outputs, &id).ok_or_else(|| ApiError::new(404, format!("no output {id:?}")))?;
             outputs.remove(i);
             doc["outputs"] = Value::Array(outputs);
@@ -218,6 +218,9 @@ struct Output {
     spec: streamlib::scene::OutputSpec,
     sinks: Vec<SinkHandle>,
 }
+
+/// Updates waiting for a later pts (`?at_pts_ns`); more are refused rather than queued.
+const MAX_DEFERRED: usize = 256;
 
 pub struct RenderThread {
     pub registry: Registry,
@@ -233,7 +236,6 @@ struct Running {
     doc: Value,
     outputs: BTreeMap<String, Output>,
     timer: FrameTimer,
-    index: u64,
 }
 
 fn finish_in_background(sinks: Vec<SinkHandle>) {
@@ -301,9 +303,8 @@ impl RenderThread {
                     finish_in_background(opened.into_values().flat_map(|o| o.sinks).collect());
                     return Err(build_err(e));
                 }
-                if r.timer_fps() != scene.fps {
+                if r.timer.fps() != scene.fps {
                     r.timer = FrameTimer::new(Arc::new(SystemClock::default()), scene.fps);
-                    r.index = 0;
                 }
                 let mut gone = Vec::new();
                 r.outputs.retain(|id, o| {
@@ -318,16 +319,18 @@ impl RenderThread {
                 r.doc = doc;
             }
             None => {
-                let engine = Engine::new(gpu, scene.clone(), &self.registry, Pacing::Realtime).map_err(|e| {
-                    finish_in_background(Vec::new());
-                    build_err(e)
-                })?;
+                let engine = match Engine::new(gpu, scene.clone(), &self.registry, Pacing::Realtime) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        finish_in_background(opened.into_values().flat_map(|o| o.sinks).collect());
+                        return Err(build_err(e));
+                    }
+                };
                 *running = Some(Running {
                     engine,
                     doc,
                     outputs: opened,
                     timer: FrameTimer::new(Arc::new(SystemClock::default()), scene.fps),
-                    index: 0,
                 });
             }
         }
@@ -358,15 +361,7 @@ impl RenderThread {
                 // No scene yet: wait for one.
                 match self.commands.recv_timeout(Duration::from_millis(100)) {
                     Ok(Command::Update { update, reply, .. }) => {
-                        let mut doc = Value::Object(Map::new());
-                        let result = edit(&mut doc, update).and_then(|()| self.apply(&gpu, &mut running, doc.clone()));
-                        let result = result.map(|()| {
-                            revision += 1;
-                            self.publish_scene(&doc, revision);
-                            Applied { revision, frame: 0 }
-                        });
-                        self.count_rejection(&result);
-                        let _ = reply.send(result);
+                        let _ = reply.send(self.update(&gpu, &mut running, &mut revision, update, 0));
                     }
                     Ok(Command::Snapshot { reply }) => {
                         let _ = reply.send(Err(ApiError::new(409, "no scene yet: PUT /scene first")));
@@ -377,12 +372,17 @@ impl RenderThread {
                 continue;
             };
             let index = r.timer.wait_next();
-            r.index = index;
             let pts = r.engine.scene().fps.pts_ns(index);
             // Updates due now, in arrival order.
             let mut due = Vec::new();
             while let Ok(c) = self.commands.try_recv() {
                 match c {
+                    Command::Update { at_pts_ns: Some(at), reply, .. } if at > pts && pending.len() >= MAX_DEFERRED => {
+                        let _ = reply.send(Err(ApiError::new(
+                            503,
+                            format!("{MAX_DEFERRED} updates already wait for a later pts"),
+                        )));
+                    }
                     Command::Update { update, at_pts_ns: Some(at), reply } if at > pts => {
                         pending.push((at, update, reply))
                     }
@@ -400,19 +400,7 @@ impl RenderThread {
                 }
             }
             for (update, reply) in due {
-                let Some(r) = running.as_mut() else { break };
-                let mut doc = r.doc.clone();
-                let result = edit(&mut doc, update).and_then(|()| self.apply(&gpu, &mut running, doc.clone()));
-                let result = result.map(|()| {
-                    revision += 1;
-                    self.publish_scene(&doc, revision);
-                    let _ = self
-                        .events
-                        .send(serde_json::json!({ "type": "scene_applied", "revision": revision, "frame": index }));
-                    Applied { revision, frame: index }
-                });
-                self.count_rejection(&result);
-                let _ = reply.send(result);
+                let _ = reply.send(self.update(&gpu, &mut running, &mut revision, update, index));
             }
             let Some(r) = running.as_mut() else { continue };
             let scene_size = (r.engine.scene().width, r.engine.scene().height);
@@ -503,18 +491,33 @@ impl RenderThread {
         }
     }
 
+    /// Edits the running scene document with `update` and applies it; the answer for the client.
+    fn update(
+        &self,
+        gpu: &GpuContext,
+        running: &mut Option<Running>,
+        revision: &mut u64,
+        update: Update,
+        frame: u64,
+    ) -> Result<Applied, ApiError> {
+        let mut doc = running.as_ref().map_or_else(|| Value::Object(Map::new()), |r| r.doc.clone());
+        let result = edit(&mut doc, update).and_then(|()| self.apply(gpu, running, doc.clone()));
+        if let Err(e) = result {
+            if let Ok(mut s) = self.status.lock() {
+                s.updates_rejected += 1;
+            }
+            return Err(e);
+        }
+        *revision += 1;
+        self.publish_scene(&doc, *revision);
+        let _ = self.events.send(serde_json::json!({ "type": "scene_applied", "revision": *revision, "frame": frame }));
+        Ok(Applied { revision: *revision, frame })
+    }
+
     fn publish_scene(&self, doc: &Value, revision: u64) {
         if let Ok(mut s) = self.status.lock() {
             s.scene = Some(doc.clone());
             s.revision = revision;
-        }
-    }
-
-    fn count_rejection<T>(&self, result: &Result<T, ApiError>) {
-        if result.is_err() {
-            if let Ok(mut s) = self.status.lock() {
-                s.updates_rejected += 1;
-            }
         }
     }
 
@@ -546,11 +549,5 @@ impl RenderThread {
             s.sinks = sinks.clone();
         }
         (missed, sinks)
-    }
-}
-
-impl Running {
-    fn timer_fps(&self) -> streamlib::Fps {
-        self.timer.fps()
     }
 }

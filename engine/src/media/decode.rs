@@ -35,6 +35,8 @@ pub struct GstProducer {
     /// First sample, pulled while prerolling (it carries the caps).
     first: Option<gst::Sample>,
     info: Option<gst_video::VideoInfo>,
+    /// The caps `info` was read from.
+    info_caps: Option<gst::Caps>,
     looping: bool,
     seekable: bool,
     live: bool,
@@ -86,6 +88,7 @@ impl GstProducer {
             bus,
             first: None,
             info: None,
+            info_caps: None,
             looping: false,
             seekable: false,
             live,
@@ -220,10 +223,14 @@ impl GstProducer {
     fn frame_from_sample(&mut self, sample: &gst::Sample) -> Result<TimestampedFrame, SourceError> {
         let decode_err = |m: String| SourceError::Decode(format!("{}: frame {}: {m}", self.label, self.index));
         let caps = sample.caps().ok_or_else(|| decode_err("no caps".into()))?;
-        // Caps may change mid-stream (a resolution switch): take them from each sample.
-        let info = match &self.info {
-            Some(i) if i.to_caps().is_ok_and(|c| c.as_ref() == caps) => i.clone(),
-            _ => gst_video::VideoInfo::from_caps(caps).map_err(|e| decode_err(e.to_string()))?,
+        // Caps may change mid-stream (a resolution switch): re-read them only when they do.
+        let info = match (&self.info, &self.info_caps) {
+            (Some(i), Some(c)) if c.as_ref() == caps => i.clone(),
+            _ => {
+                let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| decode_err(e.to_string()))?;
+                self.info_caps = Some(caps.to_owned());
+                info
+            }
         };
         // `x` formats (screen capture) leave the padding byte undefined, often 0: made opaque below.
         let (format, padded_alpha) = match info.format() {
