@@ -172,7 +172,7 @@ pub fn gstreamer(case: &Case, inputs: &[PathBuf], frames: u64) -> Result<f64> {
     Ok((frames - 1) as f64 / (total - startup).max(1e-6))
 }
 
-/// Mean and max absolute difference between our frame 0 and GStreamer's.
+/// Mean and max absolute difference between our frame and GStreamer's frame 0.
 pub fn check_same_output(case: &Case, inputs: &[PathBuf], ours: &OutputFrame, dir: &Path) -> Result<(f64, u8)> {
     let out = dir.join("gst-frame0.png");
     let location = format!("location={}", out.display());
@@ -241,7 +241,7 @@ pub fn ffmpeg(case: &Case, inputs: &[PathBuf], frames: u64) -> Result<f64> {
     Ok((frames - 1) as f64 / (total - startup).max(1e-6))
 }
 
-/// Mean and max absolute difference between our frame 0 and ffmpeg's.
+/// Mean and max absolute difference between our frame and ffmpeg's frame 0.
 pub fn check_same_output_ffmpeg(case: &Case, inputs: &[PathBuf], ours: &OutputFrame) -> Result<(f64, u8)> {
     let out = Command::new("ffmpeg")
         .args(ffmpeg_args(case, inputs, 1))

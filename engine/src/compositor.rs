@@ -62,7 +62,7 @@ impl Compositor {
         let capacity = 16;
         let (params_buffer, params_group) = params_buffer(gpu, pipelines, capacity);
         Compositor {
-            output: Target::rgba(&gpu.device, "streamlib output", width, height),
+            output: Target::color(&gpu.device, "streamlib output", width, height),
             background,
             params_buffer,
             params_group,
@@ -145,13 +145,16 @@ impl Compositor {
             let entry = &layers[i];
             let mut layer_pass = LayerPass {
                 pass: &mut pass,
+                device: &gpu.device,
                 pipelines: &pipelines.blend,
                 params: &self.params_group,
                 blend: entry.spec.blend,
+                opacity: entry.spec.opacity,
                 dst_opaque,
             };
             entry.layer.record(&mut layer_pass);
         }
+        pipelines.blend.end_frame();
         errors
     }
 

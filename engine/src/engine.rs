@@ -393,8 +393,8 @@ impl Engine {
             }
             scaled.push(size);
             let (presenter, target) = self.scalers.entry(size).or_insert_with(|| {
-                let target = Target::rgba(&gpu.device, "streamlib scaled output", size.0, size.1);
-                (Presenter::new(gpu, texture::RGBA_FORMAT), target)
+                let target = Target::color(&gpu.device, "streamlib scaled output", size.0, size.1);
+                (Presenter::new(gpu, texture::COLOR_FORMAT), target)
             });
             let mut pass = texture::begin_pass(
                 &mut encoder,

@@ -1,11 +1,18 @@
 //! The layer blend pipelines (`shaders/blend.wgsl`): one pipeline per blend mode, each a
 //! fixed-function blend of premultiplied colour. Multiply needs a second draw when the
-//! destination may be translucent (see `BlendPipelines::draws`).
+//! destination may be translucent (see `blend_states`).
+//!
+//! A layer whose opacity is the same as in the previous frame is drawn by a pipeline with that
+//! opacity baked in as a shader constant: on llvmpipe only such a shader takes the fast linear
+//! path (see `blend.wgsl`). While an opacity changes (a fade) the uniform pipelines draw it, so a
+//! fade does not compile a pipeline per frame.
 
 use super::shaders;
-use super::texture::{self, RGBA_FORMAT};
+use super::texture::{self, COLOR_FORMAT};
 use crate::scene::BlendMode;
 use bytemuck::{Pod, Zeroable};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 /// Uniforms of `blend.wgsl`'s `LayerParams`.
 #[repr(C)]
@@ -44,13 +51,68 @@ pub fn blend_states(mode: BlendMode, dst_opaque: bool) -> Vec<wgpu::BlendState> 
     }
 }
 
+/// Pipelines with a constant opacity kept at most; beyond that the cache starts over.
+const MAX_CONSTANT_OPACITY_PIPELINES: usize = 64;
+
+/// (mode, dst_opaque, opacity bits).
+type ConstantKey = (BlendMode, bool, u32);
+
+#[derive(Debug, Default)]
+struct ConstantOpacity {
+    built: HashMap<ConstantKey, Vec<wgpu::RenderPipeline>>,
+    drawn_last_frame: HashSet<ConstantKey>,
+    drawn_this_frame: HashSet<ConstantKey>,
+}
+
 #[derive(Debug)]
 pub struct BlendPipelines {
     pub params_layout: wgpu::BindGroupLayout,
     pub texture_layout: wgpu::BindGroupLayout,
     pub sampler: wgpu::Sampler,
-    /// (mode, dst_opaque) → the pipelines drawn in order.
+    layout: wgpu::PipelineLayout,
+    module: wgpu::ShaderModule,
+    /// (mode, dst_opaque) → the pipelines drawn in order, opacity from the uniform.
     pipelines: Vec<((BlendMode, bool), Vec<wgpu::RenderPipeline>)>,
+    constant: Mutex<ConstantOpacity>,
+}
+
+fn make_pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    blend: wgpu::BlendState,
+    opacity: Option<f32>,
+    label: &str,
+) -> wgpu::RenderPipeline {
+    let constants = opacity.map(|o| [("OPACITY", f64::from(o))]);
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(layout),
+        vertex: wgpu::VertexState {
+            module,
+            entry_point: Some("vs_main"),
+            compilation_options: Default::default(),
+            buffers: &[],
+        },
+        primitive: wgpu::PrimitiveState { topology: wgpu::PrimitiveTopology::TriangleStrip, ..Default::default() },
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        fragment: Some(wgpu::FragmentState {
+            module,
+            entry_point: Some(if opacity.is_some() { "fs_constant" } else { "fs_main" }),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: constants.as_ref().map_or(&[], |c| c.as_slice()),
+                ..Default::default()
+            },
+            targets: &[Some(wgpu::ColorTargetState {
+                format: COLOR_FORMAT,
+                blend: Some(blend),
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+        }),
+        multiview_mask: None,
+        cache: None,
+    })
 }
 
 impl BlendPipelines {
@@ -69,43 +131,16 @@ impl BlendPipelines {
             bind_group_layouts: &[Some(&params_layout), Some(&texture_layout)],
             immediate_size: 0,
         });
-        let make = |blend: wgpu::BlendState, label: &str| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some(label),
-                layout: Some(&layout),
-                vertex: wgpu::VertexState {
-                    module: &module,
-                    entry_point: Some("vs_main"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                primitive: wgpu::PrimitiveState {
-                    topology: wgpu::PrimitiveTopology::TriangleStrip,
-                    ..Default::default()
-                },
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &module,
-                    entry_point: Some("fs_main"),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format: RGBA_FORMAT,
-                        blend: Some(blend),
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
-        };
         let mut pipelines = Vec::new();
         for mode in BlendMode::ALL {
             for dst_opaque in [false, true] {
                 let list = blend_states(mode, dst_opaque)
                     .into_iter()
                     .enumerate()
-                    .map(|(i, state)| make(state, &format!("streamlib blend pipeline ({} {i})", mode.name())))
+                    .map(|(i, state)| {
+                        let label = format!("streamlib blend pipeline ({} {i})", mode.name());
+                        make_pipeline(device, &layout, &module, state, None, &label)
+                    })
                     .collect();
                 pipelines.push(((mode, dst_opaque), list));
             }
@@ -114,12 +149,52 @@ impl BlendPipelines {
             params_layout,
             texture_layout,
             sampler: texture::linear_sampler(device, "streamlib layer sampler"),
+            layout,
+            module,
             pipelines,
+            constant: Mutex::new(ConstantOpacity::default()),
         }
     }
 
-    /// The pipelines to draw, in order, for one layer.
-    pub fn draws(&self, mode: BlendMode, dst_opaque: bool) -> &[wgpu::RenderPipeline] {
+    /// The pipelines to draw, in order, for one layer at `opacity` (which the uniform also holds).
+    pub fn draws(
+        &self,
+        device: &wgpu::Device,
+        mode: BlendMode,
+        dst_opaque: bool,
+        opacity: f32,
+    ) -> Vec<wgpu::RenderPipeline> {
+        let key = (mode, dst_opaque, opacity.to_bits());
+        let mut constant = self.constant.lock().unwrap_or_else(|e| e.into_inner());
+        constant.drawn_this_frame.insert(key);
+        if let Some(list) = constant.built.get(&key) {
+            return list.clone();
+        }
+        if !constant.drawn_last_frame.contains(&key) {
+            return self.uniform_draws(mode, dst_opaque).to_vec();
+        }
+        if constant.built.len() >= MAX_CONSTANT_OPACITY_PIPELINES {
+            constant.built.clear();
+        }
+        let list: Vec<_> = blend_states(mode, dst_opaque)
+            .into_iter()
+            .enumerate()
+            .map(|(i, state)| {
+                let label = format!("streamlib blend pipeline ({} {i}, opacity {opacity})", mode.name());
+                make_pipeline(device, &self.layout, &self.module, state, Some(opacity), &label)
+            })
+            .collect();
+        constant.built.insert(key, list.clone());
+        list
+    }
+
+    /// Marks the end of an output frame: opacities drawn in it count as held in the next one.
+    pub fn end_frame(&self) {
+        let mut constant = self.constant.lock().unwrap_or_else(|e| e.into_inner());
+        constant.drawn_last_frame = std::mem::take(&mut constant.drawn_this_frame);
+    }
+
+    fn uniform_draws(&self, mode: BlendMode, dst_opaque: bool) -> &[wgpu::RenderPipeline] {
         self.pipelines.iter().find(|(key, _)| *key == (mode, dst_opaque)).map_or(&[], |(_, list)| list.as_slice())
     }
 
@@ -133,5 +208,33 @@ impl BlendPipelines {
                 wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::Sampler(&self.sampler) },
             ],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::GpuContext;
+
+    #[test]
+    fn held_opacities_get_constant_pipelines_and_changing_ones_the_uniform() {
+        let gpu = GpuContext::new().expect("gpu");
+        let p = BlendPipelines::new(&gpu.device);
+        let device = &gpu.device;
+        let uniform = p.uniform_draws(BlendMode::Normal, true).to_vec();
+        // First sight of an opacity: the uniform pipeline.
+        assert_eq!(p.draws(device, BlendMode::Normal, true, 0.8), uniform);
+        p.end_frame();
+        // Held for a second frame: its own pipeline, kept while it holds.
+        let held = p.draws(device, BlendMode::Normal, true, 0.8);
+        assert_ne!(held, uniform);
+        assert_eq!(p.draws(device, BlendMode::Normal, true, 0.3), uniform);
+        p.end_frame();
+        assert_eq!(p.draws(device, BlendMode::Normal, true, 0.8), held);
+        // Multiply over a translucent target keeps its two draws.
+        p.end_frame();
+        let _ = p.draws(device, BlendMode::Multiply, false, 0.5);
+        p.end_frame();
+        assert_eq!(p.draws(device, BlendMode::Multiply, false, 0.5).len(), 2);
     }
 }

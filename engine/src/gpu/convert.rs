@@ -2,7 +2,7 @@
 //! uploaded YUV or straight-alpha RGBA planes become premultiplied RGBA textures, and the composited
 //! frame becomes NV12 or I420 planes before readback.
 
-use super::texture::{self, Target, RGBA_FORMAT};
+use super::texture::{self, Target, COLOR_FORMAT};
 use super::{shaders, GpuContext};
 use crate::frame::{FrameData, FrameError, PixelFormat, TimestampedFrame};
 use bytemuck::{Pod, Zeroable};
@@ -167,7 +167,7 @@ impl InputConverter {
                 &pipeline_layout,
                 &module,
                 entry,
-                &[texture::replace_target(RGBA_FORMAT)],
+                &[texture::replace_target(COLOR_FORMAT)],
             )
         };
         InputConverter {
@@ -317,7 +317,7 @@ impl FrameUploader {
                 )
             })
             .collect();
-        let output = Target::rgba(device, &format!("streamlib {} rgba", self.label), shape.width, shape.height);
+        let output = Target::color(device, &format!("streamlib {} rgba", self.label), shape.width, shape.height);
         let uniform = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("streamlib input convert uniforms"),
             size: std::mem::size_of::<YuvToRgbParams>() as u64,

@@ -1,6 +1,6 @@
 //! The test pattern pipeline (`shaders/test_pattern.wgsl`).
 
-use super::texture::{self, Target, RGBA_FORMAT};
+use super::texture::{self, Target, COLOR_FORMAT};
 use super::{shaders, GpuContext};
 use bytemuck::{Pod, Zeroable};
 
@@ -55,7 +55,7 @@ impl PatternPipeline {
             &pipeline_layout,
             &module,
             "fs_main",
-            &[texture::replace_target(RGBA_FORMAT)],
+            &[texture::replace_target(COLOR_FORMAT)],
         );
         PatternPipeline { pipeline, layout }
     }

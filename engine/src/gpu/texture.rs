@@ -30,14 +30,15 @@ impl Target {
         Target { texture, view }
     }
 
-    /// A premultiplied RGBA texture that passes render into and later passes sample.
-    pub fn rgba(device: &wgpu::Device, label: &str, width: u32, height: u32) -> Self {
+    /// A premultiplied colour texture (`COLOR_FORMAT`) that passes render into and later passes
+    /// sample.
+    pub fn color(device: &wgpu::Device, label: &str, width: u32, height: u32) -> Self {
         Self::new(
             device,
             label,
             width,
             height,
-            RGBA_FORMAT,
+            COLOR_FORMAT,
             wgpu::TextureUsages::RENDER_ATTACHMENT
                 | wgpu::TextureUsages::TEXTURE_BINDING
                 | wgpu::TextureUsages::COPY_SRC
@@ -50,9 +51,12 @@ impl Target {
     }
 }
 
-/// The format of every premultiplied RGBA texture inside the engine. Non-sRGB on purpose: blending
-/// works on the encoded values, as GStreamer's compositor and OBS do.
-pub const RGBA_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+/// The format of every premultiplied colour texture inside the engine. Non-sRGB on purpose: blending
+/// works on the encoded values, as GStreamer's compositor and OBS do. BGRA because Mesa's software
+/// rasterizer (llvmpipe/lavapipe) composites layers on its fast "linear" path only with BGRA
+/// textures and targets (2–3× faster there); real GPUs handle BGRA8 as natively as RGBA8. RGBA
+/// readbacks swap the channels back while the rows are unpadded (`gpu/readback.rs`).
+pub const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Bgra8Unorm;
 
 /// One-pass render helper: a colour attachment that is cleared or loaded.
 pub fn color_attachment(view: &wgpu::TextureView, clear: Option<wgpu::Color>) -> wgpu::RenderPassColorAttachment<'_> {

@@ -1,7 +1,7 @@
 //! The vector pipeline (`shaders/vector.wgsl`): triangles from lyon with per-vertex premultiplied
 //! colour, rendered with 4x MSAA into a layer texture and resolved.
 
-use super::texture::{self, Target, RGBA_FORMAT};
+use super::texture::{self, Target, COLOR_FORMAT};
 use super::{shaders, GpuContext};
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
@@ -116,7 +116,7 @@ impl VectorPipeline {
                 entry_point: Some("fs_main"),
                 compilation_options: Default::default(),
                 targets: &[Some(wgpu::ColorTargetState {
-                    format: RGBA_FORMAT,
+                    format: COLOR_FORMAT,
                     blend: Some(wgpu::BlendState { color: over, alpha: over }),
                     write_mask: wgpu::ColorWrites::ALL,
                 })],
@@ -174,7 +174,7 @@ impl VectorCanvas {
             mip_level_count: 1,
             sample_count: MSAA_SAMPLES,
             dimension: wgpu::TextureDimension::D2,
-            format: RGBA_FORMAT,
+            format: COLOR_FORMAT,
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
             view_formats: &[],
         });

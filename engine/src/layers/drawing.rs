@@ -5,7 +5,7 @@
 use super::canvas::{Canvas, TextItem};
 use super::text::{bundled_font_system, TextAlign, TextWeight};
 use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
-use crate::gpu::texture::{self, Target, RGBA_FORMAT};
+use crate::gpu::texture::{self, Target, COLOR_FORMAT};
 use crate::gpu::vector::{Mesh, VectorCanvas, MSAA_SAMPLES};
 use crate::registry::{BuildContext, BuildError, LayerKind};
 use crate::scene::{Color, Fps, LayerSpec, Params, SceneError};
@@ -149,7 +149,7 @@ impl DrawingLayer {
         let (viewport, atlas, renderer) = self.text.get_or_insert_with(|| {
             let cache = Cache::new(&gpu.device);
             let viewport = Viewport::new(&gpu.device, &cache);
-            let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, &cache, RGBA_FORMAT, ColorMode::Web);
+            let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, &cache, COLOR_FORMAT, ColorMode::Web);
             let multisample = wgpu::MultisampleState { count: MSAA_SAMPLES, ..Default::default() };
             let renderer = TextRenderer::new(&mut atlas, &gpu.device, multisample, None);
             (viewport, atlas, renderer)
@@ -252,7 +252,7 @@ impl Layer for DrawingLayer {
 
         if !same_size {
             let vector = VectorCanvas::new(ctx.gpu, &ctx.pipelines.vector, size.0, size.1);
-            let target = Target::rgba(&ctx.gpu.device, "streamlib drawing layer", size.0, size.1);
+            let target = Target::color(&ctx.gpu.device, "streamlib drawing layer", size.0, size.1);
             let bind_group = ctx.pipelines.blend.texture_bind_group(&ctx.gpu.device, &target.view);
             self.gpu = Some(Gpu { vector, target, bind_group });
         }

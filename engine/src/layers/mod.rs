@@ -95,9 +95,11 @@ impl PrepareContext<'_> {
 /// The compositor's render pass as one layer sees it.
 pub struct LayerPass<'a, 'p> {
     pub(crate) pass: &'a mut wgpu::RenderPass<'p>,
+    pub(crate) device: &'a wgpu::Device,
     pub(crate) pipelines: &'a BlendPipelines,
     pub(crate) params: &'a wgpu::BindGroup,
     pub(crate) blend: BlendMode,
+    pub(crate) opacity: f32,
     pub(crate) dst_opaque: bool,
 }
 
@@ -105,8 +107,8 @@ impl LayerPass<'_, '_> {
     /// Draws a reserved quad sampling `texture` (from `BlendPipelines::texture_bind_group`) with
     /// the layer's blend mode.
     pub fn draw_quad(&mut self, texture: &wgpu::BindGroup, slot: QuadSlot) {
-        for pipeline in self.pipelines.draws(self.blend, self.dst_opaque) {
-            self.pass.set_pipeline(pipeline);
+        for pipeline in self.pipelines.draws(self.device, self.blend, self.dst_opaque, self.opacity) {
+            self.pass.set_pipeline(&pipeline);
             self.pass.set_bind_group(0, self.params, &[slot.offset()]);
             self.pass.set_bind_group(1, texture, &[]);
             self.pass.draw(0..4, 0..1);

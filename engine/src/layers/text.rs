@@ -4,7 +4,7 @@
 
 use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
 use crate::frame::FrameInfo;
-use crate::gpu::texture::{self, Target, RGBA_FORMAT};
+use crate::gpu::texture::{self, Target, COLOR_FORMAT};
 use crate::registry::{parse_params, BuildContext, BuildError, LayerKind};
 use crate::scene::{Color, LayerSpec, Params, Rect, SceneError};
 use glyphon::{
@@ -171,7 +171,7 @@ impl TextPainter {
         let cache = Cache::new(&gpu.device);
         let viewport = Viewport::new(&gpu.device, &cache);
         // Web mode: our textures hold sRGB-encoded values in a linear format, like every layer.
-        let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, &cache, RGBA_FORMAT, ColorMode::Web);
+        let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, &cache, COLOR_FORMAT, ColorMode::Web);
         let renderer = TextRenderer::new(&mut atlas, &gpu.device, wgpu::MultisampleState::default(), None);
         let buffer = Buffer::new(&mut font_system, Metrics::new(24.0, 30.0));
         TextPainter { font_system, swash_cache: SwashCache::new(), viewport, atlas, renderer, buffer }
@@ -299,7 +299,7 @@ impl Layer for TextLayer {
             (dst.h.round() as u32).clamp(1, ctx.gpu.max_texture_side()),
         );
         if self.target.as_ref().is_none_or(|t| t.size() != size) {
-            let target = Target::rgba(&ctx.gpu.device, "streamlib text layer", size.0, size.1);
+            let target = Target::color(&ctx.gpu.device, "streamlib text layer", size.0, size.1);
             self.bound = Some(ctx.pipelines.blend.texture_bind_group(&ctx.gpu.device, &target.view));
             self.target = Some(target);
             self.drawn = None;

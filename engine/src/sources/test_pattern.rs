@@ -109,7 +109,7 @@ impl TestPattern {
         let height = config.height.unwrap_or(ctx.scene.height);
         ctx.gpu.check_size("test pattern", width, height).map_err(|e| BuildError::new("test pattern", e))?;
         Ok(TestPattern {
-            target: Target::rgba(
+            target: Target::color(
                 &ctx.gpu.device,
                 &format!("streamlib {} pattern", config.pattern.name()),
                 width,
