@@ -5,23 +5,21 @@
 // The shape is deliberate: Mesa's software rasterizer (llvmpipe) runs a draw on its fast "linear"
 // path only when the fragment shader is exactly a texture sample times a constant, the texture
 // coordinate is two components taken from a vec4 varying (a vec2 varying fails its check), and
-// the target is BGRA. `fs_constant` bakes a held opacity in as an override constant (a uniform
-// also fails the check); `fs_main` reads it from the uniform while it changes.
+// the target is BGRA. So the opacity is an override constant, one pipeline per opacity step (a
+// uniform fails the check).
 
 struct LayerParams {
     // Destination rect in clip space: x0, y0, x1, y1.
     dst: vec4<f32>,
     // Source rect in normalized texture coordinates: u0, v0, u1, v1.
     src: vec4<f32>,
-    // x: opacity; y, z, w: unused padding.
-    opacity: vec4<f32>,
 };
 
 @group(0) @binding(0) var<uniform> params: LayerParams;
 @group(1) @binding(0) var layer_texture: texture_2d<f32>;
 @group(1) @binding(1) var layer_sampler: sampler;
 
-// Set per pipeline for layers whose opacity holds still.
+// The layer's opacity, set per pipeline.
 override OPACITY: f32 = 1.0;
 
 struct VsOut {
@@ -42,10 +40,5 @@ fn vs_main(@builtin(vertex_index) index: u32) -> VsOut {
 
 @fragment
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
-    return textureSample(layer_texture, layer_sampler, in.uv.xy) * params.opacity.x;
-}
-
-@fragment
-fn fs_constant(in: VsOut) -> @location(0) vec4<f32> {
     return textureSample(layer_texture, layer_sampler, in.uv.xy) * OPACITY;
 }

@@ -57,7 +57,7 @@ fn uniform_structs_match_the_wgsl() {
         blend::LayerParams, convert::RgbToYuvParams, convert::YuvToRgbParams, pattern::PatternParams,
     };
     let cases: Vec<(&str, &str, usize, Vec<u32>)> = vec![
-        (shaders::BLEND, "LayerParams", size_of::<LayerParams>(), offsets!(LayerParams, dst, src, opacity)),
+        (shaders::BLEND, "LayerParams", size_of::<LayerParams>(), offsets!(LayerParams, dst, src)),
         (
             shaders::INPUT_CONVERT,
             "YuvToRgb",

@@ -67,6 +67,60 @@ fn rgb_to_nv12_and_i420_match_the_reference_matrices() {
     }
 }
 
+#[test]
+fn yuv_planes_match_the_rgba_frame_sample_by_sample() {
+    // Patterns that change every pixel (a one-pixel checkerboard over SMPTE bars) at sizes that
+    // are not multiples of the four samples a texel packs: every luma sample against its pixel,
+    // every chroma sample against the mean of its 2x2 block (edges repeat), ±1.
+    let (kr, kb) = (0.2126, 0.0722);
+    for (width, height) in [(37u32, 11u32), (22, 6), (16, 8)] {
+        let s = scene(json!({
+            "width": width, "height": height,
+            "inputs": {
+                "bars": { "kind": "test_pattern", "pattern": "smpte_bars" },
+                "dots": { "kind": "test_pattern", "pattern": "checkerboard", "cell": 1, "color": "#FF8000" }
+            },
+            "layers": [
+                { "id": "bars", "kind": "video", "input": "bars" },
+                { "id": "dots", "kind": "video", "input": "dots", "z": 1, "opacity": 0.5 }
+            ]
+        }));
+        let mut engine = common::engine(s);
+        engine.set_output_color_space(YuvColorSpace::BT709_LIMITED);
+        let rgba = engine.render_and_read(0, PixelFormat::Rgba8).expect("rgba");
+        let nv12 = engine.render_and_read(0, PixelFormat::Nv12).expect("nv12");
+        let i420 = engine.render_and_read(0, PixelFormat::I420).expect("i420");
+        let (w, h) = (width as usize, height as usize);
+        let rgb = |x: usize, y: usize| {
+            let p = rgba.rgba_at(x.min(w - 1) as u32, y.min(h - 1) as u32);
+            [p[0], p[1], p[2]].map(f64::from)
+        };
+        let close = |got: u8, want: f64, what: &str| {
+            assert!((f64::from(got) - want).abs() <= 1.0, "{width}x{height} {what}: got {got}, want {want:.1}");
+        };
+        for y in 0..h {
+            for x in 0..w {
+                let want = rgb_to_ycbcr(rgb(x, y), kr, kb, true)[0];
+                close(nv12.plane(0)[y * w + x], want, &format!("NV12 Y({x},{y})"));
+                close(i420.plane(0)[y * w + x], want, &format!("I420 Y({x},{y})"));
+            }
+        }
+        let cw = w.div_ceil(2);
+        for cy in 0..h.div_ceil(2) {
+            for cx in 0..cw {
+                let block = [(0, 0), (1, 0), (0, 1), (1, 1)].map(|(dx, dy)| rgb(2 * cx + dx, 2 * cy + dy));
+                let mean = [0, 1, 2].map(|c| block.iter().map(|p| p[c]).sum::<f64>() / 4.0);
+                let [_, u, v] = rgb_to_ycbcr(mean, kr, kb, true);
+                let at = format!("({cx},{cy})");
+                close(nv12.plane(1)[(cy * cw + cx) * 2], u, &format!("NV12 U{at}"));
+                close(nv12.plane(1)[(cy * cw + cx) * 2 + 1], v, &format!("NV12 V{at}"));
+                close(i420.plane(1)[cy * cw + cx], u, &format!("I420 U{at}"));
+                close(i420.plane(2)[cy * cw + cx], v, &format!("I420 V{at}"));
+            }
+        }
+    }
+}
+
 /// An input kind registered from the test: one fixed CPU frame through the threaded source path.
 struct FixedFrame {
     frame: Mutex<Option<TimestampedFrame>>,

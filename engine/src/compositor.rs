@@ -154,7 +154,6 @@ impl Compositor {
             };
             entry.layer.record(&mut layer_pass);
         }
-        pipelines.blend.end_frame();
         errors
     }
 

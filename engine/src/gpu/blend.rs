@@ -2,16 +2,18 @@
 //! fixed-function blend of premultiplied colour. Multiply needs a second draw when the
 //! destination may be translucent (see `blend_states`).
 //!
-//! A layer whose opacity is the same as in the previous frame is drawn by a pipeline with that
-//! opacity baked in as a shader constant: on llvmpipe only such a shader takes the fast linear
-//! path (see `blend.wgsl`). While an opacity changes (a fade) the uniform pipelines draw it, so a
-//! fade does not compile a pipeline per frame.
+//! The layer's opacity is baked into its pipeline as a shader constant, in 1/255 steps (what an
+//! 8-bit compositor can express): on llvmpipe only such a shader takes the fast linear path (see
+//! `blend.wgsl`). Pipelines are built on first use and kept, so at most 256 per blend mode exist;
+//! building one costs ~30 ms on llvmpipe, so the first pass of a fade is slower, later ones are
+//! not. Every frame is drawn by the same pipelines whatever came before it, so a frame rendered
+//! alone equals the same frame inside a long render.
 
 use super::shaders;
 use super::texture::{self, COLOR_FORMAT};
 use crate::scene::BlendMode;
 use bytemuck::{Pod, Zeroable};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Uniforms of `blend.wgsl`'s `LayerParams`.
@@ -20,9 +22,8 @@ use std::sync::Mutex;
 pub struct LayerParams {
     pub dst: [f32; 4],
     pub src: [f32; 4],
-    pub opacity: [f32; 4],
 }
-const _: () = assert!(std::mem::size_of::<LayerParams>() == 48);
+const _: () = assert!(std::mem::size_of::<LayerParams>() == 32);
 
 /// Uniform slots are bound with dynamic offsets, which must be multiples of this.
 pub const SLOT_STRIDE: u64 = 256;
@@ -51,18 +52,11 @@ pub fn blend_states(mode: BlendMode, dst_opaque: bool) -> Vec<wgpu::BlendState> 
     }
 }
 
-/// Pipelines with a constant opacity kept at most; beyond that the cache starts over.
-const MAX_CONSTANT_OPACITY_PIPELINES: usize = 64;
+/// Pipelines kept at most: every (mode, target opacity, 8-bit opacity) fits.
+const MAX_PIPELINES: usize = BlendMode::ALL.len() * 2 * 256;
 
-/// (mode, dst_opaque, opacity bits).
-type ConstantKey = (BlendMode, bool, u32);
-
-#[derive(Debug, Default)]
-struct ConstantOpacity {
-    built: HashMap<ConstantKey, Vec<wgpu::RenderPipeline>>,
-    drawn_last_frame: HashSet<ConstantKey>,
-    drawn_this_frame: HashSet<ConstantKey>,
-}
+/// (mode, dst_opaque, opacity in 1/255 steps).
+type PipelineKey = (BlendMode, bool, u8);
 
 #[derive(Debug)]
 pub struct BlendPipelines {
@@ -71,9 +65,13 @@ pub struct BlendPipelines {
     pub sampler: wgpu::Sampler,
     layout: wgpu::PipelineLayout,
     module: wgpu::ShaderModule,
-    /// (mode, dst_opaque) → the pipelines drawn in order, opacity from the uniform.
-    pipelines: Vec<((BlendMode, bool), Vec<wgpu::RenderPipeline>)>,
-    constant: Mutex<ConstantOpacity>,
+    /// The pipelines drawn in order for each key, built on first use.
+    built: Mutex<HashMap<PipelineKey, Vec<wgpu::RenderPipeline>>>,
+}
+
+/// `opacity` in the 1/255 steps pipelines are built for.
+pub fn opacity_step(opacity: f32) -> u8 {
+    (opacity.clamp(0.0, 1.0) * 255.0).round() as u8
 }
 
 fn make_pipeline(
@@ -81,10 +79,10 @@ fn make_pipeline(
     layout: &wgpu::PipelineLayout,
     module: &wgpu::ShaderModule,
     blend: wgpu::BlendState,
-    opacity: Option<f32>,
+    opacity: u8,
     label: &str,
 ) -> wgpu::RenderPipeline {
-    let constants = opacity.map(|o| [("OPACITY", f64::from(o))]);
+    let constants = [("OPACITY", f64::from(opacity) / 255.0)];
     device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
         label: Some(label),
         layout: Some(layout),
@@ -99,11 +97,8 @@ fn make_pipeline(
         multisample: wgpu::MultisampleState::default(),
         fragment: Some(wgpu::FragmentState {
             module,
-            entry_point: Some(if opacity.is_some() { "fs_constant" } else { "fs_main" }),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: constants.as_ref().map_or(&[], |c| c.as_slice()),
-                ..Default::default()
-            },
+            entry_point: Some("fs_main"),
+            compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
             targets: &[Some(wgpu::ColorTargetState {
                 format: COLOR_FORMAT,
                 blend: Some(blend),
@@ -120,7 +115,7 @@ impl BlendPipelines {
         let module = texture::shader(device, "streamlib blend shader", shaders::BLEND);
         let params_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("streamlib blend params layout"),
-            entries: &[texture::uniform_entry(0, true, wgpu::ShaderStages::VERTEX_FRAGMENT)],
+            entries: &[texture::uniform_entry(0, true, wgpu::ShaderStages::VERTEX)],
         });
         let texture_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("streamlib blend texture layout"),
@@ -131,32 +126,17 @@ impl BlendPipelines {
             bind_group_layouts: &[Some(&params_layout), Some(&texture_layout)],
             immediate_size: 0,
         });
-        let mut pipelines = Vec::new();
-        for mode in BlendMode::ALL {
-            for dst_opaque in [false, true] {
-                let list = blend_states(mode, dst_opaque)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, state)| {
-                        let label = format!("streamlib blend pipeline ({} {i})", mode.name());
-                        make_pipeline(device, &layout, &module, state, None, &label)
-                    })
-                    .collect();
-                pipelines.push(((mode, dst_opaque), list));
-            }
-        }
         BlendPipelines {
             params_layout,
             texture_layout,
             sampler: texture::linear_sampler(device, "streamlib layer sampler"),
             layout,
             module,
-            pipelines,
-            constant: Mutex::new(ConstantOpacity::default()),
+            built: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The pipelines to draw, in order, for one layer at `opacity` (which the uniform also holds).
+    /// The pipelines to draw, in order, for one layer.
     pub fn draws(
         &self,
         device: &wgpu::Device,
@@ -164,38 +144,24 @@ impl BlendPipelines {
         dst_opaque: bool,
         opacity: f32,
     ) -> Vec<wgpu::RenderPipeline> {
-        let key = (mode, dst_opaque, opacity.to_bits());
-        let mut constant = self.constant.lock().unwrap_or_else(|e| e.into_inner());
-        constant.drawn_this_frame.insert(key);
-        if let Some(list) = constant.built.get(&key) {
+        let step = opacity_step(opacity);
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = built.get(&(mode, dst_opaque, step)) {
             return list.clone();
         }
-        if !constant.drawn_last_frame.contains(&key) {
-            return self.uniform_draws(mode, dst_opaque).to_vec();
-        }
-        if constant.built.len() >= MAX_CONSTANT_OPACITY_PIPELINES {
-            constant.built.clear();
+        if built.len() >= MAX_PIPELINES {
+            built.clear();
         }
         let list: Vec<_> = blend_states(mode, dst_opaque)
             .into_iter()
             .enumerate()
             .map(|(i, state)| {
-                let label = format!("streamlib blend pipeline ({} {i}, opacity {opacity})", mode.name());
-                make_pipeline(device, &self.layout, &self.module, state, Some(opacity), &label)
+                let label = format!("streamlib blend pipeline ({} {i}, opacity {step}/255)", mode.name());
+                make_pipeline(device, &self.layout, &self.module, state, step, &label)
             })
             .collect();
-        constant.built.insert(key, list.clone());
+        built.insert((mode, dst_opaque, step), list.clone());
         list
-    }
-
-    /// Marks the end of an output frame: opacities drawn in it count as held in the next one.
-    pub fn end_frame(&self) {
-        let mut constant = self.constant.lock().unwrap_or_else(|e| e.into_inner());
-        constant.drawn_last_frame = std::mem::take(&mut constant.drawn_this_frame);
-    }
-
-    fn uniform_draws(&self, mode: BlendMode, dst_opaque: bool) -> &[wgpu::RenderPipeline] {
-        self.pipelines.iter().find(|(key, _)| *key == (mode, dst_opaque)).map_or(&[], |(_, list)| list.as_slice())
     }
 
     /// A bind group sampling `view` for a layer quad.
@@ -217,24 +183,18 @@ mod tests {
     use crate::gpu::GpuContext;
 
     #[test]
-    fn held_opacities_get_constant_pipelines_and_changing_ones_the_uniform() {
+    fn pipelines_are_built_once_per_mode_and_opacity_step() {
         let gpu = GpuContext::new().expect("gpu");
         let p = BlendPipelines::new(&gpu.device);
         let device = &gpu.device;
-        let uniform = p.uniform_draws(BlendMode::Normal, true).to_vec();
-        // First sight of an opacity: the uniform pipeline.
-        assert_eq!(p.draws(device, BlendMode::Normal, true, 0.8), uniform);
-        p.end_frame();
-        // Held for a second frame: its own pipeline, kept while it holds.
-        let held = p.draws(device, BlendMode::Normal, true, 0.8);
-        assert_ne!(held, uniform);
-        assert_eq!(p.draws(device, BlendMode::Normal, true, 0.3), uniform);
-        p.end_frame();
-        assert_eq!(p.draws(device, BlendMode::Normal, true, 0.8), held);
-        // Multiply over a translucent target keeps its two draws.
-        p.end_frame();
-        let _ = p.draws(device, BlendMode::Multiply, false, 0.5);
-        p.end_frame();
-        assert_eq!(p.draws(device, BlendMode::Multiply, false, 0.5).len(), 2);
+        let a = p.draws(device, BlendMode::Normal, true, 0.8);
+        assert_eq!(p.draws(device, BlendMode::Normal, true, 0.8), a, "built once, then reused");
+        assert_eq!(p.draws(device, BlendMode::Normal, true, 0.8005), a, "the same 1/255 step");
+        assert_ne!(p.draws(device, BlendMode::Normal, true, 0.81), a);
+        assert_ne!(p.draws(device, BlendMode::Normal, false, 0.8), a);
+        assert_eq!(p.draws(device, BlendMode::Multiply, false, 0.5).len(), 2, "multiply over translucent: two draws");
+        assert_eq!(opacity_step(-1.0), 0);
+        assert_eq!(opacity_step(0.3), 77);
+        assert_eq!(opacity_step(2.0), 255);
     }
 }

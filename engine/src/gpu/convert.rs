@@ -343,6 +343,9 @@ impl FrameUploader {
     }
 }
 
+/// YUV planes are rendered four bytes to a texel in this format (bytes in r, g, b, a order).
+const PACKED_PLANE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
 /// Pipelines and targets of `output_convert.wgsl`: the composited frame as YUV planes.
 #[derive(Debug)]
 pub struct OutputConverter {
@@ -376,15 +379,18 @@ impl OutputConverter {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let r8 = texture::replace_target(wgpu::TextureFormat::R8Unorm);
-        let rg8 = texture::replace_target(wgpu::TextureFormat::Rg8Unorm);
+        let packed = texture::replace_target(PACKED_PLANE_FORMAT);
         let make = |label: &str, entry: &str, targets: &[Option<wgpu::ColorTargetState>]| {
             texture::fullscreen_pipeline(device, label, &pipeline_layout, &module, entry, targets)
         };
         OutputConverter {
-            luma: make("streamlib rgba to luma pipeline", "fs_luma", std::slice::from_ref(&r8)),
-            chroma_nv12: make("streamlib rgba to nv12 chroma pipeline", "fs_chroma_nv12", &[rg8]),
-            chroma_i420: make("streamlib rgba to i420 chroma pipeline", "fs_chroma_i420", &[r8.clone(), r8]),
+            luma: make("streamlib rgba to luma pipeline", "fs_luma", std::slice::from_ref(&packed)),
+            chroma_nv12: make(
+                "streamlib rgba to nv12 chroma pipeline",
+                "fs_chroma_nv12",
+                std::slice::from_ref(&packed),
+            ),
+            chroma_i420: make("streamlib rgba to i420 chroma pipeline", "fs_chroma_i420", &[packed.clone(), packed]),
             uniform: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("streamlib output convert uniforms"),
                 size: std::mem::size_of::<RgbToYuvParams>() as u64,
@@ -456,17 +462,13 @@ impl OutputConverter {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let f = if format == PixelFormat::Nv12 && i == 1 {
-                    wgpu::TextureFormat::Rg8Unorm
-                } else {
-                    wgpu::TextureFormat::R8Unorm
-                };
+                // Four plane bytes per texel (see output_convert.wgsl).
                 Target::new(
                     &gpu.device,
                     &format!("streamlib output plane {i}"),
-                    p.width,
+                    (p.row_bytes() as u32).div_ceil(4),
                     p.height,
-                    f,
+                    PACKED_PLANE_FORMAT,
                     wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
                 )
             })

@@ -29,7 +29,10 @@ pub struct FrameMeta {
 struct PlaneCopy {
     offset: u64,
     padded_row: u32,
+    /// The plane as the consumer sees it; the texture may be wider (YUV planes are packed four
+    /// bytes to a texel) and the bytes past `shape.row_bytes()` are dropped while unpadding.
     shape: PlaneShape,
+    extent: wgpu::Extent3d,
     /// A BGRA texture read back as RGBA: red and blue are swapped while unpadding.
     swap_red_blue: bool,
 }
@@ -114,14 +117,25 @@ impl ReadbackRing {
         let mut copies = Vec::with_capacity(shapes.len());
         let mut offset = 0u64;
         for (shape, texture) in shapes.iter().zip(planes) {
-            let padded_row = padded_row_bytes(shape.row_bytes() as u32);
+            let texel_bytes = texture.format().block_copy_size(None).unwrap_or(4);
+            let texture_row = texture.width() * texel_bytes;
+            if (texture_row as usize) < shape.row_bytes() || texture.height() < shape.height {
+                return Err(GpuError::Readback(format!(
+                    "plane texture {}x{} cannot hold a {}x{} plane",
+                    texture.width(),
+                    texture.height(),
+                    shape.width,
+                    shape.height
+                )));
+            }
+            let padded_row = padded_row_bytes(texture_row);
             let swap_red_blue = matches!(
                 (texture.format(), meta.format),
                 (wgpu::TextureFormat::Bgra8Unorm, PixelFormat::Rgba8)
                     | (wgpu::TextureFormat::Rgba8Unorm, PixelFormat::Bgra8)
             );
-            copies.push(PlaneCopy { offset, padded_row, shape: *shape, swap_red_blue });
-            offset += u64::from(padded_row) * u64::from(shape.height);
+            copies.push(PlaneCopy { offset, padded_row, shape: *shape, extent: texture.size(), swap_red_blue });
+            offset += u64::from(padded_row) * u64::from(texture.height());
             offset = offset.div_ceil(256) * 256;
         }
         let size = offset;
@@ -147,10 +161,10 @@ impl ReadbackRing {
                     layout: wgpu::TexelCopyBufferLayout {
                         offset: copy.offset,
                         bytes_per_row: Some(copy.padded_row),
-                        rows_per_image: Some(copy.shape.height),
+                        rows_per_image: Some(copy.extent.height),
                     },
                 },
-                wgpu::Extent3d { width: copy.shape.width, height: copy.shape.height, depth_or_array_layers: 1 },
+                copy.extent,
             );
         }
         self.recorded =

@@ -68,8 +68,8 @@ pub struct PrepareContext<'a> {
 }
 
 impl PrepareContext<'_> {
-    /// Reserves a quad drawing `src` (normalised u0, v0, u1, v1) into `dst` (output pixels) at the
-    /// layer's opacity.
+    /// Reserves a quad drawing `src` (normalised u0, v0, u1, v1) into `dst` (output pixels); the
+    /// layer's opacity and blend mode come with the pipeline `LayerPass` picks.
     pub fn quad(&mut self, dst: Rect, src: [f32; 4]) -> QuadSlot {
         let (w, h) = (self.frame.width as f32, self.frame.height as f32);
         let params = LayerParams {
@@ -80,7 +80,6 @@ impl PrepareContext<'_> {
                 1.0 - (dst.y + dst.h) / h * 2.0,
             ],
             src,
-            opacity: [self.spec.opacity, 0.0, 0.0, 0.0],
         };
         self.quads.push(params);
         QuadSlot(self.quads.len() as u32 - 1)
