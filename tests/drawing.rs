@@ -62,26 +62,29 @@ fn bad_font_and_size_name_the_field() {
 fn images_are_premultiplied_once_and_drawn_at_their_size() {
     let logo = workspace_root().join("assets/images/logo.png");
     let (w, h, straight) = streamlib::layers::load_rgba(&logo).expect("decode logo");
-    let s = scene(json!({
-        "width": 200, "height": 150,
-        "layers": [ { "id": "logo", "kind": "image", "path": logo } ]
-    }));
-    let frame = render(s, 0, PixelFormat::Rgba8);
-    // Over the opaque black background the result is the premultiplied colour: c·a.
-    let mut worst = 0u8;
-    for y in 0..h {
-        for x in 0..w {
-            let i = ((y * w + x) * 4) as usize;
-            let a = u32::from(straight[i + 3]);
-            let got = frame.rgba_at(x, y);
-            for c in 0..3 {
-                let want = ((u32::from(straight[i + c]) * a + 127) / 255) as u8;
-                worst = worst.max(got[c].abs_diff(want));
+    // At opacity 1 the image is drawn as is; below 1 from a copy with the opacity multiplied in.
+    for opacity in [1.0f64, 0.6] {
+        let s = scene(json!({
+            "width": 200, "height": 150,
+            "layers": [ { "id": "logo", "kind": "image", "path": logo, "opacity": opacity } ]
+        }));
+        let frame = render(s, 0, PixelFormat::Rgba8);
+        // Over the opaque black background the result is the premultiplied colour: c·a·opacity.
+        let mut worst = 0u8;
+        for y in 0..h {
+            for x in 0..w {
+                let i = ((y * w + x) * 4) as usize;
+                let a = f64::from(straight[i + 3]) / 255.0;
+                let got = frame.rgba_at(x, y);
+                for c in 0..3 {
+                    let want = (f64::from(straight[i + c]) * a * opacity).round() as u8;
+                    worst = worst.max(got[c].abs_diff(want));
+                }
             }
         }
+        assert!(worst <= 1, "opacity {opacity}: premultiplied colour off by {worst}");
+        assert_eq!(frame.rgba_at(w + 10, 10), [0, 0, 0, 255], "nothing drawn outside the image's own size");
     }
-    assert!(worst <= 1, "premultiplied colour off by {worst}");
-    assert_eq!(frame.rgba_at(w + 10, 10), [0, 0, 0, 255], "nothing drawn outside the image's own size");
 }
 
 #[test]

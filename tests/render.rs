@@ -336,6 +336,29 @@ fn scene_updates_apply_at_a_frame_boundary_or_not_at_all() {
 }
 
 #[test]
+fn opacity_and_input_changes_reach_a_still_layer_in_the_next_frame() {
+    // A still input below opacity 1 is drawn from a copy with the opacity multiplied in; a new
+    // opacity or a new input texture must remake that copy before the frame that shows it.
+    let registry = streamlib::Registry::default();
+    let mut engine = common::engine(three_boxes([0, 1, 2], [true; 3], [1.0, 1.0, 0.5]));
+    let px =
+        |e: &mut streamlib::Engine, i: u64| e.render_and_read(i, PixelFormat::Rgba8).expect("render").rgba_at(30, 30);
+    let near = |got: [u8; 4], want: [u8; 4]| got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= 1);
+    for i in 0..2 {
+        let got = px(&mut engine, i);
+        assert!(near(got, [0, 128, 128, 255]), "blue at 0.5 over green, frame {i}: {got:?}");
+    }
+    engine.apply_scene(three_boxes([0, 1, 2], [true; 3], [1.0, 1.0, 0.25]), &registry).expect("apply");
+    let got = px(&mut engine, 2);
+    assert!(near(got, [0, 191, 64, 255]), "blue at 0.25 over green: {got:?}");
+    let mut yellow = three_boxes([0, 1, 2], [true; 3], [1.0, 1.0, 0.25]);
+    yellow.inputs.get_mut("b").expect("input b").params.insert("color".into(), json!("#FFFF00"));
+    engine.apply_scene(yellow, &registry).expect("apply");
+    let got = px(&mut engine, 3);
+    assert!(near(got, [64, 255, 0, 255]), "yellow at 0.25 over green: {got:?}");
+}
+
+#[test]
 fn gpu_stage_times_come_from_timestamp_queries_where_the_adapter_has_them() {
     let mut engine = common::engine(three_boxes([0, 1, 2], [true; 3], [0.5; 3]));
     if !engine.enable_gpu_timing(16) {

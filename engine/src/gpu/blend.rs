@@ -67,6 +67,10 @@ pub struct BlendPipelines {
     module: wgpu::ShaderModule,
     /// The pipelines drawn in order for each key, built on first use.
     built: Mutex<HashMap<PipelineKey, Vec<wgpu::RenderPipeline>>>,
+    bake_layout: wgpu::PipelineLayout,
+    bake_module: wgpu::ShaderModule,
+    /// `opacity_bake.wgsl` per opacity step, built on first use.
+    bakes: Mutex<HashMap<u8, wgpu::RenderPipeline>>,
 }
 
 /// `opacity` in the 1/255 steps pipelines are built for.
@@ -78,7 +82,7 @@ fn make_pipeline(
     device: &wgpu::Device,
     layout: &wgpu::PipelineLayout,
     module: &wgpu::ShaderModule,
-    blend: wgpu::BlendState,
+    blend: Option<wgpu::BlendState>,
     opacity: u8,
     label: &str,
 ) -> wgpu::RenderPipeline {
@@ -101,7 +105,7 @@ fn make_pipeline(
             compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
             targets: &[Some(wgpu::ColorTargetState {
                 format: COLOR_FORMAT,
-                blend: Some(blend),
+                blend,
                 write_mask: wgpu::ColorWrites::ALL,
             })],
         }),
@@ -126,6 +130,11 @@ impl BlendPipelines {
             bind_group_layouts: &[Some(&params_layout), Some(&texture_layout)],
             immediate_size: 0,
         });
+        let bake_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("streamlib opacity bake pipeline layout"),
+            bind_group_layouts: &[Some(&texture_layout)],
+            immediate_size: 0,
+        });
         BlendPipelines {
             params_layout,
             texture_layout,
@@ -133,7 +142,23 @@ impl BlendPipelines {
             layout,
             module,
             built: Mutex::new(HashMap::new()),
+            bake_layout,
+            bake_module: texture::shader(device, "streamlib opacity bake shader", shaders::OPACITY_BAKE),
+            bakes: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The pipeline of `opacity_bake.wgsl` for `step` (see `opacity_step`): it writes a texture
+    /// bound by `texture_bind_group` times the opacity into a `COLOR_FORMAT` target of its size.
+    pub fn bake_pipeline(&self, device: &wgpu::Device, step: u8) -> wgpu::RenderPipeline {
+        let mut bakes = self.bakes.lock().unwrap_or_else(|e| e.into_inner());
+        bakes
+            .entry(step)
+            .or_insert_with(|| {
+                let label = format!("streamlib opacity bake pipeline ({step}/255)");
+                make_pipeline(device, &self.bake_layout, &self.bake_module, None, step, &label)
+            })
+            .clone()
     }
 
     /// The pipelines to draw, in order, for one layer.
@@ -157,7 +182,7 @@ impl BlendPipelines {
             .enumerate()
             .map(|(i, state)| {
                 let label = format!("streamlib blend pipeline ({} {i}, opacity {step}/255)", mode.name());
-                make_pipeline(device, &self.layout, &self.module, state, step, &label)
+                make_pipeline(device, &self.layout, &self.module, Some(state), step, &label)
             })
             .collect();
         built.insert((mode, dst_opaque, step), list.clone());

@@ -3,6 +3,7 @@
 
 pub const BLEND: &str = include_str!("../../../shaders/blend.wgsl");
 pub const INPUT_CONVERT: &str = include_str!("../../../shaders/input_convert.wgsl");
+pub const OPACITY_BAKE: &str = include_str!("../../../shaders/opacity_bake.wgsl");
 pub const OUTPUT_CONVERT: &str = include_str!("../../../shaders/output_convert.wgsl");
 pub const PRESENT: &str = include_str!("../../../shaders/present.wgsl");
 pub const VECTOR: &str = include_str!("../../../shaders/vector.wgsl");
@@ -12,6 +13,7 @@ pub const TEST_PATTERN: &str = include_str!("../../../shaders/test_pattern.wgsl"
 pub const ALL: &[(&str, &str)] = &[
     ("blend.wgsl", BLEND),
     ("input_convert.wgsl", INPUT_CONVERT),
+    ("opacity_bake.wgsl", OPACITY_BAKE),
     ("output_convert.wgsl", OUTPUT_CONVERT),
     ("present.wgsl", PRESENT),
     ("test_pattern.wgsl", TEST_PATTERN),

@@ -1,7 +1,7 @@
 //! The `image` layer: a PNG or JPEG decoded once at build time, uploaded once (straight alpha
 //! converted to premultiplied on the GPU), then drawn like any other texture.
 
-use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
+use super::{Layer, LayerError, LayerPass, OpacityBake, PrepareContext, QuadSlot};
 use crate::frame::{PixelFormat, TimestampedFrame};
 use crate::gpu::convert::{FrameUploader, YuvColorSpace};
 use crate::registry::{parse_params, BuildContext, BuildError, LayerKind};
@@ -23,6 +23,9 @@ pub struct ImageLayer {
     uploader: FrameUploader,
     bound: Option<wgpu::BindGroup>,
     slot: Option<QuadSlot>,
+    /// At an opacity below 1 the image is drawn from this (see `OpacityBake`).
+    bake: OpacityBake,
+    baked: bool,
 }
 
 impl std::fmt::Debug for ImageLayer {
@@ -53,6 +56,8 @@ impl ImageLayer {
             uploader: FrameUploader::new(format!("image {}", path.display())),
             bound: None,
             slot: None,
+            bake: OpacityBake::default(),
+            baked: false,
         })
     }
 }
@@ -66,6 +71,11 @@ impl Layer for ImageLayer {
             let view = self.uploader.view().ok_or_else(|| LayerError::new(&ctx.spec.id, "image upload failed"))?;
             self.bound = Some(ctx.pipelines.blend.texture_bind_group(&ctx.gpu.device, view));
         }
+        self.baked = OpacityBake::applies(true, ctx.spec.opacity);
+        if let (true, Some(view), Some(group)) = (self.baked, self.uploader.view(), &self.bound) {
+            let view = view.clone();
+            self.bake.update(ctx, &view, group, self.size);
+        }
         // Without a rect the image is drawn at its own size in the top-left corner, as a logo would be.
         let (w, h) = (self.size.0 as f32, self.size.1 as f32);
         let dst = ctx.spec.rect.unwrap_or(Rect::new(0.0, 0.0, w, h));
@@ -78,8 +88,11 @@ impl Layer for ImageLayer {
     }
 
     fn record(&self, pass: &mut LayerPass<'_, '_>) {
-        if let (Some(group), Some(slot)) = (&self.bound, self.slot) {
-            pass.draw_quad(group, slot);
+        let Some(slot) = self.slot else { return };
+        match (self.baked, self.bake.bind_group(), &self.bound) {
+            (true, Some(baked), _) => pass.draw_baked_quad(baked, slot),
+            (_, _, Some(group)) => pass.draw_quad(group, slot),
+            _ => {}
         }
     }
 }

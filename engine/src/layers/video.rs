@@ -1,6 +1,6 @@
 //! The `video` layer: an input's frames, cropped, scaled into the layer's rect.
 
-use super::{InputView, Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
+use super::{InputView, Layer, LayerError, LayerPass, OpacityBake, PrepareContext, QuadSlot};
 use crate::registry::{BuildContext, BuildError, LayerKind};
 use crate::scene::{LayerSpec, Params, Rect, SceneError};
 
@@ -9,11 +9,14 @@ pub struct VideoLayer {
     input: String,
     bound: Option<(wgpu::TextureView, wgpu::BindGroup)>,
     slot: Option<QuadSlot>,
+    /// A still input at an opacity below 1 is drawn from this (see `OpacityBake`).
+    bake: OpacityBake,
+    baked: bool,
 }
 
 impl VideoLayer {
     pub fn new(input: impl Into<String>) -> Self {
-        VideoLayer { input: input.into(), bound: None, slot: None }
+        VideoLayer { input: input.into(), bound: None, slot: None, bake: OpacityBake::default(), baked: false }
     }
 }
 
@@ -37,6 +40,10 @@ impl Layer for VideoLayer {
             let bind_group = ctx.pipelines.blend.texture_bind_group(&ctx.gpu.device, &input.view);
             self.bound = Some((input.view.clone(), bind_group));
         }
+        self.baked = OpacityBake::applies(input.still, ctx.spec.opacity);
+        if let (true, Some((view, group))) = (self.baked, &self.bound) {
+            self.bake.update(ctx, view, group, (input.width, input.height));
+        }
         let uv = crop_uv(ctx.spec.crop, input);
         let dst = ctx.dst_rect();
         self.slot = Some(ctx.quad(dst, uv));
@@ -44,8 +51,11 @@ impl Layer for VideoLayer {
     }
 
     fn record(&self, pass: &mut LayerPass<'_, '_>) {
-        if let (Some((_, bind_group)), Some(slot)) = (&self.bound, self.slot) {
-            pass.draw_quad(bind_group, slot);
+        let Some(slot) = self.slot else { return };
+        match (self.baked, self.bake.bind_group(), &self.bound) {
+            (true, Some(baked), _) => pass.draw_baked_quad(baked, slot),
+            (_, _, Some((_, bind_group))) => pass.draw_quad(bind_group, slot),
+            _ => {}
         }
     }
 }

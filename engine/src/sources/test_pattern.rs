@@ -123,11 +123,16 @@ impl TestPattern {
     }
 }
 
+impl TestPattern {
+    fn animated(&self) -> bool {
+        matches!(self.config.pattern, Pattern::MovingBox | Pattern::TestCard)
+    }
+}
+
 impl Source for TestPattern {
     fn update(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
         // Static patterns are drawn once; animated ones every frame.
-        let animated = matches!(self.config.pattern, Pattern::MovingBox | Pattern::TestCard);
-        if self.last_frame.is_some() && (!animated || self.last_frame == Some(ctx.frame.index)) {
+        if self.last_frame.is_some() && (!self.animated() || self.last_frame == Some(ctx.frame.index)) {
             return Ok(());
         }
         let (w, h) = self.target.size();
@@ -164,7 +169,7 @@ impl Source for TestPattern {
 
     fn current(&self) -> Option<InputView> {
         let (width, height) = self.target.size();
-        self.last_frame.map(|_| InputView { view: self.target.view.clone(), width, height })
+        self.last_frame.map(|_| InputView { view: self.target.view.clone(), width, height, still: !self.animated() })
     }
 }
 

@@ -261,7 +261,7 @@ impl Source for ThreadedSource {
 
     fn current(&self) -> Option<InputView> {
         let (width, height) = self.size?;
-        self.uploader.view().map(|v| InputView { view: v.clone(), width, height })
+        self.uploader.view().map(|v| InputView { view: v.clone(), width, height, still: false })
     }
 
     fn is_ended(&self) -> bool {
