@@ -359,6 +359,34 @@ fn opacity_and_input_changes_reach_a_still_layer_in_the_next_frame() {
 }
 
 #[test]
+fn an_opaque_full_frame_layer_hides_everything_below_it() {
+    // Below the topmost opaque, full-opacity, full-frame layer nothing is drawn and the target is
+    // not even cleared; the result must be exactly that layer, frame after frame. Anything that
+    // lets the background through (translucent colour, opacity, a smaller rect) keeps the rest.
+    let s = |top: &str, opacity: f32, rect: [u32; 4]| {
+        scene(json!({
+            "width": 64, "height": 48, "background": "#10203080",
+            "inputs": { "under": solid(Color::rgba(200, 0, 0, 255)), "top": { "kind": "test_pattern", "pattern": "solid", "color": top } },
+            "layers": [
+                { "id": "under", "kind": "video", "input": "under" },
+                { "id": "top", "kind": "video", "input": "top", "z": 1, "opacity": opacity, "rect": rect }
+            ]
+        }))
+    };
+    let mut e = engine(s("#00FF00", 1.0, [0, 0, 64, 48]));
+    for i in 0..3 {
+        let frame = e.render_and_read(i, PixelFormat::Rgba8).expect("render");
+        assert!(frame.data.chunks(4).all(|p| p == [0, 255, 0, 255]), "frame {i}: not exactly the top layer");
+    }
+    let px = |s: streamlib::Scene, x: u32, y: u32| render(s, 0, PixelFormat::Rgba8).rgba_at(x, y);
+    assert_eq!(px(s("#00FF00", 1.0, [0, 0, 60, 48]), 62, 10), [200, 0, 0, 255], "a smaller rect shows what is below");
+    let got = px(s("#00FF00", 0.5, [0, 0, 64, 48]), 10, 10);
+    assert!(got[0].abs_diff(100) <= 1 && got[1].abs_diff(128) <= 1, "half opacity blends: {got:?}");
+    let got = px(s("#00FF0080", 1.0, [0, 0, 64, 48]), 10, 10);
+    assert!(got[0].abs_diff(100) <= 1 && got[1].abs_diff(128) <= 1, "a translucent colour blends: {got:?}");
+}
+
+#[test]
 fn gpu_stage_times_come_from_timestamp_queries_where_the_adapter_has_them() {
     let mut engine = common::engine(three_boxes([0, 1, 2], [true; 3], [0.5; 3]));
     if !engine.enable_gpu_timing(16) {

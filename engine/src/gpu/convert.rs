@@ -232,6 +232,11 @@ impl FrameUploader {
         }
     }
 
+    /// The last uploaded frame had no alpha (YUV), so its texture is opaque.
+    pub fn is_opaque(&self) -> bool {
+        self.external.is_none() && self.shape.is_some_and(|s| s.format.is_yuv())
+    }
+
     /// The premultiplied RGBA view of the last uploaded frame.
     pub fn view(&self) -> Option<&wgpu::TextureView> {
         self.external.as_ref().or(self.output.as_ref().map(|t| &t.view))

@@ -26,6 +26,8 @@ pub struct ImageLayer {
     /// At an opacity below 1 the image is drawn from this (see `OpacityBake`).
     bake: OpacityBake,
     baked: bool,
+    /// Every pixel has alpha 255 (always for JPEG).
+    opaque: bool,
 }
 
 impl std::fmt::Debug for ImageLayer {
@@ -48,6 +50,7 @@ pub fn load_rgba(path: &Path) -> Result<(u32, u32, Vec<u8>), String> {
 impl ImageLayer {
     pub fn open(path: &Path) -> Result<Self, String> {
         let (width, height, rgba) = load_rgba(path)?;
+        let opaque = rgba.chunks_exact(4).all(|p| p[3] == 255);
         let frame = TimestampedFrame::from_packed(PixelFormat::Rgba8, width, height, &rgba, 0, 0, 0)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(ImageLayer {
@@ -58,6 +61,7 @@ impl ImageLayer {
             slot: None,
             bake: OpacityBake::default(),
             baked: false,
+            opaque,
         })
     }
 }
@@ -85,6 +89,10 @@ impl Layer for ImageLayer {
         };
         self.slot = Some(ctx.quad(dst, uv));
         Ok(())
+    }
+
+    fn opaque(&self) -> bool {
+        self.opaque && self.slot.is_some() && !self.baked
     }
 
     fn record(&self, pass: &mut LayerPass<'_, '_>) {

@@ -30,6 +30,9 @@ pub struct InputView {
     /// The source draws this texture once and never changes it (a static pattern), so layers
     /// may derive textures from it once (see `OpacityBake`).
     pub still: bool,
+    /// Alpha is 1 everywhere (decoded video, opaque patterns): a layer showing it at opacity 1
+    /// hides everything below it.
+    pub opaque: bool,
 }
 
 /// Current textures of all inputs that have produced a frame, by input id.
@@ -197,4 +200,10 @@ pub trait Layer: Send {
     fn prepare(&mut self, ctx: &mut PrepareContext<'_>) -> Result<(), LayerError>;
     /// Records this frame's draws into the output pass.
     fn record(&self, pass: &mut LayerPass<'_, '_>);
+    /// After `prepare`: this frame's draw is opaque everywhere inside the layer's rect (an opaque
+    /// texture at full opacity). The compositor then skips what lies below it if it covers the
+    /// whole frame. False unless known.
+    fn opaque(&self) -> bool {
+        false
+    }
 }

@@ -12,11 +12,19 @@ pub struct VideoLayer {
     /// A still input at an opacity below 1 is drawn from this (see `OpacityBake`).
     bake: OpacityBake,
     baked: bool,
+    opaque: bool,
 }
 
 impl VideoLayer {
     pub fn new(input: impl Into<String>) -> Self {
-        VideoLayer { input: input.into(), bound: None, slot: None, bake: OpacityBake::default(), baked: false }
+        VideoLayer {
+            input: input.into(),
+            bound: None,
+            slot: None,
+            bake: OpacityBake::default(),
+            baked: false,
+            opaque: false,
+        }
     }
 }
 
@@ -34,6 +42,7 @@ fn crop_uv(crop: Option<Rect>, input: &InputView) -> [f32; 4] {
 impl Layer for VideoLayer {
     fn prepare(&mut self, ctx: &mut PrepareContext<'_>) -> Result<(), LayerError> {
         self.slot = None;
+        self.opaque = false;
         // An input that has not produced a frame yet draws nothing.
         let Some(input) = ctx.inputs.get(&self.input) else { return Ok(()) };
         if self.bound.as_ref().is_none_or(|(view, _)| *view != input.view) {
@@ -41,6 +50,7 @@ impl Layer for VideoLayer {
             self.bound = Some((input.view.clone(), bind_group));
         }
         self.baked = OpacityBake::applies(input.still, ctx.spec.opacity);
+        self.opaque = input.opaque;
         if let (true, Some((view, group))) = (self.baked, &self.bound) {
             self.bake.update(ctx, view, group, (input.width, input.height));
         }
@@ -48,6 +58,10 @@ impl Layer for VideoLayer {
         let dst = ctx.dst_rect();
         self.slot = Some(ctx.quad(dst, uv));
         Ok(())
+    }
+
+    fn opaque(&self) -> bool {
+        self.opaque && self.slot.is_some()
     }
 
     fn record(&self, pass: &mut LayerPass<'_, '_>) {

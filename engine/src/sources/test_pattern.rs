@@ -127,6 +127,11 @@ impl TestPattern {
     fn animated(&self) -> bool {
         matches!(self.config.pattern, Pattern::MovingBox | Pattern::TestCard)
     }
+
+    /// Bars and the test card are always opaque; the others use the colour's alpha.
+    fn opaque(&self) -> bool {
+        matches!(self.config.pattern, Pattern::SmpteBars | Pattern::TestCard) || self.config.color.a == 255
+    }
 }
 
 impl Source for TestPattern {
@@ -169,7 +174,13 @@ impl Source for TestPattern {
 
     fn current(&self) -> Option<InputView> {
         let (width, height) = self.target.size();
-        self.last_frame.map(|_| InputView { view: self.target.view.clone(), width, height, still: !self.animated() })
+        self.last_frame.map(|_| InputView {
+            view: self.target.view.clone(),
+            width,
+            height,
+            still: !self.animated(),
+            opaque: self.opaque(),
+        })
     }
 }
 

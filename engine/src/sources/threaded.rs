@@ -261,7 +261,13 @@ impl Source for ThreadedSource {
 
     fn current(&self) -> Option<InputView> {
         let (width, height) = self.size?;
-        self.uploader.view().map(|v| InputView { view: v.clone(), width, height, still: false })
+        self.uploader.view().map(|v| InputView {
+            view: v.clone(),
+            width,
+            height,
+            still: false,
+            opaque: self.uploader.is_opaque(),
+        })
     }
 
     fn is_ended(&self) -> bool {
