@@ -244,6 +244,21 @@ fn drawing(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// The CPU model and how many cores this process may use, for result headers and plots.
+fn cpu_summary() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model}, {cores} cores")
+}
+
 #[derive(serde::Serialize)]
 struct CompareRow {
     case: crate::compare::Case,
@@ -264,7 +279,9 @@ fn compare(args: &BenchArgs, cases: Vec<crate::compare::Case>) -> Result<()> {
     let registry = Registry::default();
     let dir = std::env::temp_dir().join(format!("streamlib-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    let cpu = cpu_summary();
     println!("adapter: {}", gpu.adapter_summary());
+    println!("cpu: {cpu}");
     println!(
         "{} frames per run, {} alternating runs each, RGBA out (ours: read back into memory; GStreamer: fakesink)",
         args.frames,
@@ -334,13 +351,14 @@ fn compare(args: &BenchArgs, cases: Vec<crate::compare::Case>) -> Result<()> {
             },
             crate::plot::Series { name: "ffmpeg overlay", values: rows.iter().map(|r| r.ffmpeg_fps).collect() },
         ];
-        let title = format!("{} frames, RGBA out — {}", args.frames, gpu.adapter_summary().name);
+        let adapter = gpu.adapter_summary();
+        let title = format!("{} frames, RGBA out — {}, {} — {cpu}", args.frames, adapter.name, adapter.driver_info);
         crate::plot::line_chart(path, &title, "layers × output size", &labels, &series)?;
         println!("\nplotted {}", path.display());
     }
     if let Some(path) = &args.json {
-        let doc = serde_json::json!({ "adapter": gpu.adapter_summary().to_string(), "frames": args.frames,
-            "runs": args.runs, "results": rows });
+        let doc = serde_json::json!({ "adapter": gpu.adapter_summary().to_string(), "cpu": cpu,
+            "frames": args.frames, "runs": args.runs, "results": rows });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
         println!("\nwrote {}", path.display());
     }

@@ -12,7 +12,7 @@ pub struct Series<'a> {
     pub values: Vec<f64>,
 }
 
-/// A line chart of `series` over the categorical `labels`, titled with the adapter.
+/// A line chart of `series` over the categorical `labels`, titled with the adapter, driver and CPU.
 pub fn line_chart(path: &Path, title: &str, x_label: &str, labels: &[String], series: &[Series<'_>]) -> Result<()> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| anyhow!("bundled font"))?;
     let root = BitMapBackend::new(path, (960, 600)).into_drawing_area();
@@ -20,7 +20,7 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, labels: &[String], se
     let max = series.iter().flat_map(|s| s.values.iter().copied()).fold(1.0f64, f64::max) * 1.1;
     let n = labels.len().max(1);
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
+        .caption(title, ("sans-serif", 15))
         .margin(20)
         .margin_right(80)
         .x_label_area_size(50)
