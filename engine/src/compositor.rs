@@ -143,7 +143,8 @@ impl Compositor {
         self.upload_quads(gpu, pipelines);
 
         // The topmost layer that hides the whole frame: nothing below it is drawn, not even the
-        // background clear (on llvmpipe each full-frame pass costs ~10 % of a 4-layer frame).
+        // background clear (a hidden full-frame layer costs its whole draw on a software
+        // rasterizer: three stacked full-frame layers went from 72 to 118 fps on lavapipe).
         let cover = drawn.iter().rposition(|&i| covers_frame(&layers[i], frame));
         let clear = match cover {
             Some(_) => None,

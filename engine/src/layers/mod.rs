@@ -158,15 +158,15 @@ impl OpacityBake {
         still && opacity_step(opacity) < 255
     }
 
-    /// The bake of `source` (bound as `source_group`, `size` pixels) at the layer's opacity,
-    /// recorded into `ctx.encoder` when the source or the opacity changed.
+    /// Bakes `source` (bound as `source_group`, `size` pixels) at the layer's opacity, recorded
+    /// into `ctx.encoder`, when the source or the opacity changed since the last bake.
     pub fn update(
         &mut self,
         ctx: &mut PrepareContext<'_>,
         source: &wgpu::TextureView,
         source_group: &wgpu::BindGroup,
         size: (u32, u32),
-    ) -> &wgpu::BindGroup {
+    ) {
         let step = opacity_step(ctx.spec.opacity);
         let baked = match self.baked.take() {
             Some(b) if b.source == *source && b.step == step && b.target.size() == size => b,
@@ -189,7 +189,7 @@ impl OpacityBake {
                 Baked { source: source.clone(), step, target, bind_group }
             }
         };
-        &self.baked.insert(baked).bind_group
+        self.baked = Some(baked);
     }
 }
 
