@@ -87,13 +87,28 @@ pub fn begin_pass<'e>(
     })
 }
 
-/// A full-target pipeline: `vs_main` from `module`, fragment `entry` writing `targets`.
+/// A full-target pipeline: `vs_main` from `module` drawing one triangle, fragment `entry`
+/// writing `targets`.
 pub fn fullscreen_pipeline(
     device: &wgpu::Device,
     label: &str,
     layout: &wgpu::PipelineLayout,
     module: &wgpu::ShaderModule,
     entry: &str,
+    targets: &[Option<wgpu::ColorTargetState>],
+) -> wgpu::RenderPipeline {
+    pipeline(device, label, layout, module, (entry, &[]), wgpu::PrimitiveTopology::TriangleList, targets)
+}
+
+/// A pipeline without vertex buffers: `vs_main` from `module`, then the fragment entry point with
+/// its override constants, writing `targets`.
+pub fn pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    (entry, constants): (&str, &[(&str, f64)]),
+    topology: wgpu::PrimitiveTopology,
     targets: &[Option<wgpu::ColorTargetState>],
 ) -> wgpu::RenderPipeline {
     device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
@@ -105,13 +120,13 @@ pub fn fullscreen_pipeline(
             compilation_options: Default::default(),
             buffers: &[],
         },
-        primitive: wgpu::PrimitiveState::default(),
+        primitive: wgpu::PrimitiveState { topology, ..Default::default() },
         depth_stencil: None,
         multisample: wgpu::MultisampleState::default(),
         fragment: Some(wgpu::FragmentState {
             module,
             entry_point: Some(entry),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
             targets,
         }),
         multiview_mask: None,
