@@ -8,16 +8,22 @@ struct PatternParams {
     // Output size in pixels.
     size: vec2<f32>,
     frame: u32,
-    // 0 smpte_bars, 1 solid, 2 gradient, 3 checkerboard, 4 moving_box, 5 test_card, 6 placeholder
-    pattern: u32,
     // Nominal frames per second (for timecode and animation speed).
     fps: f32,
     // Checkerboard cell side in pixels.
     cell: f32,
+    _pad0: f32,
     _pad: vec2<f32>,
 };
 
 @group(0) @binding(0) var<uniform> params: PatternParams;
+
+// 0 smpte_bars, 1 solid, 2 gradient, 3 checkerboard, 4 moving_box, 5 test_card, 6 placeholder.
+// A pipeline constant, not a uniform: each pattern gets a pipeline holding only its own code.
+// With the choice in a uniform, llvmpipe (Mesa 22.3) leaked ~800 KiB on every draw of this
+// shader (a malloc per 4x4 block from the JIT code, never freed; any two function calls behind
+// a uniform branch did it).
+override PATTERN: u32 = 6u;
 
 // One triangle covering the whole target.
 @vertex
@@ -149,7 +155,7 @@ fn placeholder(p: vec2<f32>, size: vec2<f32>) -> vec4<f32> {
 fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     let p = position.xy;
     let size = params.size;
-    switch params.pattern {
+    switch PATTERN {
         case 0u: { return smpte_bars(p, size); }
         case 1u: { return params.color; }
         case 2u: { return gradient(p, size); }

@@ -16,6 +16,10 @@ struct Server {
 
 impl Server {
     fn start(name: &str, extra: &[&str]) -> Server {
+        Self::start_with_env(name, extra, &[])
+    }
+
+    fn start_with_env(name: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let root = std::env::temp_dir().join(format!("streamlib-serve-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("media root");
@@ -23,6 +27,7 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--media-root"])
             .arg(&root)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -314,4 +319,87 @@ fn events_openapi_and_metrics_are_served() {
     }
     assert!(seen.contains("text/event-stream"), "{seen}");
     assert!(seen.contains("event: stats") && seen.contains("\"fps\""), "{seen}");
+}
+
+/// Issue 20's render-thread panics and confinement holes: each request is refused with a 4xx, the
+/// server stays healthy, frames keep coming and the scene is what it was.
+#[test]
+fn hostile_scenes_and_links_are_refused_and_the_server_stays_healthy() {
+    let server = Server::start("hostile", &[]);
+    assert_eq!(server.request("PUT", "/scene", SCENE).0, 200);
+    let (_, before) = server.request("GET", "/scene", "");
+    // A link inside the media root to the outside, and a file reachable only through it.
+    let outside = std::env::temp_dir().join(format!("streamlib-serve-{}-outside", std::process::id()));
+    std::fs::create_dir_all(&outside).expect("outside dir");
+    std::fs::write(outside.join("secret.png"), b"not yours").expect("outside file");
+    std::os::unix::fs::symlink(&outside, server.root.join("link")).expect("symlink");
+    std::fs::write(server.root.join("in.y4m"), b"YUV4MPEG2 W2 H2 F30:1 C420jpeg\nFRAME\n\0\0\0\0\0\0").expect("y4m");
+    let with = |field: &str, value: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(SCENE).expect("scene");
+        match field {
+            "input" => v["inputs"]["f"] = serde_json::json!({ "kind": "y4m", "path": value }),
+            "image" => v["layers"]
+                .as_array_mut()
+                .expect("layers")
+                .push(serde_json::json!({ "id": "i", "kind": "image", "path": value })),
+            _ => v["outputs"] = serde_json::json!([{ "kind": "png", "path": value }]),
+        }
+        v.to_string()
+    };
+    let deep = format!("/media{}", "/a".repeat(3000));
+    let mut overwrite: serde_json::Value = serde_json::from_str(&with("input", "in.y4m")).expect("scene");
+    overwrite["outputs"] = serde_json::json!([{ "kind": "y4m", "path": "./in.y4m" }]);
+    let overwrite = overwrite.to_string();
+    let cases: Vec<(&str, &str, String, u16, &str)> = vec![
+        // Serde takes a struct from an array; a scene is an object (this one used to wedge the server).
+        ("PUT", "/scene", "[320, 180]".into(), 422, "object"),
+        ("PUT", "/scene", with("output", "out\u{0}.png"), 403, "NUL"),
+        ("PUT", "/scene", with("input", "link/secret.y4m"), 403, "link"),
+        ("PUT", "/scene", with("image", "link/secret.png"), 403, "link"),
+        ("PUT", "/scene", with("output", "link/new.png"), 403, "link"),
+        ("PUT", "/scene", overwrite, 422, "would overwrite a file this scene reads"),
+        ("GET", "/media/link/secret.png", String::new(), 404, "outside"),
+        ("GET", &deep, String::new(), 404, "longer than"),
+    ];
+    for (method, path, body, status, needle) in &cases {
+        let (got, text) = server.request(method, path, body);
+        let shown: String = path.chars().take(40).collect();
+        assert_eq!(got, *status, "{method} {shown} {body}: {text}");
+        assert!(text.contains(needle), "{method} {shown} {body}: {needle:?} not in {text}");
+    }
+    // An edit after the array was refused (it used to panic the render thread).
+    assert_eq!(server.request("PATCH", "/layers/box", r#"{ "opacity": 1 }"#).0, 200);
+    let (status, health) = server.request("GET", "/health", "");
+    assert_eq!(status, 200, "{health}");
+    assert!(health.contains("\"panics\":0"), "{health}");
+    let n = frames(&server);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(frames(&server) > n, "still rendering");
+    let (_, after) = server.request("GET", "/scene", "");
+    let strip = |s: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(s).expect("scene JSON");
+        v.as_object_mut().map(|o| o.remove("revision"));
+        v
+    };
+    // Only the accepted patch changed it.
+    let mut expected = strip(&before);
+    expected["layers"][0]["opacity"] = serde_json::json!(1);
+    assert_eq!(strip(&after), expected);
+    let _ = std::fs::remove_dir_all(&outside);
+}
+
+#[test]
+fn health_is_503_with_the_reason_when_the_server_cannot_render() {
+    let server = Server::start_with_env("nogpu", &[], &[("WGPU_ADAPTER_NAME", "no-such-adapter")]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = server.request("GET", "/health", "");
+        if status == 503 {
+            assert!(body.contains("no GPU") && body.contains("no-such-adapter"), "{body}");
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(Instant::now() < deadline, "health never reported the missing GPU: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

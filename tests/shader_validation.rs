@@ -74,7 +74,7 @@ fn uniform_structs_match_the_wgsl() {
             shaders::TEST_PATTERN,
             "PatternParams",
             size_of::<PatternParams>(),
-            offsets!(PatternParams, color, size, frame, pattern, fps, cell, _pad),
+            offsets!(PatternParams, color, size, frame, fps, cell, _pad0, _pad),
         ),
     ];
     for (source, name, rust_size, rust_offsets) in cases {

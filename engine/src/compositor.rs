@@ -107,12 +107,12 @@ impl Compositor {
                 color: [1.0; 4],
                 size: [frame.width as f32, frame.height as f32],
                 frame: frame.index as u32,
-                pattern: PatternId::Placeholder as u32,
                 fps: frame.fps.as_f64() as f32,
                 cell: 0.0,
+                _pad0: 0.0,
                 _pad: [0.0; 2],
             };
-            self.placeholder.draw(gpu, &pipelines.pattern, encoder, &self.output, params);
+            self.placeholder.draw(gpu, &pipelines.pattern, encoder, &self.output, PatternId::Placeholder, params);
             return Vec::new();
         }
 

@@ -428,6 +428,9 @@ impl Engine {
             t.end_frame(&mut encoder);
         }
         let submission = gpu.queue.submit([encoder.finish()]);
+        // Finished submissions free their resources only when the device is polled; with no
+        // readback nothing else polls (an idle server, a preview), and memory grows each frame.
+        gpu.device.poll(wgpu::PollType::Poll).map_err(|e| GpuError::Readback(e.to_string()))?;
         for &format in formats {
             if let Some(ring) = self.rings.get_mut(&format) {
                 ring.submitted(submission.clone());

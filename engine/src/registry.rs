@@ -39,8 +39,23 @@ pub fn parse_params<T: DeserializeOwned>(params: &Params) -> Result<T, SceneErro
     from_value_at(serde_json::Value::Object(params.clone()), "")
 }
 
+/// A file path named in a scene (see `Registry::scene_paths`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenePath {
+    /// JSON path of the field, e.g. `inputs.cam.path`.
+    pub at: String,
+    pub path: String,
+    /// True for outputs (files written), false for files read.
+    pub written: bool,
+}
+
 /// An input kind (`inputs.*.kind`).
 pub trait InputKind: Send + Sync {
+    /// The parameters that name files read, so a server can confine them (see
+    /// `Registry::scene_paths`).
+    fn path_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
     fn validate(&self, params: &Params) -> Result<(), SceneError>;
     fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError>;
 }
@@ -49,6 +64,10 @@ pub trait InputKind: Send + Sync {
 pub trait LayerKind: Send + Sync {
     /// Whether layers of this kind must name an `input`.
     fn needs_input(&self) -> bool;
+    /// The parameters that name files read (see `InputKind::path_fields`).
+    fn path_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
     fn validate(&self, params: &Params) -> Result<(), SceneError>;
     fn build(&self, spec: &LayerSpec, ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError>;
 }
@@ -182,6 +201,34 @@ impl Registry {
 
     pub fn sink(&self, name: &str) -> Option<&Arc<dyn SinkKind>> {
         self.sinks.get(name)
+    }
+
+    /// Every file path a parsed scene names, with its JSON path and whether it is written (an
+    /// output) or read, from the fields each kind declares. Paths that are not strings were
+    /// refused by validation.
+    pub fn scene_paths(&self, scene: &Scene) -> Vec<ScenePath> {
+        let mut paths = Vec::new();
+        let mut push = |at: String, params: &Params, field: &str, written: bool| {
+            if let Some(serde_json::Value::String(p)) = params.get(field) {
+                paths.push(ScenePath { at: format!("{at}.{field}"), path: p.clone(), written });
+            }
+        };
+        for (id, input) in &scene.inputs {
+            for field in self.input(&input.kind).map_or(&[][..], |k| k.path_fields()) {
+                push(format!("inputs.{id}"), &input.params, field, false);
+            }
+        }
+        for (i, layer) in scene.layers.iter().enumerate() {
+            for field in self.layer(&layer.kind).map_or(&[][..], |k| k.path_fields()) {
+                push(format!("layers[{i}]"), &layer.params, field, false);
+            }
+        }
+        for (i, output) in scene.outputs.iter().enumerate() {
+            if let Some(kind) = self.sink(&output.kind) {
+                push(format!("outputs[{i}]"), &output.params, kind.path_param(), true);
+            }
+        }
+        paths
     }
 
     /// The sink kind that writes files with `path`'s extension.

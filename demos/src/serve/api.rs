@@ -166,10 +166,22 @@ fn encode_png(frame: &streamlib::OutputFrame) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
-async fn health(State(s): State<AppState>) -> Json<Value> {
-    let status = s.status.lock().map(|st| (st.scene.is_some(), st.frames, st.adapter.clone()));
-    let (has_scene, frames, adapter) = status.unwrap_or_default();
-    Json(serde_json::json!({ "status": "ok", "scene": has_scene, "frames": frames, "adapter": adapter }))
+/// 200 while the server can render; 503 with the reason when it cannot (no GPU, the render
+/// thread stopped), so a supervisor restarts it.
+async fn health(State(s): State<AppState>) -> Response {
+    let st = s.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let body = |status: &str| {
+        serde_json::json!({ "status": status, "scene": st.scene.is_some(), "frames": st.frames,
+            "adapter": st.adapter, "panics": st.panics })
+    };
+    match &st.render_error {
+        None => Json(body("ok")).into_response(),
+        Some(reason) => {
+            let mut b = body("error");
+            b["reason"] = Value::String(reason.clone());
+            (StatusCode::SERVICE_UNAVAILABLE, Json(b)).into_response()
+        }
+    }
 }
 
 async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
@@ -236,6 +248,18 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
         vec![(String::new(), st.updates_rejected as f64)],
     );
     metric(
+        "panics_total",
+        "counter",
+        "Panics caught on the render thread (bugs; the previous scene kept rendering).",
+        vec![(String::new(), st.panics as f64)],
+    );
+    metric(
+        "up",
+        "gauge",
+        "1 while the server can render, 0 when it cannot (see /health).",
+        vec![(String::new(), if st.render_error.is_none() { 1.0 } else { 0.0 })],
+    );
+    metric(
         "command_queue_depth",
         "gauge",
         "Requests waiting for the render thread.",
@@ -275,8 +299,29 @@ async fn require_token(State(s): State<AppState>, headers: HeaderMap, request: R
     next.run(request).await
 }
 
+/// A file under the media root (HLS playlists and segments, recordings). Links are resolved
+/// and must stay inside the root; only regular files are served (a FIFO would block).
+async fn media(State(s): State<AppState>, Path(path): Path<String>, request: Request) -> Response {
+    let resolved = match s.media_root.confine(&path) {
+        Ok(p) => p,
+        Err(m) => {
+            return ApiError::new(404, format!("media/{}: {m}", path.chars().take(200).collect::<String>()))
+                .into_response()
+        }
+    };
+    match tokio::fs::metadata(&resolved).await {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return ApiError::new(404, "not a regular file").into_response(),
+        Err(_) => return ApiError::new(404, "no such file").into_response(),
+    }
+    use tower::ServiceExt;
+    match tower_http::services::ServeFile::new(resolved).oneshot(request).await {
+        Ok(r) => r.into_response(),
+        Err(e) => ApiError::new(500, e.to_string()).into_response(),
+    }
+}
+
 pub fn router(state: AppState) -> Router {
-    let media = tower_http::services::ServeDir::new(state.media_root.0.clone());
     let api = Router::new()
         .route("/scene", get(get_scene).put(put_scene))
         .route("/layers", post(post_layer))
@@ -289,7 +334,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/events", get(events))
         .route("/openapi.json", get(openapi))
-        .nest_service("/media", media)
+        .route("/media/{*path}", get(media))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     // Health stays open for load balancers and supervisors.
     Router::new().route("/health", get(health)).merge(api).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(state)

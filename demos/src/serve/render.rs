@@ -79,6 +79,10 @@ pub struct Status {
     pub layer_errors: u64,
     pub updates_rejected: u64,
     pub adapter: String,
+    /// Why the server cannot render (no GPU, the render thread stopped); `/health` is 503 then.
+    pub render_error: Option<String>,
+    /// Panics caught on the render thread (a bug each): in updates, frames and sinks.
+    pub panics: u64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -91,45 +95,81 @@ pub struct SinkStatus {
     pub error: Option<String>,
 }
 
-/// Where relative file paths of the scene resolve; nothing may escape it.
+/// Where relative file paths of the scene resolve; nothing may escape it, by `..` or by a
+/// symbolic link.
 #[derive(Clone, Debug)]
 pub struct MediaRoot(pub PathBuf);
 
+/// Paths longer than this are refused before touching the file system.
+const MAX_PATH_BYTES: usize = 1024;
+
 impl MediaRoot {
-    /// `path` under the root, or why not: absolute paths and `..` are refused.
+    /// `path` under the root, or why not: absolute paths, `..`, NUL bytes and paths whose
+    /// existing part resolves (through links) outside the root are refused. The root itself is
+    /// canonical (see `serve::run`).
     pub fn confine(&self, path: &str) -> Result<PathBuf, String> {
         let p = Path::new(path);
         if path.is_empty() {
             return Err("must not be empty".into());
         }
+        if path.len() > MAX_PATH_BYTES {
+            return Err(format!("is longer than {MAX_PATH_BYTES} bytes"));
+        }
+        if path.contains('\0') {
+            return Err("must not contain a NUL byte".into());
+        }
         if p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
             return Err(format!("{path:?} is outside the media root: give a relative path without `..`"));
         }
-        Ok(self.0.join(p))
+        let joined = self.0.join(p);
+        // The deepest part that exists decides where the path really goes; what is below it
+        // does not exist yet, so it cannot be a link.
+        let mut existing = joined.as_path();
+        let mut rest = Vec::new();
+        let resolved = loop {
+            match std::fs::canonicalize(existing) {
+                Ok(real) => break rest.iter().rev().fold(real, |acc: PathBuf, part| acc.join(part)),
+                Err(_) => match (existing.parent(), existing.file_name()) {
+                    (Some(parent), Some(name)) => {
+                        rest.push(name.to_owned());
+                        existing = parent;
+                    }
+                    _ => return Err(format!("{path:?} cannot be resolved")),
+                },
+            }
+        };
+        if !resolved.starts_with(&self.0) {
+            return Err(format!("{path:?} resolves outside the media root (through a link)"));
+        }
+        Ok(resolved)
     }
 
-    /// Every file path in a scene document, with its JSON path, checked against the root.
-    fn check_scene(&self, scene: &Value) -> Result<(), ApiError> {
-        let mut paths = Vec::new();
-        if let Some(inputs) = scene.get("inputs").and_then(Value::as_object) {
-            for (id, input) in inputs {
-                paths.push((format!("inputs.{id}.path"), input.get("path")));
+    /// Every file path the scene's kinds declare, checked against the root; an output that
+    /// would overwrite a file the scene reads is refused.
+    fn check_scene(&self, scene: &Scene, registry: &Registry) -> Result<(), ApiError> {
+        let mut read = Vec::new();
+        let mut written = Vec::new();
+        for p in registry.scene_paths(scene) {
+            let resolved = self.confine(&p.path).map_err(|m| ApiError::at(403, &p.at, m))?;
+            if p.written {
+                written.push((p.at, resolved))
+            } else {
+                read.push(resolved)
             }
         }
-        for (field, key) in [("layers", "path"), ("outputs", "path"), ("outputs", "dir")] {
-            if let Some(list) = scene.get(field).and_then(Value::as_array) {
-                for (i, item) in list.iter().enumerate() {
-                    paths.push((format!("{field}[{i}].{key}"), item.get(key)));
-                }
-            }
-        }
-        for (at, value) in paths {
-            if let Some(Value::String(p)) = value {
-                self.confine(p).map_err(|m| ApiError::at(403, at, m))?;
+        for (at, out) in written {
+            if read.iter().any(|r| out == *r || r.starts_with(&out)) {
+                return Err(ApiError::at(422, at, "would overwrite a file this scene reads"));
             }
         }
         Ok(())
     }
+}
+
+fn set_field(doc: &mut Value, field: &str, value: Value) -> Result<(), ApiError> {
+    let obj = doc.as_object_mut().ok_or_else(|| ApiError::new(422, "the scene is not a JSON object"))?;
+    obj.insert(field.into(), value);
+    Ok(())
 }
 
 /// Applies `update` to the scene document `doc`; shape errors are 4xx with the JSON path.
@@ -157,7 +197,7 @@ fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
                     layer.insert(k, v);
                 }
             }
-            doc["layers"] = Value::Array(layers);
+            set_field(doc, "layers", Value::Array(layers))?;
         }
         Update::AddLayer(layer) => {
             let mut layers = list(doc, "layers");
@@ -166,13 +206,13 @@ fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
                 return Err(ApiError::at(409, "id", format!("layer {id:?} exists")));
             }
             layers.push(layer);
-            doc["layers"] = Value::Array(layers);
+            set_field(doc, "layers", Value::Array(layers))?;
         }
         Update::RemoveLayer(id) => {
             let mut layers = list(doc, "layers");
             let i = find(&layers, &id).ok_or_else(|| ApiError::new(404, format!("no layer {id:?}")))?;
             layers.remove(i);
-            doc["layers"] = Value::Array(layers);
+            set_field(doc, "layers", Value::Array(layers))?;
         }
         Update::AddInput { id, spec } => {
             let inputs = doc.as_object_mut().ok_or_else(|| ApiError::new(500, "scene is not an object"))?;
@@ -201,13 +241,13 @@ fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
                 return Err(ApiError::at(409, "id", format!("output {id:?} exists")));
             }
             outputs.push(output);
-            doc["outputs"] = Value::Array(outputs);
+            set_field(doc, "outputs", Value::Array(outputs))?;
         }
         Update::RemoveOutput(id) => {
             let mut outputs = list(doc, "outputs");
             let i = find(&outputs, &id).ok_or_else(|| ApiError::new(404, format!("no output {id:?}")))?;
             outputs.remove(i);
-            doc["outputs"] = Value::Array(outputs);
+            set_field(doc, "outputs", Value::Array(outputs))?;
         }
     }
     Ok(())
@@ -238,6 +278,22 @@ struct Running {
     timer: FrameTimer,
 }
 
+/// Marks the server unhealthy when the render thread ends other than by a stop request (a panic
+/// that escaped the guards).
+struct StoppedGuard {
+    status: Arc<Mutex<Status>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for StoppedGuard {
+    fn drop(&mut self) {
+        if !self.stop.load(Ordering::Relaxed) || std::thread::panicking() {
+            let mut s = self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            s.render_error = Some("the render thread stopped".into());
+        }
+    }
+}
+
 fn finish_in_background(sinks: Vec<SinkHandle>) {
     // Finishing waits for encoders to drain; the render loop must not.
     std::thread::spawn(move || {
@@ -252,9 +308,9 @@ fn finish_in_background(sinks: Vec<SinkHandle>) {
 
 impl RenderThread {
     fn parse(&self, doc: &Value) -> Result<Scene, ApiError> {
-        self.media_root.check_scene(doc)?;
         let mut scene =
             Scene::from_value(doc.clone(), &self.registry).map_err(|e| ApiError::at(422, e.path, e.message))?;
+        self.media_root.check_scene(&scene, &self.registry)?;
         scene.base_dir = Some(self.media_root.0.clone());
         Ok(scene)
     }
@@ -342,10 +398,14 @@ impl RenderThread {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!("no GPU: {e}");
+                if let Ok(mut s) = self.status.lock() {
+                    s.render_error = Some(format!("no GPU: {e}"));
+                }
                 self.stop.store(true, Ordering::Relaxed);
                 return;
             }
         };
+        let _stopped = StoppedGuard { status: self.status.clone(), stop: self.stop.clone() };
         if let Ok(mut s) = self.status.lock() {
             s.adapter = gpu.adapter_summary().to_string();
         }
@@ -361,7 +421,7 @@ impl RenderThread {
                 // No scene yet: wait for one.
                 match self.commands.recv_timeout(Duration::from_millis(100)) {
                     Ok(Command::Update { update, reply, .. }) => {
-                        let _ = reply.send(self.update(&gpu, &mut running, &mut revision, update, 0));
+                        let _ = reply.send(self.update_guarded(&gpu, &mut running, &mut revision, update, 0));
                     }
                     Ok(Command::Snapshot { reply }) => {
                         let _ = reply.send(Err(ApiError::new(409, "no scene yet: PUT /scene first")));
@@ -400,7 +460,7 @@ impl RenderThread {
                 }
             }
             for (update, reply) in due {
-                let _ = reply.send(self.update(&gpu, &mut running, &mut revision, update, index));
+                let _ = reply.send(self.update_guarded(&gpu, &mut running, &mut revision, update, index));
             }
             let Some(r) = running.as_mut() else { continue };
             let scene_size = (r.engine.scene().width, r.engine.scene().height);
@@ -414,7 +474,15 @@ impl RenderThread {
             if !snapshots.is_empty() && !readbacks.contains(&Readback::from(PixelFormat::Rgba8)) {
                 readbacks.push(PixelFormat::Rgba8.into());
             }
-            let done = match r.engine.render(index, &readbacks) {
+            let engine = &mut r.engine;
+            let rendered_frame =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.render(index, &readbacks)));
+            let rendered_frame = rendered_frame.unwrap_or_else(|panic| {
+                let message = streamlib::sinks::panic_message(&panic);
+                self.panicked(&format!("frame {index}"), &message);
+                Ok((Vec::new(), Default::default()))
+            });
+            let done = match rendered_frame {
                 Ok((done, issues)) => {
                     for (input, e) in &issues.sources {
                         let _ = self.events.send(
@@ -489,6 +557,33 @@ impl RenderThread {
         for (_, reply) in snapshots {
             let _ = reply.send(Err(ApiError::new(503, "shutting down")));
         }
+    }
+
+    /// `update`, with a panic in it (a bug) reported and answered 500 instead of ending the
+    /// render thread. Every part of an update is built before anything is swapped in, so the
+    /// scene that ran before keeps running.
+    fn update_guarded(
+        &self,
+        gpu: &GpuContext,
+        running: &mut Option<Running>,
+        revision: &mut u64,
+        update: Update,
+        frame: u64,
+    ) -> Result<Applied, ApiError> {
+        let apply = std::panic::AssertUnwindSafe(|| self.update(gpu, running, revision, update, frame));
+        std::panic::catch_unwind(apply).unwrap_or_else(|panic| {
+            let message = streamlib::sinks::panic_message(&panic);
+            self.panicked("an update", &message);
+            Err(ApiError::new(500, format!("internal error while applying the update (a bug): {message}")))
+        })
+    }
+
+    fn panicked(&self, during: &str, message: &str) {
+        tracing::error!("panic during {during}: {message}");
+        if let Ok(mut s) = self.status.lock() {
+            s.panics += 1;
+        }
+        let _ = self.events.send(serde_json::json!({ "type": "panic", "during": during, "message": message }));
     }
 
     /// Edits the running scene document with `update` and applies it; the answer for the client.

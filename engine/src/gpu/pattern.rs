@@ -3,6 +3,7 @@
 use super::texture::{self, Target, COLOR_FORMAT};
 use super::{shaders, GpuContext};
 use bytemuck::{Pod, Zeroable};
+use std::sync::OnceLock;
 
 /// Uniforms of `test_pattern.wgsl`'s `PatternParams`.
 #[repr(C)]
@@ -11,14 +12,14 @@ pub struct PatternParams {
     pub color: [f32; 4],
     pub size: [f32; 2],
     pub frame: u32,
-    pub pattern: u32,
     pub fps: f32,
     pub cell: f32,
+    pub _pad0: f32,
     pub _pad: [f32; 2],
 }
 const _: () = assert!(std::mem::size_of::<PatternParams>() == 48);
 
-/// The shader's pattern ids, in `PatternParams::pattern`.
+/// The shader's pattern ids, its pipeline constant `PATTERN`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum PatternId {
@@ -31,10 +32,17 @@ pub enum PatternId {
     Placeholder = 6,
 }
 
+impl PatternId {
+    const COUNT: usize = 7;
+}
+
+/// The test pattern pipelines, one per pattern, each built on first use.
 #[derive(Debug)]
 pub struct PatternPipeline {
-    pipeline: wgpu::RenderPipeline,
+    module: wgpu::ShaderModule,
     layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    built: [OnceLock<wgpu::RenderPipeline>; PatternId::COUNT],
 }
 
 impl PatternPipeline {
@@ -49,15 +57,21 @@ impl PatternPipeline {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = texture::fullscreen_pipeline(
-            device,
-            "streamlib test pattern pipeline",
-            &pipeline_layout,
-            &module,
-            "fs_main",
-            &[texture::replace_target(COLOR_FORMAT)],
-        );
-        PatternPipeline { pipeline, layout }
+        PatternPipeline { module, layout, pipeline_layout, built: Default::default() }
+    }
+
+    fn pipeline(&self, device: &wgpu::Device, id: PatternId) -> &wgpu::RenderPipeline {
+        self.built[id as usize].get_or_init(|| {
+            texture::pipeline(
+                device,
+                "streamlib test pattern pipeline",
+                &self.pipeline_layout,
+                &self.module,
+                ("fs_main", &[("PATTERN", id as u32 as f64)]),
+                wgpu::PrimitiveTopology::TriangleList,
+                &[texture::replace_target(COLOR_FORMAT)],
+            )
+        })
     }
 }
 
@@ -85,13 +99,14 @@ impl PatternDrawer {
         PatternDrawer { uniform, bind_group, last: None }
     }
 
-    /// Records a pass drawing the pattern over the whole of `target`.
+    /// Records a pass drawing pattern `id` over the whole of `target`.
     pub fn draw(
         &mut self,
         gpu: &GpuContext,
         pipeline: &PatternPipeline,
         encoder: &mut wgpu::CommandEncoder,
         target: &Target,
+        id: PatternId,
         params: PatternParams,
     ) {
         if self.last != Some(params) {
@@ -103,7 +118,7 @@ impl PatternDrawer {
             "streamlib test pattern pass",
             &[Some(texture::color_attachment(&target.view, None))],
         );
-        pass.set_pipeline(&pipeline.pipeline);
+        pass.set_pipeline(pipeline.pipeline(&gpu.device, id));
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.draw(0..3, 0..1);
     }

@@ -110,6 +110,10 @@ impl Layer for ImageLayer {
 pub struct ImageLayerKind;
 
 impl LayerKind for ImageLayerKind {
+    fn path_fields(&self) -> &'static [&'static str] {
+        &["path"]
+    }
+
     fn needs_input(&self) -> bool {
         false
     }

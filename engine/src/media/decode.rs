@@ -439,6 +439,10 @@ fn explain_open_error(path: &Path, e: SourceError) -> SourceError {
 pub struct FileSourceKind;
 
 impl InputKind for FileSourceKind {
+    fn path_fields(&self) -> &'static [&'static str] {
+        &["path"]
+    }
+
     fn validate(&self, params: &Params) -> Result<(), SceneError> {
         parse_params::<FileSourceConfig>(params)?.check()
     }

@@ -218,6 +218,18 @@ pub fn from_value_at<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<
     })
 }
 
+/// What kind of JSON value `v` is, for messages.
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 fn join_path(prefix: &str, inner: &str) -> String {
     match (prefix.is_empty(), inner.is_empty()) {
         (true, _) => inner.to_string(),
@@ -237,6 +249,10 @@ impl Scene {
     }
 
     pub fn from_value(value: Value, kinds: &dyn KindCatalog) -> Result<Scene, SceneError> {
+        // serde takes a struct from a JSON array too (`[320, 180]`); a scene is an object.
+        if !value.is_object() {
+            return Err(SceneError::new(".", format!("a scene is a JSON object, not {}", json_kind(&value))));
+        }
         let raw: RawScene = from_value_at(value, "")?;
         let mut inputs = BTreeMap::new();
         for (id, mut obj) in raw.inputs {

@@ -88,16 +88,23 @@ impl SinkHandle {
         let stats = Arc::new(SinkStats::default());
         let error = Arc::new(Mutex::new(None));
         let (thread_stats, thread_error) = (stats.clone(), error.clone());
+        // Thread names cannot hold NUL bytes (the name comes from a user's path).
+        let thread_name: String = format!("streamlib sink {name}").chars().filter(|&c| c != '\0').collect();
         let thread = std::thread::Builder::new()
-            .name(format!("streamlib sink {name}"))
+            .name(thread_name)
             .spawn(move || {
-                let result = (|| {
+                // A sink that panics (our bug or a plugin's) ends with an error like one that
+                // fails: the render thread and the other sinks run on.
+                let run = std::panic::AssertUnwindSafe(|| {
                     for frame in rx {
                         sink.write(&frame)?;
                         thread_stats.written.fetch_add(1, Ordering::Relaxed);
                     }
                     sink.finish()
-                })();
+                });
+                let result = std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+                    Err(SinkError::Encode(format!("sink panicked: {}", panic_message(&panic))))
+                });
                 if let Err(e) = &result {
                     if let Ok(mut slot) = thread_error.lock() {
                         *slot = Some(e.to_string());
@@ -202,6 +209,15 @@ pub fn unpremultiply(rgba: &mut [u8]) {
             }
         }
     }
+}
+
+/// The message of a caught panic, when it carried one.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }
 
 #[cfg(test)]

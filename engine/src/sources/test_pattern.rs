@@ -146,12 +146,13 @@ impl Source for TestPattern {
             color: c.map(|v| v as f32),
             size: [w as f32, h as f32],
             frame: ctx.frame.index as u32,
-            pattern: self.config.pattern.id() as u32,
             fps: ctx.frame.fps.as_f64() as f32,
             cell: self.config.cell.max(1) as f32,
+            _pad0: 0.0,
             _pad: [0.0; 2],
         };
-        self.drawer.draw(ctx.gpu, &ctx.pipelines.pattern, ctx.encoder, &self.target, params);
+        let id = self.config.pattern.id();
+        self.drawer.draw(ctx.gpu, &ctx.pipelines.pattern, ctx.encoder, &self.target, id, params);
         if let Some(painter) = &mut self.text {
             let [left, top, width, height] = timecode_box(w, h);
             let size = height / 1.2 * 0.85;

@@ -121,6 +121,10 @@ impl FrameProducer for Y4mProducer {
 pub struct Y4mSourceKind;
 
 impl InputKind for Y4mSourceKind {
+    fn path_fields(&self) -> &'static [&'static str] {
+        &["path"]
+    }
+
     fn validate(&self, params: &Params) -> Result<(), SceneError> {
         parse_params::<Y4mSourceConfig>(params).map(|_| ())
     }
