@@ -361,3 +361,46 @@ fn ctrl_c_finishes_an_mp4_that_plays() {
         "{probe} vs {written}"
     );
 }
+
+/// Issue 20: scenes that are not scene files, device files, FIFOs and bad flags exit 1 with a
+/// message (a FIFO used to block and `/dev/zero` to read until memory ran out), and Mesa's
+/// `XDG_RUNTIME_DIR` noise is gone when the variable is unset.
+#[test]
+fn hostile_scene_files_and_flags_exit_1_with_a_message() {
+    let out = tmp("hostile.y4m");
+    let out = out.to_str().expect("path");
+    let dir = tmp("a-directory");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let fifo = tmp("scene.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    sh(&format!("mkfifo {}", fifo.display()));
+    let empty = write_scene("empty.json", "");
+    let garbage = tmp("garbage.json");
+    std::fs::write(&garbage, [0xffu8, 0xfe, 0, 1, 2, 3]).expect("garbage");
+    let big = tmp("big.json");
+    std::fs::write(&big, vec![b' '; 9 << 20]).expect("big");
+    for (scene, needle) in [
+        (dir.to_str().expect("path"), "a directory"),
+        (fifo.to_str().expect("path"), "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        (empty.to_str().expect("path"), "invalid JSON"),
+        (garbage.to_str().expect("path"), "not UTF-8"),
+        (big.to_str().expect("path"), "the limit is"),
+    ] {
+        fails_with(&["render", scene, "--frames", "1", "--output", out], needle);
+    }
+    fails_with(&["render", "--no-such-flag"], "--no-such-flag");
+    fails_with(&["render", "x.json", "--frames", "many"], "many");
+    let fps = write_scene("slow.json", &SMALL.replace("\"fps\": 25", "\"fps\": \"1/4294967295\""));
+    fails_with(&["render", fps.to_str().expect("path"), "--frames", "1", "--output", out], "[1, 1000]");
+
+    let good = write_scene("quiet.json", SMALL);
+    let r = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .args(["render", good.to_str().expect("path"), "--frames", "1", "--output", out])
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "Mesa's noise is back: {stderr}");
+}

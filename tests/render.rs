@@ -402,3 +402,24 @@ fn gpu_stage_times_come_from_timestamp_queries_where_the_adapter_has_them() {
     assert!(t.composite > std::time::Duration::ZERO, "{t:?}");
     assert!(t.readback > std::time::Duration::ZERO, "NV12 conversion and copy take GPU time: {t:?}");
 }
+
+/// A scene update that changes the size rebuilds a test pattern drawn at the scene's size (issue
+/// 11): 8-pixel cells stay 8 pixels, not a stretched copy of the old texture.
+#[test]
+fn a_new_scene_size_rebuilds_patterns_drawn_at_the_scene_size() {
+    let doc = |w: u32, h: u32| {
+        json!({
+            "width": w, "height": h, "background": "#0000FF",
+            "inputs": { "c": { "kind": "test_pattern", "pattern": "checkerboard", "color": "#FFFFFF", "cell": 8 } },
+            "layers": [ { "id": "c", "kind": "video", "input": "c" } ]
+        })
+    };
+    let mut e = engine(scene(doc(32, 16)));
+    e.render_and_read(0, PixelFormat::Rgba8).expect("first frame");
+    e.apply_scene(scene(doc(64, 32)), &streamlib::Registry::default()).expect("resize");
+    let f = e.render_and_read(1, PixelFormat::Rgba8).expect("resized frame");
+    assert_eq!((f.width, f.height), (64, 32));
+    assert_eq!(f.rgba_at(4, 4), [255, 255, 255, 255], "cell (0,0) is light");
+    assert_eq!(f.rgba_at(12, 4)[0], 0, "cell (1,0) is dark: the pattern was redrawn at 64x32");
+    assert_eq!(f.rgba_at(52, 28)[0], 0, "cell (6,3) is dark");
+}

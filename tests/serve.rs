@@ -334,6 +334,8 @@ fn hostile_scenes_and_links_are_refused_and_the_server_stays_healthy() {
     std::fs::write(outside.join("secret.png"), b"not yours").expect("outside file");
     std::os::unix::fs::symlink(&outside, server.root.join("link")).expect("symlink");
     std::fs::write(server.root.join("in.y4m"), b"YUV4MPEG2 W2 H2 F30:1 C420jpeg\nFRAME\n\0\0\0\0\0\0").expect("y4m");
+    let fifo = std::process::Command::new("mkfifo").arg(server.root.join("pipe")).status().expect("mkfifo");
+    assert!(fifo.success());
     let with = |field: &str, value: &str| {
         let mut v: serde_json::Value = serde_json::from_str(SCENE).expect("scene");
         match field {
@@ -359,6 +361,10 @@ fn hostile_scenes_and_links_are_refused_and_the_server_stays_healthy() {
         ("PUT", "/scene", with("output", "link/new.png"), 403, "link"),
         ("PUT", "/scene", overwrite, 422, "would overwrite a file this scene reads"),
         ("GET", "/media/link/secret.png", String::new(), 404, "outside"),
+        // FIFOs used to block the render thread (and SIGTERM) forever.
+        ("PUT", "/scene", with("input", "pipe"), 422, "not a regular file"),
+        ("PUT", "/scene", with("image", "pipe"), 422, "not a regular file"),
+        ("GET", "/media/pipe", String::new(), 404, "not a regular file"),
         ("GET", &deep, String::new(), 404, "longer than"),
     ];
     for (method, path, body, status, needle) in &cases {
@@ -402,4 +408,21 @@ fn health_is_503_with_the_reason_when_the_server_cannot_render() {
         assert!(Instant::now() < deadline, "health never reported the missing GPU: {body}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn trailing_garbage_and_endless_frame_rates_are_refused() {
+    let server = Server::start("garbage", &[]);
+    assert_eq!(server.request("PUT", "/scene", SCENE).0, 200);
+    let (status, body) = server.request("PATCH", "/layers/box", r#"{"opacity":0.5}xyz"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("trailing"), "{body}");
+    let slow = SCENE.replace("\"fps\": 30", "\"fps\": \"1/4294967295\"");
+    let (status, body) = server.request("PUT", "/scene", &slow);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("[1, 1000]"), "{body}");
+    // Still at 30 fps: a frame within a few frame periods.
+    let n = frames(&server);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(frames(&server) > n);
 }

@@ -85,9 +85,35 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = real_main(Cli::parse()) {
+    quiet_mesa_runtime_dir();
+    // Bad arguments exit 1 like every other error (clap's own code is 2); help and version 0.
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let code = if e.use_stderr() { 1 } else { 0 };
+        let _ = e.print();
+        std::process::exit(code);
+    });
+    if let Err(e) = real_main(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// Mesa prints `error: XDG_RUNTIME_DIR is invalid or not set` on every start where no desktop
+/// login made one (servers, CI). It is noise, but reads as an error: give Mesa a private one.
+fn quiet_mesa_runtime_dir() {
+    let valid = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if valid {
+        return;
+    }
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("streamlib-runtime-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    // Only a directory of our own that nobody else can enter (not one planted by another user).
+    let ours = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0);
+    if ours {
+        // No other thread runs yet: this is the first thing `main` does.
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
     }
 }
 
@@ -127,8 +153,13 @@ fn real_main(cli: Cli) -> Result<()> {
     }
 }
 
+/// A scene file larger than this is refused (scenes are a few KB; a huge one is a mistake).
+const MAX_SCENE_BYTES: u64 = 8 << 20;
+
 fn load_scene(registry: &Registry, path: &Path) -> Result<streamlib::Scene> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read scene {}", path.display()))?;
+    let bytes = streamlib::files::read_regular(path, MAX_SCENE_BYTES)
+        .with_context(|| format!("cannot read scene {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("scene {} is not UTF-8 text", path.display()))?;
     let mut scene = registry.parse_scene(&text).with_context(|| format!("invalid scene {}", path.display()))?;
     // File paths inside a scene are relative to the scene file, as users expect.
     scene.base_dir = path.parent().map(Path::to_path_buf);

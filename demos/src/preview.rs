@@ -6,9 +6,9 @@ use crate::hud::Hud;
 use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use streamlib::gpu::present::{pick_surface_format, Presenter};
-use streamlib::{Backpressure, Engine, GpuContext, Pacing, PixelFormat, Readback, Registry, Scene, SinkHandle};
+use streamlib::{Backpressure, Engine, GpuContext, Pacing, Pipeline, PixelFormat, Registry, Scene, SinkHandle};
 use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
 use winit::event::{ElementState, KeyEvent, WindowEvent};
@@ -18,6 +18,9 @@ use winit::window::{Fullscreen, Window, WindowId};
 
 pub const KEYS: &str = "keys: Space pause/resume | Left/Right seek -/+5 s | , . step a frame (paused) | \
 Home restart | F fullscreen | H HUD | S save PNG | Q/Esc quit";
+
+/// The output id of `--output`'s sinks in the loop.
+const RECORDING: &str = "recording";
 
 pub struct PreviewArgs {
     pub scene: Scene,
@@ -55,18 +58,13 @@ struct State {
     config: wgpu::SurfaceConfiguration,
     presenter: Presenter,
     hud: Hud,
-    engine: Engine,
-    sinks: Vec<SinkHandle>,
-    formats: Vec<Readback>,
+    /// The render loop; the window adds presenting.
+    pipeline: Pipeline,
     /// Frame shown now.
     index: u64,
-    /// When frame 0 was (or would have been) due; shifted on pause, seek and restart.
-    start: Instant,
     paused: bool,
     hud_on: bool,
     ready_printed: bool,
-    rendered: u64,
-    missed: u64,
     last_frame_ms: f64,
     fps_window: std::collections::VecDeque<Instant>,
     // Dropped last: the surface refers to it.
@@ -129,11 +127,12 @@ impl ApplicationHandler for App {
     }
 
     fn exiting(&mut self, _: &ActiveEventLoop) {
-        if let Some(state) = self.state.take() {
-            for sink in state.sinks {
-                if let Err(e) = sink.finish() {
-                    self.error.get_or_insert(e.into());
-                }
+        if let Some(mut state) = self.state.take() {
+            if let Err(e) = state.pipeline.flush(&[]) {
+                self.error.get_or_insert(e.into());
+            }
+            if let (_, Some(e)) = state.pipeline.finish_outputs() {
+                self.error.get_or_insert(e.into());
             }
         }
     }
@@ -175,22 +174,18 @@ impl State {
                 sinks.push(SinkHandle::spawn(&named.name, named.sink, Backpressure::Drop, 8)?);
             }
         }
-        let formats = sinks.iter().map(|s| Readback { format: s.format(), size: s.size() }).collect();
+        let mut pipeline = Pipeline::new(engine, Pacing::Realtime);
+        pipeline.set_output(RECORDING, sinks);
         Ok(State {
             presenter: Presenter::new(&gpu, format),
             hud: Hud::new(&gpu.device, &gpu.queue, format),
             surface,
             config,
-            engine,
-            sinks,
-            formats,
+            pipeline,
             index: 0,
-            start: Instant::now(),
             paused: false,
             hud_on: args.hud,
             ready_printed: false,
-            rendered: 0,
-            missed: 0,
             last_frame_ms: 0.0,
             fps_window: Default::default(),
             gpu,
@@ -198,38 +193,22 @@ impl State {
         })
     }
 
-    fn due(&self, index: u64) -> Instant {
-        self.start + Duration::from_nanos(self.engine.scene().fps.pts_ns(index))
-    }
-
-    /// Renders the frame that is due now (skipping late ones) and returns when the next is due.
+    /// Renders the frame that is due now (late ones are skipped) and returns when the next is due.
     fn tick(&mut self) -> Result<Instant> {
-        let now = Instant::now();
-        let fps = self.engine.scene().fps;
-        let elapsed = now.saturating_duration_since(self.start).as_nanos();
-        let due_index = (elapsed * u128::from(fps.num) / (1_000_000_000u128 * u128::from(fps.den))) as u64;
-        if self.rendered == 0 || due_index > self.index {
-            if self.rendered > 0 && due_index > self.index + 1 {
-                self.missed += due_index - self.index - 1;
-            }
-            self.render(due_index.max(if self.rendered == 0 { 0 } else { self.index + 1 }))?;
+        if let Some(index) = self.pipeline.poll_due() {
+            self.render(index)?;
         }
-        Ok(self.due(self.index + 1))
+        Ok(self.pipeline.next_deadline())
     }
 
     fn render(&mut self, index: u64) -> Result<()> {
         let t = Instant::now();
-        let (done, _issues) = self.engine.render(index, &self.formats)?;
-        for frame in done {
-            let frame = Arc::new(frame);
-            let output = (self.engine.scene().width, self.engine.scene().height);
-            for sink in self.sinks.iter().filter(|s| s.wants(&frame, output)) {
-                sink.push(frame.clone())?;
-            }
+        let report = self.pipeline.render(index, &[])?;
+        if let Some((_, e)) = report.sink_errors.into_iter().next() {
+            return Err(e.into());
         }
         self.last_frame_ms = t.elapsed().as_secs_f64() * 1e3;
         self.index = index;
-        self.rendered += 1;
         self.fps_window.push_back(Instant::now());
         while self.fps_window.len() > 60 {
             self.fps_window.pop_front();
@@ -252,16 +231,20 @@ impl State {
             }
             _ => 0.0,
         };
-        let dropped: u64 =
-            self.sinks.iter().map(|s| s.stats().dropped.load(std::sync::atomic::Ordering::Relaxed)).sum();
-        let pts = self.engine.scene().fps.pts_ns(self.index) as f64 / 1e9;
+        let dropped: u64 = self
+            .pipeline
+            .outputs()
+            .flat_map(|(_, sinks)| sinks)
+            .map(|s| s.stats().dropped.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        let pts = self.pipeline.engine().scene().fps.pts_ns(self.index) as f64 / 1e9;
         format!(
             "{:.1} fps | frame time {:.1} ms | frame {} | pts {:.3} s | late ticks {} | dropped {}{}\n{}\n{}",
             fps,
             self.last_frame_ms,
             self.index,
             pts,
-            self.missed,
+            self.pipeline.missed_ticks(),
             dropped,
             if self.paused { " | PAUSED" } else { "" },
             self.gpu.adapter_summary(),
@@ -303,7 +286,7 @@ impl State {
                 "streamlib present pass",
                 &[Some(streamlib::gpu::texture::color_attachment(&view, Some(wgpu::Color::BLACK)))],
             );
-            self.presenter.draw(&self.gpu, &mut pass, self.engine.output(), size);
+            self.presenter.draw(&self.gpu, &mut pass, self.pipeline.engine().output(), size);
             if self.hud_on {
                 self.hud.render(&mut pass).map_err(|e| anyhow!("HUD: {e}"))?;
             }
@@ -321,12 +304,6 @@ impl State {
         Ok(())
     }
 
-    /// Restarts the schedule so that `index` is due now.
-    fn reschedule(&mut self, index: u64) {
-        let pts = Duration::from_nanos(self.engine.scene().fps.pts_ns(index));
-        self.start = Instant::now().checked_sub(pts).unwrap_or_else(Instant::now);
-    }
-
     fn key(&mut self, event_loop: &ActiveEventLoop, event: &KeyEvent, args: &PreviewArgs) -> Result<()> {
         if event.state != ElementState::Pressed {
             return Ok(());
@@ -338,7 +315,7 @@ impl State {
         if event.repeat && !repeatable {
             return Ok(());
         }
-        let fps = self.engine.scene().fps;
+        let fps = self.pipeline.engine().scene().fps;
         let five_seconds = (5 * u64::from(fps.num)).div_ceil(u64::from(fps.den));
         match &event.logical_key {
             Key::Named(NamedKey::Escape) => event_loop.exit(),
@@ -347,7 +324,7 @@ impl State {
                 if self.paused {
                     println!("paused at frame {} (pts {} ns)", self.index, fps.pts_ns(self.index));
                 } else {
-                    self.reschedule(self.index + 1);
+                    self.pipeline.shown(self.index);
                     println!("resumed at frame {}", self.index);
                 }
                 self.window.request_redraw();
@@ -360,29 +337,33 @@ impl State {
                 };
                 // Generated inputs are functions of time and follow the output; files seek.
                 let delta = fps.pts_ns(five_seconds);
-                for id in self.engine.seekable_inputs() {
-                    let at = self.engine.input_position(&id).unwrap_or(0);
+                let engine = self.pipeline.engine_mut();
+                for id in engine.seekable_inputs() {
+                    let at = engine.input_position(&id).unwrap_or(0);
                     let to = if target < self.index { at.saturating_sub(delta) } else { at + delta };
-                    if let Err(e) = self.engine.seek_input(&id, to) {
+                    if let Err(e) = engine.seek_input(&id, to) {
                         eprintln!("input {id}: {e}");
                     }
                 }
                 self.render(target)?;
-                self.reschedule(target);
+                self.pipeline.shown(target);
                 println!("seek to frame {target}");
             }
             Key::Named(NamedKey::Home) => {
                 // Rebuilding restarts every input from its beginning.
-                self.engine = Engine::with_pipelines(
+                let engine = Engine::with_pipelines(
                     &self.gpu,
-                    self.engine.pipelines().clone(),
+                    self.pipeline.engine().pipelines().clone(),
                     args.scene.clone(),
                     &args.registry,
                     Pacing::Realtime,
                 )?;
-                self.rendered = 0;
+                // The recording goes on into the restarted loop.
+                let recording = self.pipeline.remove_output(RECORDING).unwrap_or_default();
+                self.pipeline = Pipeline::new(engine, Pacing::Realtime);
+                self.pipeline.set_output(RECORDING, recording);
                 self.render(0)?;
-                self.reschedule(0);
+                self.pipeline.shown(0);
                 println!("restart");
             }
             Key::Character(c) => match c.to_lowercase().as_str() {
@@ -396,12 +377,13 @@ impl State {
                     self.window.request_redraw();
                 }
                 "s" => {
-                    let path = save_png(&mut self.engine, self.index, &args.snapshot_dir)?;
+                    let path = save_png(self.pipeline.engine_mut(), self.index, &args.snapshot_dir)?;
                     println!("saved {} (frame {})", path.display(), self.index);
                 }
                 "," | "." if self.paused => {
                     let target = if c == "," { self.index.saturating_sub(1) } else { self.index + 1 };
                     self.render(target)?;
+                    self.pipeline.shown(target);
                     println!("frame {target}");
                 }
                 _ => {}

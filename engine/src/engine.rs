@@ -203,18 +203,23 @@ impl Engine {
     /// boundary. Unchanged inputs keep running (a file keeps its position); a layer whose kind,
     /// input and kind fields are unchanged keeps its state and takes the new z, opacity, blend,
     /// visibility, rect and crop; everything else is built anew, and removed ones are dropped.
+    /// Inputs built from the scene's size or rate (`InputKind::depends_on_scene`) are rebuilt
+    /// when those change.
     /// All new parts are built before anything is replaced: on error the running scene is
     /// untouched.
     pub fn apply_scene(&mut self, next: Scene, registry: &Registry) -> Result<(), EngineError> {
         let gpu = self.gpu.clone();
         gpu.check_size("output", next.width, next.height)?;
         let ctx = BuildContext { gpu: &gpu, pipelines: &self.pipelines, scene: &next };
+        let format_changed = (next.width, next.height, next.fps, &next.base_dir)
+            != (self.scene.width, self.scene.height, self.scene.fps, &self.scene.base_dir);
         let mut new_sources = BTreeMap::new();
         for (id, spec) in &next.inputs {
-            if self.scene.inputs.get(id) != Some(spec) {
-                let kind = registry
-                    .input(&spec.kind)
-                    .ok_or_else(|| EngineError::UnknownKind { what: "input", kind: spec.kind.clone() })?;
+            let kind = registry
+                .input(&spec.kind)
+                .ok_or_else(|| EngineError::UnknownKind { what: "input", kind: spec.kind.clone() })?;
+            let stale = format_changed && kind.depends_on_scene(&spec.params);
+            if self.scene.inputs.get(id) != Some(spec) || stale {
                 new_sources.insert(id.clone(), kind.build(id, &spec.params, &ctx)?);
             }
         }

@@ -8,11 +8,13 @@
 
 mod compositor;
 mod engine;
+pub mod files;
 pub mod frame;
 pub mod gpu;
 pub mod layers;
 #[cfg(feature = "media")]
 pub mod media;
+mod pipeline;
 pub mod registry;
 mod runtime;
 pub mod scene;
@@ -25,8 +27,9 @@ pub use engine::{Engine, EngineError, FrameIssues, Readback, StageTimes, DEFAULT
 pub use frame::{FrameData, FrameInfo, OutputFrame, PixelFormat, Plane, TimestampedFrame};
 pub use gpu::convert::{YuvColorSpace, YuvMatrix, YuvRange};
 pub use gpu::{AdapterSummary, GpuContext, GpuError};
+pub use pipeline::{FrameReport, LoopStats, Pipeline, SinkSummary};
 pub use registry::Registry;
-pub use runtime::{run, RunError, RunOptions, RunStats, SinkSummary};
+pub use runtime::{run, RunError, RunOptions, RunStats};
 pub use scene::{BlendMode, Color, Fps, LayerSpec, Rect, Scene, SceneError};
 pub use sinks::{Backpressure, Sink, SinkError, SinkHandle};
 pub use timing::Pacing;

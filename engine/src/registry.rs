@@ -56,6 +56,11 @@ pub trait InputKind: Send + Sync {
     fn path_fields(&self) -> &'static [&'static str] {
         &[]
     }
+    /// True when building with `params` reads the scene's size or frame rate (a pattern at the
+    /// scene's size, a file's timing tolerance): a scene update that changes them rebuilds it.
+    fn depends_on_scene(&self, _params: &Params) -> bool {
+        false
+    }
     fn validate(&self, params: &Params) -> Result<(), SceneError>;
     fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError>;
 }

@@ -1,10 +1,12 @@
 //! Running an engine to sinks: pacing, delivering readbacks to each sink's thread, stop requests,
 //! and the numbers a user wants at the end.
 
-use crate::engine::{Engine, Readback, StageTimes};
+use crate::engine::{Engine, StageTimes};
 use crate::gpu::GpuError;
+use crate::pipeline::{Pipeline, SinkSummary};
 use crate::sinks::{SinkError, SinkHandle};
-use crate::timing::{FrameTimer, Pacing, SystemClock};
+use crate::timing::Pacing;
+use std::borrow::BorrowMut;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,14 +31,6 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error("no input of the scene ends by itself (test patterns and looping files run forever): say how many frames to render")]
     Endless,
-}
-
-/// Per-sink outcome.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SinkSummary {
-    pub name: String,
-    pub written: u64,
-    pub dropped: u64,
 }
 
 /// What a run did.
@@ -67,89 +61,65 @@ fn finite_or_endless(engine: &Engine, frames: Option<u64>) -> Result<Option<u64>
 
 /// Renders frames into `sinks` until the frame count is reached, every input has ended, or a stop
 /// is requested; then finishes every sink (trailers written, files closed). `progress` is called
-/// after each frame with its index.
+/// after each frame with its index. A convenience over [`Pipeline::run`] for one output.
 pub fn run(
     engine: &mut Engine,
     sinks: Vec<SinkHandle>,
     pacing: Pacing,
     options: &RunOptions,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<RunStats, RunError> {
-    let limit = finite_or_endless(engine, options.frames)?;
-    let output = (engine.scene().width, engine.scene().height);
-    let mut formats: Vec<Readback> = Vec::new();
-    for sink in &sinks {
-        let r = Readback { format: sink.format(), size: sink.size().filter(|&s| s != output) };
-        if !formats.contains(&r) {
-            formats.push(r);
-        }
-    }
-    let mut timer =
-        (pacing == Pacing::Realtime).then(|| FrameTimer::new(Arc::new(SystemClock::default()), engine.scene().fps));
-    let start = Instant::now();
-    let mut rendered = 0u64;
-    let (mut input_errors, mut layer_errors) = (0u64, 0u64);
-    let deliver = |frames: Vec<crate::frame::OutputFrame>| -> Result<(), SinkError> {
-        for frame in frames {
-            let frame = Arc::new(frame);
-            for sink in sinks.iter().filter(|s| s.wants(&frame, output)) {
-                sink.push(frame.clone())?;
+    let mut pipeline = Pipeline::new(engine, pacing);
+    pipeline.set_output("output", sinks);
+    pipeline.run(options, progress)
+}
+
+impl<E: BorrowMut<Engine>> Pipeline<E> {
+    /// Renders until the frame count is reached, every input has ended, or a stop is requested;
+    /// then delivers what is in flight and finishes every output's sinks, even after an error.
+    pub fn run(&mut self, options: &RunOptions, mut progress: impl FnMut(u64)) -> Result<RunStats, RunError> {
+        let limit = finite_or_endless(self.engine(), options.frames)?;
+        let first = self.stats().rendered;
+        self.start_at(options.start);
+        let start = Instant::now();
+        let result: Result<(), RunError> = (|| {
+            loop {
+                let rendered = self.stats().rendered - first;
+                if limit.is_some_and(|n| rendered >= n)
+                    || options.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+                {
+                    break;
+                }
+                let index = self.wait_next();
+                let report = self.render(index, &[])?;
+                if let Some((_, e)) = report.sink_errors.into_iter().next() {
+                    return Err(e.into());
+                }
+                progress(index);
+                if limit.is_none() && self.engine().all_inputs_ended() {
+                    break;
+                }
             }
-        }
-        Ok(())
-    };
-    let result: Result<(), RunError> = (|| {
-        let mut next = options.start;
-        loop {
-            if limit.is_some_and(|n| rendered >= n) || options.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
-            {
-                break;
+            if let Some((_, e)) = self.flush(&[])?.sink_errors.into_iter().next() {
+                return Err(e.into());
             }
-            let index = match &mut timer {
-                Some(t) => t.wait_next(),
-                None => next,
-            };
-            let (done, issues) = engine.render(index, &formats)?;
-            input_errors += issues.sources.len() as u64;
-            layer_errors += issues.layers.len() as u64;
-            deliver(done)?;
-            rendered += 1;
-            next = index + 1;
-            progress(index);
-            if limit.is_none() && engine.all_inputs_ended() {
-                break;
-            }
+            Ok(())
+        })();
+        let elapsed = start.elapsed();
+        let (sinks, first_sink_error) = self.finish_outputs();
+        result?;
+        if let Some(e) = first_sink_error {
+            return Err(e.into());
         }
-        deliver(engine.flush()?)?;
-        Ok(())
-    })();
-    let elapsed = start.elapsed();
-    // Finish every sink even after an error, so files are closed properly.
-    let mut summaries = Vec::new();
-    let mut first_sink_error = None;
-    for sink in sinks {
-        let stats = sink.stats().clone();
-        let name = sink.name().to_string();
-        if let Err(e) = sink.finish() {
-            first_sink_error.get_or_insert(e);
-        }
-        summaries.push(SinkSummary {
-            name,
-            written: stats.written.load(Ordering::Relaxed),
-            dropped: stats.dropped.load(Ordering::Relaxed),
-        });
+        let stats = self.stats();
+        Ok(RunStats {
+            frames: stats.rendered - first,
+            elapsed,
+            times: self.engine().times(),
+            sinks,
+            missed_ticks: self.missed_ticks(),
+            input_errors: stats.input_errors,
+            layer_errors: stats.layer_errors,
+        })
     }
-    result?;
-    if let Some(e) = first_sink_error {
-        return Err(e.into());
-    }
-    Ok(RunStats {
-        frames: rendered,
-        elapsed,
-        times: engine.times(),
-        sinks: summaries,
-        missed_ticks: timer.map_or(0, |t| t.missed()),
-        input_errors,
-        layer_errors,
-    })
 }

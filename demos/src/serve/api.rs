@@ -51,6 +51,8 @@ fn json_body(body: &Bytes) -> Result<Value, ApiError> {
         let path = if path == "?" || path.is_empty() { ".".to_string() } else { path };
         ApiError::at(400, path, format!("invalid JSON: {}", e.inner()))
     })?;
+    // One JSON value and nothing after it (`{"opacity":0.5}xyz` is not a body).
+    de.end().map_err(|e| ApiError::at(400, ".", format!("invalid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -80,7 +82,11 @@ async fn send_update(state: &AppState, update: Update, at_pts_ns: Option<u64>) -
     match tokio::time::timeout(wait, rx).await {
         Ok(Ok(result)) => result.map(Json),
         Ok(Err(_)) => Err(ApiError::new(503, "the renderer has stopped")),
-        Err(_) => Err(ApiError::new(504, "the renderer did not take the update in time")),
+        Err(_) => Err(ApiError::new(
+            504,
+            "the renderer did not answer in time; the update is still queued and may apply \
+             (GET /scene shows the revision): check before retrying",
+        )),
     }
 }
 

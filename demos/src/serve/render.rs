@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use streamlib::registry::NamedSink;
-use streamlib::timing::{FrameTimer, SystemClock};
+use streamlib::scene::OutputSpec;
 use streamlib::{
-    Backpressure, Engine, GpuContext, OutputFrame, Pacing, PixelFormat, Readback, Registry, Scene, SinkError,
-    SinkHandle,
+    Backpressure, Engine, FrameReport, GpuContext, OutputFrame, Pacing, Pipeline, PixelFormat, Readback, Registry,
+    Scene, SinkError, SinkHandle,
 };
 use tokio::sync::{broadcast, oneshot};
 
@@ -253,12 +253,6 @@ fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Sinks of one scene output.
-struct Output {
-    spec: streamlib::scene::OutputSpec,
-    sinks: Vec<SinkHandle>,
-}
-
 /// Updates waiting for a later pts (`?at_pts_ns`); more are refused rather than queued.
 const MAX_DEFERRED: usize = 256;
 
@@ -272,10 +266,10 @@ pub struct RenderThread {
 }
 
 struct Running {
-    engine: Engine,
+    pipeline: Pipeline,
     doc: Value,
-    outputs: BTreeMap<String, Output>,
-    timer: FrameTimer,
+    /// The spec each of the pipeline's outputs was opened from.
+    output_specs: BTreeMap<String, OutputSpec>,
 }
 
 /// Marks the server unhealthy when the render thread ends other than by a stop request (a panic
@@ -315,7 +309,7 @@ impl RenderThread {
         Ok(scene)
     }
 
-    fn open_output(&self, scene: &Scene, spec: &streamlib::scene::OutputSpec) -> Result<Output, ApiError> {
+    fn open_output(&self, scene: &Scene, spec: &OutputSpec) -> Result<Vec<SinkHandle>, ApiError> {
         let root = self.media_root.clone();
         let place = move |p: &Path| -> Result<PathBuf, SinkError> {
             root.confine(&p.to_string_lossy()).map_err(SinkError::Unsupported)
@@ -324,70 +318,74 @@ impl RenderThread {
             .registry
             .open_scene_output(scene, spec, place)
             .map_err(|e| ApiError::at(422, format!("outputs.{}", spec.id), e.to_string()))?;
-        let sinks = named
+        named
             .into_iter()
             .map(|n| SinkHandle::spawn(&n.name, n.sink, Backpressure::Drop, 8))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ApiError::new(500, e.to_string()))?;
-        Ok(Output { spec: spec.clone(), sinks })
+            .map_err(|e| ApiError::new(500, e.to_string()))
     }
 
     /// Validates, builds and swaps in `doc`; on any error nothing changes.
     fn apply(&self, gpu: &GpuContext, running: &mut Option<Running>, doc: Value) -> Result<(), ApiError> {
         let scene = self.parse(&doc)?;
-        let old_outputs = running.as_ref().map(|r| &r.outputs);
+        let old_specs = running.as_ref().map(|r| &r.output_specs);
         // New or changed outputs are opened first; unchanged ones keep running.
-        let mut opened = BTreeMap::new();
+        let mut opened: BTreeMap<String, Vec<SinkHandle>> = BTreeMap::new();
         for spec in &scene.outputs {
-            if old_outputs.and_then(|o| o.get(&spec.id)).is_some_and(|o| o.spec == *spec) {
+            if old_specs.and_then(|o| o.get(&spec.id)).is_some_and(|o| o == spec) {
                 continue;
             }
             match self.open_output(&scene, spec) {
-                Ok(o) => {
-                    opened.insert(spec.id.clone(), o);
+                Ok(sinks) => {
+                    opened.insert(spec.id.clone(), sinks);
                 }
                 Err(e) => {
-                    finish_in_background(opened.into_values().flat_map(|o| o.sinks).collect());
+                    finish_in_background(opened.into_values().flatten().collect());
                     return Err(e);
                 }
             }
         }
         let build_err = |e: streamlib::EngineError| ApiError::new(422, e.to_string());
-        match running {
+        let r = match running {
             Some(r) => {
-                if let Err(e) = r.engine.apply_scene(scene.clone(), &self.registry) {
-                    finish_in_background(opened.into_values().flat_map(|o| o.sinks).collect());
+                if let Err(e) = r.pipeline.apply_scene(scene.clone(), &self.registry) {
+                    finish_in_background(opened.into_values().flatten().collect());
                     return Err(build_err(e));
                 }
-                if r.timer.fps() != scene.fps {
-                    r.timer = FrameTimer::new(Arc::new(SystemClock::default()), scene.fps);
+                let gone: Vec<String> = r
+                    .output_specs
+                    .iter()
+                    .filter(|(id, spec)| !scene.outputs.iter().any(|s| s.id == **id && s == *spec))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in gone {
+                    r.output_specs.remove(&id);
+                    finish_in_background(r.pipeline.remove_output(&id).unwrap_or_default());
                 }
-                let mut gone = Vec::new();
-                r.outputs.retain(|id, o| {
-                    let keep = scene.outputs.iter().any(|s| s.id == *id && *s == o.spec);
-                    if !keep {
-                        gone.append(&mut o.sinks);
-                    }
-                    keep
-                });
-                finish_in_background(gone);
-                r.outputs.extend(opened);
                 r.doc = doc;
+                r
             }
             None => {
                 let engine = match Engine::new(gpu, scene.clone(), &self.registry, Pacing::Realtime) {
                     Ok(e) => e,
                     Err(e) => {
-                        finish_in_background(opened.into_values().flat_map(|o| o.sinks).collect());
+                        finish_in_background(opened.into_values().flatten().collect());
                         return Err(build_err(e));
                     }
                 };
-                *running = Some(Running {
-                    engine,
+                running.insert(Running {
+                    pipeline: Pipeline::new(engine, Pacing::Realtime),
                     doc,
-                    outputs: opened,
-                    timer: FrameTimer::new(Arc::new(SystemClock::default()), scene.fps),
-                });
+                    output_specs: BTreeMap::new(),
+                })
+            }
+        };
+        for (id, sinks) in opened {
+            if let Some(spec) = scene.outputs.iter().find(|s| s.id == id) {
+                r.output_specs.insert(id.clone(), spec.clone());
+            }
+            if let Some(old) = r.pipeline.set_output(&id, sinks) {
+                finish_in_background(old);
             }
         }
         Ok(())
@@ -431,8 +429,8 @@ impl RenderThread {
                 }
                 continue;
             };
-            let index = r.timer.wait_next();
-            let pts = r.engine.scene().fps.pts_ns(index);
+            let index = r.pipeline.wait_next();
+            let pts = r.pipeline.engine().scene().fps.pts_ns(index);
             // Updates due now, in arrival order.
             let mut due = Vec::new();
             while let Ok(c) = self.commands.try_recv() {
@@ -463,65 +461,42 @@ impl RenderThread {
                 let _ = reply.send(self.update_guarded(&gpu, &mut running, &mut revision, update, index));
             }
             let Some(r) = running.as_mut() else { continue };
-            let scene_size = (r.engine.scene().width, r.engine.scene().height);
-            let mut readbacks: Vec<Readback> = Vec::new();
-            for s in r.outputs.values().flat_map(|o| &o.sinks) {
-                let rb = Readback { format: s.format(), size: s.size() };
-                if !readbacks.contains(&rb) {
-                    readbacks.push(rb);
-                }
-            }
-            if !snapshots.is_empty() && !readbacks.contains(&Readback::from(PixelFormat::Rgba8)) {
-                readbacks.push(PixelFormat::Rgba8.into());
-            }
-            let engine = &mut r.engine;
+            let snapshot = [Readback::from(PixelFormat::Rgba8)];
+            let extra: &[Readback] = if snapshots.is_empty() { &[] } else { &snapshot };
+            let pipeline = &mut r.pipeline;
             let rendered_frame =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.render(index, &readbacks)));
-            let rendered_frame = rendered_frame.unwrap_or_else(|panic| {
-                let message = streamlib::sinks::panic_message(&panic);
-                self.panicked(&format!("frame {index}"), &message);
-                Ok((Vec::new(), Default::default()))
-            });
-            let done = match rendered_frame {
-                Ok((done, issues)) => {
-                    for (input, e) in &issues.sources {
-                        let _ = self.events.send(
-                            serde_json::json!({ "type": "input_error", "input": input, "message": e.to_string() }),
-                        );
-                    }
-                    if let Ok(mut s) = self.status.lock() {
-                        s.input_errors += issues.sources.len() as u64;
-                        s.layer_errors += issues.layers.len() as u64;
-                    }
-                    done
-                }
-                Err(e) => {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline.render(index, extra)));
+            let report = match rendered_frame {
+                Ok(Ok(report)) => report,
+                Ok(Err(e)) => {
                     tracing::error!("frame {index}: {e}");
-                    Vec::new()
+                    FrameReport::default()
+                }
+                Err(panic) => {
+                    self.panicked(&format!("frame {index}"), &streamlib::sinks::panic_message(&panic));
+                    FrameReport::default()
                 }
             };
+            for (input, e) in &report.issues.sources {
+                let _ = self
+                    .events
+                    .send(serde_json::json!({ "type": "input_error", "input": input, "message": e.to_string() }));
+            }
+            for (output, e) in &report.sink_errors {
+                let _ = self
+                    .events
+                    .send(serde_json::json!({ "type": "sink_error", "output": output, "message": e.to_string() }));
+            }
             rendered += 1;
-            for frame in done {
-                let frame = Arc::new(frame);
-                for (id, o) in &r.outputs {
-                    for s in o.sinks.iter().filter(|s| s.wants(&frame, scene_size)) {
-                        if let Err(e) = s.push(frame.clone()) {
-                            let _ = self.events.send(
-                                serde_json::json!({ "type": "sink_error", "output": id, "message": e.to_string() }),
-                            );
-                        }
-                    }
-                }
-                if frame.format == PixelFormat::Rgba8 && (frame.width, frame.height) == scene_size {
-                    let (ready, waiting): (Vec<_>, Vec<_>) = snapshots.drain(..).partition(|(i, _)| frame.index >= *i);
-                    snapshots = waiting;
-                    for (_, reply) in ready {
-                        let _ = reply.send(Ok((*frame).clone()));
-                    }
+            for frame in report.extra {
+                let (ready, waiting): (Vec<_>, Vec<_>) = snapshots.drain(..).partition(|(i, _)| frame.index >= *i);
+                snapshots = waiting;
+                for (_, reply) in ready {
+                    let _ = reply.send(Ok((*frame).clone()));
                 }
             }
-            for id in r.engine.scene().inputs.keys() {
-                if r.engine.input_ended(id) && reported_ended.insert(id.clone()) {
+            for id in r.pipeline.engine().scene().inputs.keys() {
+                if r.pipeline.engine().input_ended(id) && reported_ended.insert(id.clone()) {
                     let _ = self.events.send(serde_json::json!({ "type": "input_ended", "input": id }));
                 }
             }
@@ -537,21 +512,12 @@ impl RenderThread {
         }
         // Shutting down: everything still in flight reaches the sinks, then they finish.
         if let Some(mut r) = running {
-            if let Ok(done) = r.engine.flush() {
-                let size = (r.engine.scene().width, r.engine.scene().height);
-                for frame in done {
-                    let frame = Arc::new(frame);
-                    for s in r.outputs.values().flat_map(|o| &o.sinks).filter(|s| s.wants(&frame, size)) {
-                        let _ = s.push(frame.clone());
-                    }
-                }
+            if let Err(e) = r.pipeline.flush(&[]) {
+                tracing::error!("{e}");
             }
-            for (id, o) in r.outputs {
-                for s in o.sinks {
-                    if let Err(e) = s.finish() {
-                        tracing::error!(output = %id, "{e}");
-                    }
-                }
+            let (_, error) = r.pipeline.finish_outputs();
+            if let Some(e) = error {
+                tracing::error!("{e}");
             }
         }
         for (_, reply) in snapshots {
@@ -618,11 +584,11 @@ impl RenderThread {
 
     fn update_status(&self, r: &Running, rendered: u64, fps: f64) -> (u64, Vec<SinkStatus>) {
         let sinks: Vec<SinkStatus> = r
-            .outputs
-            .iter()
-            .flat_map(|(id, o)| {
-                o.sinks.iter().map(move |s| SinkStatus {
-                    output: id.clone(),
+            .pipeline
+            .outputs()
+            .flat_map(|(id, sinks)| {
+                sinks.iter().map(move |s| SinkStatus {
+                    output: id.to_string(),
                     name: s.name().to_string(),
                     written: s.stats().written.load(Ordering::Relaxed),
                     dropped: s.stats().dropped.load(Ordering::Relaxed),
@@ -631,8 +597,8 @@ impl RenderThread {
                 })
             })
             .collect();
-        let t = r.engine.times();
-        let missed = r.timer.missed();
+        let t = r.pipeline.engine().times();
+        let missed = r.pipeline.missed_ticks();
         if let Ok(mut s) = self.status.lock() {
             s.frames = rendered;
             if fps.is_finite() {
@@ -642,7 +608,54 @@ impl RenderThread {
             s.stage_seconds =
                 [t.sources.as_secs_f64(), t.composite.as_secs_f64(), t.submit.as_secs_f64(), t.readback.as_secs_f64()];
             s.sinks = sinks.clone();
+            s.input_errors = r.pipeline.stats().input_errors;
+            s.layer_errors = r.pipeline.stats().layer_errors;
         }
         (missed, sinks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streamlib::registry::{BuildContext, BuildError, InputKind};
+    use streamlib::scene::{Params, SceneError};
+
+    /// A plugin's input kind whose file field has a name of its own.
+    struct Slides;
+    impl InputKind for Slides {
+        fn path_fields(&self) -> &'static [&'static str] {
+            &["deck"]
+        }
+        fn validate(&self, _: &Params) -> Result<(), SceneError> {
+            Ok(())
+        }
+        fn build(
+            &self,
+            id: &str,
+            _: &Params,
+            _: &BuildContext<'_>,
+        ) -> Result<Box<dyn streamlib::sources::Source>, BuildError> {
+            Err(BuildError::new(id, "not built in this test"))
+        }
+    }
+
+    #[test]
+    fn a_custom_kinds_own_path_field_is_confined() {
+        let root = std::env::temp_dir().join(format!("streamlib-confine-{}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("root");
+        let root = MediaRoot(std::fs::canonicalize(&root).expect("canonical root"));
+        let mut registry = Registry::default();
+        registry.register_input("slides", Slides);
+        let scene_with = |deck: &str| {
+            let doc =
+                serde_json::json!({ "width": 8, "height": 8, "inputs": { "s": { "kind": "slides", "deck": deck } } });
+            Scene::from_value(doc, &registry).expect("valid scene")
+        };
+        let refused = root.check_scene(&scene_with("/etc/passwd"), &registry).expect_err("absolute path");
+        assert_eq!((refused.status, refused.path.as_deref()), (403, Some("inputs.s.deck")));
+        assert!(root.check_scene(&scene_with("../outside.pdf"), &registry).is_err(), "`..`");
+        root.check_scene(&scene_with("talks/deck.pdf"), &registry).expect("inside the root");
+        let _ = std::fs::remove_dir_all(&root.0);
     }
 }

@@ -38,8 +38,8 @@ impl std::fmt::Debug for ImageLayer {
 
 /// Decodes `path` into straight-alpha RGBA8.
 pub fn load_rgba(path: &Path) -> Result<(u32, u32, Vec<u8>), String> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot open image {}: {e}", path.display()))?
+    let file = crate::files::open_regular(path).map_err(|e| format!("cannot open image {}: {e}", path.display()))?;
+    let reader = image::ImageReader::new(std::io::BufReader::new(file))
         .with_guessed_format()
         .map_err(|e| format!("cannot read image {}: {e}", path.display()))?;
     let decoded = reader.decode().map_err(|e| format!("cannot decode image {}: {e}", path.display()))?;

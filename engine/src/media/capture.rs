@@ -171,6 +171,10 @@ impl InputKind for CameraKind {
 pub struct ScreenKind;
 
 impl InputKind for ScreenKind {
+    fn depends_on_scene(&self, _params: &Params) -> bool {
+        true
+    }
+
     fn validate(&self, params: &Params) -> Result<(), SceneError> {
         parse_params::<ScreenConfig>(params)?.check()
     }

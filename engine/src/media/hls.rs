@@ -22,12 +22,33 @@ pub enum HlsMode {
     Live,
 }
 
-/// One rung of the ladder: `"720p"` (height, default bitrate, the output's aspect) or an object.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One rung of the ladder: `720` or `"720p"` (height, default bitrate, the output's aspect) or an
+/// object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum RenditionSpec {
     Named(String),
     Custom(CustomRendition),
+}
+
+// By hand rather than `untagged`, whose only error is "data did not match any variant".
+impl<'de> Deserialize<'de> for RenditionSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let expected =
+            "a height (720), a height name (\"720p\") or {\"height\": 720, \"width\": …, \"bitrate\": …, \"name\": …}";
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(name) => Ok(RenditionSpec::Named(name)),
+            serde_json::Value::Number(n) => match n.as_u64().and_then(|h| u32::try_from(h).ok()) {
+                Some(h) => Ok(RenditionSpec::Named(format!("{h}p"))),
+                None => Err(D::Error::custom(format!("{n} is not a height: expected {expected}"))),
+            },
+            v @ serde_json::Value::Object(_) => serde_json::from_value(v)
+                .map(RenditionSpec::Custom)
+                .map_err(|e| D::Error::custom(format!("{e} (expected {expected})"))),
+            other => Err(D::Error::custom(format!("expected {expected}, not {other}"))),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -366,6 +387,19 @@ mod tests {
         assert_eq!((r.width, r.height, r.bitrate_kbps), (854, 480, 1400));
         assert!(RenditionSpec::Named("1080p".into()).resolve((1280, 720)).is_err(), "no upscaling");
         assert!(RenditionSpec::Named("big".into()).resolve((1280, 720)).is_err());
+    }
+
+    #[test]
+    fn ladders_take_heights_names_and_objects_and_say_what_they_expect() {
+        let config: HlsConfig =
+            serde_json::from_value(serde_json::json!({ "dir": "x", "ladder": [720, "480p", { "height": 360 }] }))
+                .expect("numbers, names and objects");
+        let names: Vec<String> = config.renditions((1280, 720)).expect("ladder").into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["720p", "480p", "360p"]);
+        let err = serde_json::from_value::<HlsConfig>(serde_json::json!({ "dir": "x", "ladder": [true] }))
+            .expect_err("a boolean is no rendition")
+            .to_string();
+        assert!(err.contains("a height (720)") && !err.contains("did not match any variant"), "{err}");
     }
 
     #[test]

@@ -53,12 +53,18 @@ impl Fps {
     }
 
     pub(crate) fn validate(self) -> Result<(), String> {
-        if self.num == 0 || self.den == 0 || self.as_f64() > 1000.0 {
-            return Err(format!("{self} is not a frame rate in (0, 1000]"));
+        // Below one frame a second the render loop would sleep longer than a client waits for an
+        // update to apply (and `1/4294967295` for 136 years).
+        if self.num == 0 || self.den == 0 || !(MIN_FPS..=MAX_FPS).contains(&self.as_f64()) {
+            return Err(format!("{self} is not a frame rate in [{MIN_FPS}, {MAX_FPS}]"));
         }
         Ok(())
     }
 }
+
+/// The frame rates a scene may have.
+pub const MIN_FPS: f64 = 1.0;
+pub const MAX_FPS: f64 = 1000.0;
 
 fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 {
@@ -97,7 +103,7 @@ impl<'de> Deserialize<'de> for Fps {
             Text(String),
         }
         let bad = |what: &dyn fmt::Display| {
-            serde::de::Error::custom(format!("{what} is not a frame rate: use a number in (0, 1000] or \"num/den\""))
+            serde::de::Error::custom(format!("{what} is not a frame rate: use a number in [1, 1000] or \"num/den\""))
         };
         match Raw::deserialize(d)? {
             Raw::Number(n) => Fps::from_f64(n).ok_or_else(|| bad(&n)),

@@ -190,6 +190,11 @@ impl Source for TestPattern {
 pub struct TestPatternKind;
 
 impl InputKind for TestPatternKind {
+    fn depends_on_scene(&self, params: &Params) -> bool {
+        // Drawn at the scene's size unless both sides are given.
+        !(params.contains_key("width") && params.contains_key("height"))
+    }
+
     fn validate(&self, params: &Params) -> Result<(), SceneError> {
         let config: TestPatternConfig = parse_params(params)?;
         for (name, v) in [("width", config.width), ("height", config.height)] {

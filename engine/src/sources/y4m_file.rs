@@ -37,7 +37,7 @@ pub struct Y4mProducer {
 
 fn open(path: &Path) -> Result<y4m::Decoder<BufReader<File>>, SourceError> {
     let err = |message: String| SourceError::Open { path: path.display().to_string(), message };
-    let file = File::open(path).map_err(|e| err(e.to_string()))?;
+    let file = crate::files::open_regular(path).map_err(|e| err(e.to_string()))?;
     let decoder =
         y4m::Decoder::new(BufReader::new(file)).map_err(|e| err(format!("not a valid YUV4MPEG2 file: {e}")))?;
     match decoder.get_colorspace() {
@@ -121,6 +121,10 @@ impl FrameProducer for Y4mProducer {
 pub struct Y4mSourceKind;
 
 impl InputKind for Y4mSourceKind {
+    fn depends_on_scene(&self, _params: &Params) -> bool {
+        true
+    }
+
     fn path_fields(&self) -> &'static [&'static str] {
         &["path"]
     }

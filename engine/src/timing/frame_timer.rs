@@ -52,19 +52,47 @@ impl FrameTimer {
         index
     }
 
+    /// Without sleeping: the next frame's index when it is due now (late ticks skipped and
+    /// counted as in `wait_next`), else `None`. For event loops that wait on their own.
+    pub fn poll_due(&mut self) -> Option<u64> {
+        let now = self.clock.now_ns();
+        if self.deadline_ns(self.next_index) > now {
+            return None;
+        }
+        let due_index = self.fps_index_at(now);
+        if due_index > self.next_index {
+            self.missed += due_index - self.next_index;
+            self.next_index = due_index;
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        Some(index)
+    }
+
+    /// The index `wait_next` or `poll_due` returns next.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
     /// The index of the frame whose slot contains time `t_ns`.
     fn fps_index_at(&self, t_ns: u64) -> u64 {
         let elapsed = u128::from(t_ns.saturating_sub(self.start_ns));
         (elapsed * u128::from(self.fps.num) / (1_000_000_000u128 * u128::from(self.fps.den))) as u64
     }
 
-    /// Ticks skipped because the caller was late.
     pub fn fps(&self) -> Fps {
         self.fps
     }
 
+    /// Ticks skipped because the caller was late.
     pub fn missed(&self) -> u64 {
         self.missed
+    }
+
+    /// Restarts the schedule so that frame `index` was due now and `index + 1` comes next.
+    pub fn reset_after(&mut self, index: u64) {
+        self.reset_to(index);
+        self.next_index = index + 1;
     }
 
     /// Restarts the schedule so that frame `index` is due now.

@@ -1,0 +1,252 @@
+//! The one render loop: pace a frame, render it, read back what the outputs want, deliver the
+//! frames to their sinks, count what happened. `streamlib render`, `preview` and `serve` all drive
+//! a `Pipeline`; they differ only in what they do between frames (present a window, apply HTTP
+//! updates). Whatever the next features add per frame (network sinks, audio, sync statistics)
+//! goes here once.
+
+use crate::engine::{Engine, EngineError, FrameIssues, Readback};
+use crate::frame::OutputFrame;
+use crate::gpu::GpuError;
+use crate::registry::Registry;
+use crate::scene::Scene;
+use crate::sinks::{SinkError, SinkHandle};
+use crate::timing::{Clock, FrameTimer, Pacing, SystemClock};
+use std::borrow::BorrowMut;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one frame did besides reaching the sinks.
+#[derive(Debug, Default)]
+pub struct FrameReport {
+    pub index: u64,
+    /// Inputs and layers that failed this frame (they were skipped; the rest rendered).
+    pub issues: FrameIssues,
+    /// Frames read back for the extra readbacks the caller asked for (a snapshot, say), possibly
+    /// of earlier frames; the outputs' frames went to their sinks.
+    pub extra: Vec<Arc<OutputFrame>>,
+    /// Sinks that refused a frame: the output's id and why.
+    pub sink_errors: Vec<(String, SinkError)>,
+}
+
+/// Counts over the loop's life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    pub rendered: u64,
+    pub input_errors: u64,
+    pub layer_errors: u64,
+    pub sink_errors: u64,
+}
+
+/// Per-sink outcome once a pipeline has finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkSummary {
+    pub output: String,
+    pub name: String,
+    pub written: u64,
+    pub dropped: u64,
+}
+
+/// An engine (owned, or borrowed for one run), its outputs' sinks and its pacing.
+pub struct Pipeline<E: BorrowMut<Engine> = Engine> {
+    engine: E,
+    outputs: BTreeMap<String, Vec<SinkHandle>>,
+    clock: Arc<dyn Clock>,
+    /// Realtime pacing only.
+    timer: Option<FrameTimer>,
+    /// Offline: the next index to render.
+    next: u64,
+    stats: LoopStats,
+}
+
+impl<E: BorrowMut<Engine>> std::fmt::Debug for Pipeline<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("engine", self.engine.borrow())
+            .field("outputs", &self.outputs.keys().collect::<Vec<_>>())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl<E: BorrowMut<Engine>> Pipeline<E> {
+    /// A pipeline paced on the system clock (realtime) or as fast as it renders (offline).
+    pub fn new(engine: E, pacing: Pacing) -> Self {
+        Self::with_clock(engine, pacing, Arc::new(SystemClock::default()))
+    }
+
+    pub fn with_clock(engine: E, pacing: Pacing, clock: Arc<dyn Clock>) -> Self {
+        let fps = engine.borrow().scene().fps;
+        let timer = (pacing == Pacing::Realtime).then(|| FrameTimer::new(clock.clone(), fps));
+        Pipeline { engine, outputs: BTreeMap::new(), clock, timer, next: 0, stats: LoopStats::default() }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        self.engine.borrow()
+    }
+
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        self.engine.borrow_mut()
+    }
+
+    pub fn stats(&self) -> LoopStats {
+        self.stats
+    }
+
+    /// Ticks skipped because rendering was late (realtime only).
+    pub fn missed_ticks(&self) -> u64 {
+        self.timer.as_ref().map_or(0, FrameTimer::missed)
+    }
+
+    /// Sets the sinks of output `id`, returning the ones it replaces (to be finished).
+    pub fn set_output(&mut self, id: &str, sinks: Vec<SinkHandle>) -> Option<Vec<SinkHandle>> {
+        self.outputs.insert(id.to_string(), sinks)
+    }
+
+    /// Takes output `id` out of the loop; its sinks are the caller's to finish.
+    pub fn remove_output(&mut self, id: &str) -> Option<Vec<SinkHandle>> {
+        self.outputs.remove(id)
+    }
+
+    /// The outputs and their sinks, by id.
+    pub fn outputs(&self) -> impl Iterator<Item = (&str, &[SinkHandle])> {
+        self.outputs.iter().map(|(id, s)| (id.as_str(), s.as_slice()))
+    }
+
+    /// Moves to `next` at this frame boundary (see `Engine::apply_scene`); a new frame rate
+    /// restarts the schedule from the frame that comes next.
+    pub fn apply_scene(&mut self, next: Scene, registry: &Registry) -> Result<(), EngineError> {
+        let fps = next.fps;
+        self.engine_mut().apply_scene(next, registry)?;
+        if let Some(timer) = &mut self.timer {
+            if timer.fps() != fps {
+                let index = timer.next_index();
+                *timer = FrameTimer::new(self.clock.clone(), fps);
+                timer.reset_to(index);
+            }
+        }
+        Ok(())
+    }
+
+    /// Offline: the first index `wait_next` returns (a render starting at frame N).
+    pub fn start_at(&mut self, index: u64) {
+        match &mut self.timer {
+            Some(t) => t.reset_to(index),
+            None => self.next = index,
+        }
+    }
+
+    /// The index of the next frame: waits for its deadline when realtime (late ticks are skipped
+    /// and counted), counts on when offline.
+    pub fn wait_next(&mut self) -> u64 {
+        match &mut self.timer {
+            Some(t) => t.wait_next(),
+            None => {
+                let index = self.next;
+                self.next += 1;
+                index
+            }
+        }
+    }
+
+    /// For event loops that cannot sleep in `wait_next` (a window): the index due now, if one is
+    /// (late ticks skipped and counted). Offline, every call is due.
+    pub fn poll_due(&mut self) -> Option<u64> {
+        match &mut self.timer {
+            Some(t) => t.poll_due(),
+            None => Some(self.wait_next()),
+        }
+    }
+
+    /// When the next frame is due (now, offline).
+    pub fn next_deadline(&self) -> Instant {
+        let wait = self.timer.as_ref().map_or(0, |t| t.deadline_ns(t.next_index()).saturating_sub(self.clock.now_ns()));
+        Instant::now() + Duration::from_nanos(wait)
+    }
+
+    /// Frame `index` is on screen now (after a pause, a seek or a step): the next one comes a
+    /// frame period later.
+    pub fn shown(&mut self, index: u64) {
+        match &mut self.timer {
+            Some(t) => t.reset_after(index),
+            None => self.next = index + 1,
+        }
+    }
+
+    /// Renders frame `index`, reading back what every output's sinks want plus `extra`, and
+    /// delivers the finished frames (possibly of earlier frames) to the sinks that want them.
+    pub fn render(&mut self, index: u64, extra: &[Readback]) -> Result<FrameReport, GpuError> {
+        let mut readbacks: Vec<Readback> = Vec::new();
+        for s in self.outputs.values().flatten() {
+            let r = Readback { format: s.format(), size: s.size() };
+            if !readbacks.contains(&r) {
+                readbacks.push(r);
+            }
+        }
+        readbacks.extend(extra.iter().filter(|r| !readbacks.contains(r)).copied().collect::<Vec<_>>());
+        let (done, issues) = self.engine_mut().render(index, &readbacks)?;
+        self.stats.rendered += 1;
+        self.stats.input_errors += issues.sources.len() as u64;
+        self.stats.layer_errors += issues.layers.len() as u64;
+        let mut report = FrameReport { index, issues, ..Default::default() };
+        self.deliver(done, extra, &mut report);
+        Ok(report)
+    }
+
+    /// Waits for every readback still in flight and delivers it.
+    pub fn flush(&mut self, extra: &[Readback]) -> Result<FrameReport, GpuError> {
+        let done = self.engine_mut().flush()?;
+        let mut report = FrameReport::default();
+        self.deliver(done, extra, &mut report);
+        Ok(report)
+    }
+
+    fn deliver(&mut self, done: Vec<OutputFrame>, extra: &[Readback], report: &mut FrameReport) {
+        let output = (self.engine().scene().width, self.engine().scene().height);
+        for frame in done {
+            let frame = Arc::new(frame);
+            for (id, sinks) in &self.outputs {
+                for s in sinks.iter().filter(|s| s.wants(&frame, output)) {
+                    if let Err(e) = s.push(frame.clone()) {
+                        self.stats.sink_errors += 1;
+                        report.sink_errors.push((id.clone(), e));
+                    }
+                }
+            }
+            let size = (frame.width, frame.height);
+            let wanted = extra.iter().any(|r| r.format == frame.format && r.size.unwrap_or(output) == size);
+            if wanted {
+                report.extra.push(frame);
+            }
+        }
+    }
+
+    /// Finishes every sink (trailers written, files closed), even after an error elsewhere, and
+    /// returns what each wrote with the first sink error. The outputs are gone afterwards.
+    pub fn finish_outputs(&mut self) -> (Vec<SinkSummary>, Option<SinkError>) {
+        let mut summaries = Vec::new();
+        let mut first_error = None;
+        for (output, sinks) in std::mem::take(&mut self.outputs) {
+            for sink in sinks {
+                let stats = sink.stats().clone();
+                let name = sink.name().to_string();
+                if let Err(e) = sink.finish() {
+                    first_error.get_or_insert(e);
+                }
+                summaries.push(SinkSummary {
+                    output: output.clone(),
+                    name,
+                    written: stats.written.load(Ordering::Relaxed),
+                    dropped: stats.dropped.load(Ordering::Relaxed),
+                });
+            }
+        }
+        (summaries, first_error)
+    }
+
+    /// The engine, once the loop is done with it.
+    pub fn into_engine(self) -> E {
+        self.engine
+    }
+}
