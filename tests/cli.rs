@@ -404,3 +404,52 @@ fn hostile_scene_files_and_flags_exit_1_with_a_message() {
     assert!(r.status.success(), "{stderr}");
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "Mesa's noise is back: {stderr}");
 }
+
+/// Whether a test that needs root may skip here: CI (`.ci/run` sets the variable) must run them.
+fn skip_privileged(what: &str, why: &str) -> bool {
+    if std::env::var_os("STREAMLIB_REQUIRE_PRIVILEGED").is_some() {
+        panic!("{what} must run here but cannot: {why}");
+    }
+    eprintln!("SKIPPED {what}: {why}");
+    true
+}
+
+/// A full disk while encoding: every encoded kind ends with exit 1 naming the cause (it used to
+/// hang, deaf to SIGTERM, when the muxer's write failed and appsrc blocked). Needs root for a
+/// small tmpfs.
+#[test]
+fn a_full_disk_ends_encoded_renders_with_an_error_not_a_hang() {
+    let mount = tmp("full-disk");
+    std::fs::create_dir_all(&mount).expect("dir");
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"]).arg(&mount).output();
+    match mounted {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            if skip_privileged("full-disk test", &String::from_utf8_lossy(&o.stderr)) {
+                return;
+            }
+        }
+        Err(e) => {
+            if skip_privileged("full-disk test", &e.to_string()) {
+                return;
+            }
+        }
+    }
+    let scene = write_scene("full-disk.json", SMALL);
+    for out in ["out.mp4", "out.mkv", "hls/master.m3u8"] {
+        let _ = Command::new("sh").arg("-c").arg(format!("rm -rf {}/*", mount.display())).status();
+        let path = mount.join(out);
+        let r = streamlib(&[
+            "render",
+            scene.to_str().expect("path"),
+            "--frames",
+            "2000",
+            "--output",
+            path.to_str().expect("path"),
+        ]);
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{out}: {stderr}");
+        assert!(stderr.contains("No space left"), "{out}: {stderr}");
+    }
+    let _ = Command::new("umount").arg(&mount).status();
+}

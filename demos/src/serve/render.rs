@@ -412,6 +412,7 @@ impl RenderThread {
         let mut pending: Vec<(u64, Update, UpdateReply)> = Vec::new();
         let mut snapshots: Vec<(u64, oneshot::Sender<Result<OutputFrame, ApiError>>)> = Vec::new();
         let mut reported_ended = std::collections::HashSet::new();
+        let mut reported_sinks = std::collections::HashSet::new();
         let (mut last_stats, mut frames_at_last) = (Instant::now(), 0u64);
         let mut rendered = 0u64;
         while !self.stop.load(Ordering::Relaxed) {
@@ -482,10 +483,14 @@ impl RenderThread {
                     .events
                     .send(serde_json::json!({ "type": "input_error", "input": input, "message": e.to_string() }));
             }
+            // A failed sink refuses every later frame: say so once per output (the others run on).
             for (output, e) in &report.sink_errors {
-                let _ = self
-                    .events
-                    .send(serde_json::json!({ "type": "sink_error", "output": output, "message": e.to_string() }));
+                if reported_sinks.insert(output.clone()) {
+                    tracing::error!(output = %output, "{e}");
+                    let _ = self
+                        .events
+                        .send(serde_json::json!({ "type": "sink_error", "output": output, "message": e.to_string() }));
+                }
             }
             rendered += 1;
             for frame in report.extra {

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 /// How long finishing may take (the encoder drains its lookahead, the muxer writes its index).
 const FINISH_TIMEOUT: Duration = Duration::from_secs(300);
+/// An encoder that takes no frame for this long has stalled (a slow x265 frame takes seconds).
+const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -116,8 +118,15 @@ impl EncoderSettings {
             return Err(SceneError::new("bitrate", "must be positive (kbit/s)"));
         }
         let max_q = if codec == Codec::Vp9 { 63 } else { 51 };
-        if let Some(q) = self.quality.filter(|&q| q > max_q) {
-            return Err(SceneError::new("quality", format!("{q} is not in 0..={max_q} for {}", codec.name())));
+        // x264 writes lossless (0) only in High 4:4:4, which a 4:2:0 pipeline cannot negotiate.
+        let min_q = if codec == Codec::H264 { 1 } else { 0 };
+        if let Some(q) = self.quality.filter(|&q| q > max_q || q < min_q) {
+            let why =
+                if q == 0 { " (x264 writes lossless only in High 4:4:4, which 4:2:0 output cannot use)" } else { "" };
+            return Err(SceneError::new(
+                "quality",
+                format!("{q} is not in {min_q}..={max_q} for {}{why}", codec.name()),
+            ));
         }
         if self.keyframe_interval == Some(0) {
             return Err(SceneError::new("keyframe_interval", "must be at least 1 frame"));
@@ -186,6 +195,9 @@ pub struct EncodePipeline {
     width: u32,
     height: u32,
     finished: bool,
+    /// appsrc's bound: two frames.
+    max_bytes: u64,
+    failed: Option<String>,
 }
 
 impl EncodePipeline {
@@ -221,7 +233,7 @@ impl EncodePipeline {
         );
         let frame_bytes = format.frame_len(width, height) as u64;
         let description = format!(
-            "appsrc name=src format=time is-live=false block=true max-bytes={} caps=\"{caps}\" ! queue ! {rest}",
+            "appsrc name=src format=time is-live=false block=false max-bytes={} caps=\"{caps}\" ! queue ! {rest}",
             frame_bytes * 2
         );
         // Fatal errors: a link that fails must not leave a half-built pipeline that never drains.
@@ -252,7 +264,41 @@ impl EncodePipeline {
             width,
             height,
             finished: false,
+            max_bytes: frame_bytes * 2,
+            failed: None,
         })
+    }
+
+    /// The pipeline's first error, kept: popping it off the bus must not make it go away.
+    fn check_bus(&mut self) -> Result<(), SinkError> {
+        if self.failed.is_none() {
+            self.failed = bus_error(&self.bus);
+        }
+        match &self.failed {
+            Some(why) => Err(SinkError::Encode(format!("{}: {why}", self.label))),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until appsrc has room for a frame, watching the bus: an element that failed (disk
+    /// full, an encoder refusing its settings) stops the pipeline, and a blocking push would then
+    /// wait forever. Bounded like a blocking appsrc, but it never hangs.
+    fn wait_for_room(&mut self) -> Result<(), SinkError> {
+        let deadline = std::time::Instant::now() + STALL_TIMEOUT;
+        loop {
+            self.check_bus()?;
+            if self.appsrc.current_level_bytes() < self.max_bytes {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(SinkError::Encode(format!(
+                    "{}: the encoder took no frame for {} s",
+                    self.label,
+                    STALL_TIMEOUT.as_secs()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     pub fn size(&self) -> (u32, u32) {
@@ -276,6 +322,7 @@ impl EncodePipeline {
                 self.label, frame.format, frame.width, frame.height, self.format, self.width, self.height
             )));
         }
+        self.wait_for_room()?;
         let mut bytes = vec![0u8; self.info.size()];
         let mut src = 0usize;
         for (i, shape) in self.format.planes(frame.width, frame.height).iter().enumerate() {
@@ -302,6 +349,10 @@ impl EncodePipeline {
             return Ok(());
         }
         self.finished = true;
+        if let Err(e) = self.check_bus() {
+            let _ = self.pipeline.set_state(gst::State::Null);
+            return Err(e);
+        }
         let _ = self.appsrc.end_of_stream();
         let msg = self.bus.timed_pop_filtered(
             clock_time(FINISH_TIMEOUT.as_nanos() as u64),
@@ -443,12 +494,13 @@ impl FileSink {
             if !dir.is_dir() {
                 return Err(SinkError::Io {
                     path: path.display().to_string(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "directory does not exist"),
+                    error: std::io::Error::new(std::io::ErrorKind::NotFound, "directory does not exist"),
                 });
             }
         }
         // Fail here, on the caller's thread, rather than on the first frame.
-        std::fs::File::create(&path).map_err(|source| SinkError::Io { path: path.display().to_string(), source })?;
+        std::fs::File::create(&path)
+            .map_err(|source| SinkError::Io { path: path.display().to_string(), error: source })?;
         let encoder = config.encoder().encoder_description(codec, target.fps, None);
         let rest = format!("{encoder} ! {} ! filesink name=out", container.muxer());
         let location = path.clone();

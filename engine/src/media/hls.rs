@@ -255,7 +255,8 @@ pub struct HlsRenditionSink {
 impl HlsRenditionSink {
     fn create(config: &HlsConfig, dir: &Path, r: &Rendition, target: &SinkTarget<'_>) -> Result<Self, SinkError> {
         let rdir = dir.join(&r.name);
-        std::fs::create_dir_all(&rdir).map_err(|source| SinkError::Io { path: rdir.display().to_string(), source })?;
+        std::fs::create_dir_all(&rdir)
+            .map_err(|source| SinkError::Io { path: rdir.display().to_string(), error: source })?;
         let fps = target.fps;
         let gop = (fps.as_f64() * f64::from(config.segment_seconds)).round().max(1.0) as u32;
         let settings = EncoderSettings {
@@ -354,14 +355,14 @@ impl SinkKind for HlsKind {
             .renditions((target.width, target.height))
             .map_err(|m| SinkError::Unsupported(format!("hls ladder: {m}")))?;
         std::fs::create_dir_all(&config.dir)
-            .map_err(|source| SinkError::Io { path: config.dir.display().to_string(), source })?;
+            .map_err(|source| SinkError::Io { path: config.dir.display().to_string(), error: source })?;
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         for r in &renditions {
             sinks.push(Box::new(HlsRenditionSink::create(&config, &config.dir, r, target)?));
         }
         // Written up front so a live player can start as soon as the first segments exist.
         std::fs::write(&master, master_playlist(&renditions, target.fps))
-            .map_err(|source| SinkError::Io { path: master.display().to_string(), source })?;
+            .map_err(|source| SinkError::Io { path: master.display().to_string(), error: source })?;
         Ok(sinks)
     }
 }

@@ -19,17 +19,16 @@ use std::thread::JoinHandle;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SinkError {
-    #[error("cannot write {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The cause is in the message, not a `source()`: printed as a chain it said the same
+    /// thing twice ("Read-only file system: Read-only file system").
+    #[error("cannot write {path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{0}")]
     Unsupported(String),
     #[error("{0}")]
     Encode(String),
-    #[error("sink {0} stopped")]
+    /// A sink that failed earlier: the message names it and says why.
+    #[error("{0}")]
     Stopped(String),
 }
 
@@ -161,7 +160,12 @@ impl SinkHandle {
     pub fn push(&self, frame: Arc<OutputFrame>) -> Result<(), SinkError> {
         let stopped = || {
             let why = self.error.lock().ok().and_then(|e| e.clone()).unwrap_or_else(|| "stopped".into());
-            SinkError::Stopped(format!("{}: {why}", self.name))
+            // The reason often starts with the sink's own name (an encoder's label is its path).
+            if why.starts_with(&self.name) {
+                SinkError::Stopped(format!("sink stopped: {why}"))
+            } else {
+                SinkError::Stopped(format!("sink {} stopped: {why}", self.name))
+            }
         };
         let Some(tx) = &self.tx else { return Err(stopped()) };
         match self.policy {

@@ -12,7 +12,7 @@ pub struct PngSink {
 
 /// Writes straight-alpha RGBA pixels as a PNG.
 pub fn write_png(path: &Path, width: u32, height: u32, rgba: &[u8]) -> Result<(), SinkError> {
-    let io = |source| SinkError::Io { path: path.display().to_string(), source };
+    let io = |source| SinkError::Io { path: path.display().to_string(), error: source };
     let file = std::fs::File::create(path).map_err(io)?;
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
     encoder.set_color(png::ColorType::Rgba);
@@ -65,7 +65,7 @@ impl SinkKind for PngSinkKind {
             if !dir.is_dir() {
                 return Err(SinkError::Io {
                     path: target.path.display().to_string(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "directory does not exist"),
+                    error: std::io::Error::new(std::io::ErrorKind::NotFound, "directory does not exist"),
                 });
             }
         }

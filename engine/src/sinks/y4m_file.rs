@@ -17,7 +17,7 @@ impl Y4mSink {
     /// Writes the stream header. The y4m crate's encoder cannot hand its writer back for a checked
     /// flush, so the (tiny) format is written here; the crate still reads it back in the tests.
     pub fn create(target: &SinkTarget<'_>) -> Result<Self, SinkError> {
-        let io = |source| SinkError::Io { path: target.path.display().to_string(), source };
+        let io = |source| SinkError::Io { path: target.path.display().to_string(), error: source };
         let mut writer = BufWriter::new(File::create(target.path).map_err(io)?);
         writeln!(
             writer,
@@ -36,7 +36,7 @@ impl Y4mSink {
     }
 
     fn io(&self, source: std::io::Error) -> SinkError {
-        SinkError::Io { path: self.path.display().to_string(), source }
+        SinkError::Io { path: self.path.display().to_string(), error: source }
     }
 }
 
@@ -47,7 +47,7 @@ impl Sink for Y4mSink {
 
     fn write(&mut self, frame: &OutputFrame) -> Result<(), SinkError> {
         let Some(writer) = self.writer.as_mut() else {
-            return Err(SinkError::Stopped(self.path.display().to_string()));
+            return Err(SinkError::Stopped(format!("{}: stopped after an earlier error", self.path.display())));
         };
         let result = writer.write_all(b"FRAME\n").and_then(|()| writer.write_all(&frame.data));
         result.map_err(|e| self.io(e))
