@@ -426,3 +426,53 @@ fn trailing_garbage_and_endless_frame_rates_are_refused() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(frames(&server) > n);
 }
+
+/// Issue 20's HTTP holes: idle and slow sockets are closed after the header timeout, connections
+/// beyond the limit are closed at once while `/health` answers again as soon as the others go, a
+/// 2 GiB Content-Length with no body gets 413 at once.
+#[test]
+fn slow_idle_and_lying_clients_cannot_hold_the_server() {
+    let server = Server::start("slowloris", &["--header-timeout", "1", "--max-connections", "16"]);
+    // Slowloris: half a request line, then nothing.
+    let mut slow = TcpStream::connect(&server.addr).expect("connect");
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").expect("write");
+    let idle: Vec<TcpStream> = (0..40).filter_map(|_| TcpStream::connect(&server.addr).ok()).collect();
+    assert!(idle.len() >= 16, "connected {}", idle.len());
+    let started = Instant::now();
+    slow.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    let held = started.elapsed();
+    assert!(held < Duration::from_secs(5), "a slow client held its connection {held:?}");
+    drop(idle);
+    // Once the idle sockets are gone (closed by us or timed out), health answers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(&server.addr) {
+            s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+            let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.1 200") {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "health never answered after the idle sockets went");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A body announced but never sent.
+    let mut liar = TcpStream::connect(&server.addr).expect("connect");
+    liar.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    liar.write_all(
+        b"PUT /scene HTTP/1.1\r\nHost: x\r\nContent-Length: 2147483648\r\nContent-Type: application/json\r\n\r\n",
+    )
+    .expect("write");
+    let mut answer = vec![0u8; 64];
+    let n = liar.read(&mut answer).expect("an answer before any body");
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 413"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    assert_eq!(server.terminate(), Some(0), "SIGTERM with connections open still stops cleanly");
+}

@@ -327,6 +327,20 @@ async fn media(State(s): State<AppState>, Path(path): Path<String>, request: Req
     }
 }
 
+/// How long a request body may pause.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A declared length over the limit is refused before waiting for the body (a client that
+/// announces 2 GiB and sends nothing would otherwise hold the connection).
+async fn refuse_oversized(request: Request, next: Next) -> Response {
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return ApiError::new(413, format!("the body is over the {BODY_LIMIT}-byte limit")).into_response();
+    }
+    next.run(request).await
+}
+
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/scene", get(get_scene).put(put_scene))
@@ -343,5 +357,12 @@ pub fn router(state: AppState) -> Router {
         .route("/media/{*path}", get(media))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     // Health stays open for load balancers and supervisors.
-    Router::new().route("/health", get(health)).merge(api).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(state)
+    Router::new()
+        .route("/health", get(health))
+        .merge(api)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // A body that stops arriving frees its connection (reset at each chunk that comes).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(middleware::from_fn(refuse_oversized))
+        .with_state(state)
 }

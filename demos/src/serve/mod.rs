@@ -3,6 +3,7 @@
 //! validates requests and hands them over; SIGINT/SIGTERM finish every output before exiting.
 
 mod api;
+mod conn;
 mod openapi;
 mod render;
 
@@ -29,6 +30,13 @@ pub struct ServeArgs {
     /// A scene to start with (else the server waits for PUT /scene).
     #[arg(long)]
     scene: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers, on a new or a kept-alive connection.
+    #[arg(long, default_value_t = 10.0)]
+    header_timeout: f64,
+    /// Connections served at once (more are closed on accept); by default what the open-files
+    /// limit leaves room for, at most 1024.
+    #[arg(long)]
+    max_connections: Option<usize>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -69,6 +77,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         ),
         None => None,
     };
+    if !(args.header_timeout.is_finite() && args.header_timeout > 0.0 && args.header_timeout <= 3600.0) {
+        bail!("--header-timeout must be in (0, 3600] seconds");
+    }
+    let limits = conn::Limits {
+        max_connections: args.max_connections.unwrap_or_else(conn::default_max_connections).max(1),
+        header_timeout: std::time::Duration::from_secs_f64(args.header_timeout),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let stop_flag = stop.clone();
     let result = runtime.block_on(async move {
@@ -96,14 +111,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
         let app = api::router(state);
         let stopping = stop.clone();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                say("shutting down: finishing outputs");
-                stopping.store(true, Ordering::Relaxed);
-            })
-            .await
-            .context("server")
+        conn::serve(listener, app, limits, async move {
+            shutdown_signal().await;
+            say("shutting down: finishing outputs");
+            stopping.store(true, Ordering::Relaxed);
+        })
+        .await;
+        Ok(())
     });
     stop.store(true, Ordering::Relaxed);
     if render_thread.join().is_err() {
