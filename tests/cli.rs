@@ -453,3 +453,56 @@ fn a_full_disk_ends_encoded_renders_with_an_error_not_a_hang() {
     }
     let _ = Command::new("umount").arg(&mount).status();
 }
+
+/// Crash-safe recording (issue 20): after `kill -9` an mp4 (fragmented by default) and an mkv
+/// still play up to their last fragment or cluster; an unfragmented mp4 had no index at all.
+#[test]
+fn a_killed_render_leaves_files_that_play() {
+    for name in ["killed.mp4", "killed.mkv"] {
+        let out = tmp(name);
+        let _ = std::fs::remove_file(&out);
+        let scene = write_scene(&format!("{name}.json"), SMALL);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+            .args(["render", scene.to_str().expect("path"), "--frames", "1000000", "--realtime", "--output"])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        // Three seconds of realtime output: at least two one-second fragments are complete.
+        std::thread::sleep(Duration::from_secs(3));
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+        let probe = ffprobe(&out, "stream=codec_name,nb_read_frames");
+        let frames: u64 = probe
+            .lines()
+            .find_map(|l| l.strip_prefix("nb_read_frames="))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name}: no frames readable: {probe}"));
+        assert!(probe.contains("codec_name=h264") && frames >= 25, "{name}: {probe}");
+    }
+    // HLS killed before its first segment: every playlist the master names exists and is one.
+    let dir = tmp("killed-hls");
+    let _ = std::fs::remove_dir_all(&dir);
+    let scene = write_scene("killed-hls.json", SMALL);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .args(["render", scene.to_str().expect("path"), "--frames", "1000000", "--realtime", "--output"])
+        .arg(dir.join("master.m3u8"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.join("master.m3u8").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    let master = std::fs::read_to_string(dir.join("master.m3u8")).expect("master playlist");
+    let named: Vec<&str> = master.lines().filter(|l| l.ends_with(".m3u8")).collect();
+    assert!(!named.is_empty(), "{master}");
+    for playlist in named {
+        let text = std::fs::read_to_string(dir.join(playlist)).unwrap_or_else(|e| panic!("{playlist}: {e}"));
+        assert!(text.starts_with("#EXTM3U"), "{playlist}: {text}");
+    }
+}

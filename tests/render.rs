@@ -5,7 +5,7 @@ mod common;
 
 use common::{engine, render, scene};
 use serde_json::json;
-use streamlib::{BlendMode, Color, PixelFormat};
+use streamlib::{BlendMode, Color, PixelFormat, Scene};
 
 /// 8-bit steps between the GPU and the f64 reference. Inputs are quantised exactly as stored
 /// (8-bit textures), so what remains is rounding of the blend result itself: one step. Multiply
@@ -422,4 +422,24 @@ fn a_new_scene_size_rebuilds_patterns_drawn_at_the_scene_size() {
     assert_eq!(f.rgba_at(4, 4), [255, 255, 255, 255], "cell (0,0) is light");
     assert_eq!(f.rgba_at(12, 4)[0], 0, "cell (1,0) is dark: the pattern was redrawn at 64x32");
     assert_eq!(f.rgba_at(52, 28)[0], 0, "cell (6,3) is dark");
+}
+
+/// Issue 20's resource limits: each is refused at validation with the JSON path and the limit.
+#[test]
+fn scenes_beyond_the_documented_limits_are_refused() {
+    let registry = streamlib::Registry::default();
+    let refused = |doc: serde_json::Value| Scene::from_value(doc, &registry).expect_err("over a limit");
+    let e = refused(json!({ "width": 16384, "height": 16384 }));
+    assert!(e.message.contains("pixels"), "{e}");
+    let layers: Vec<_> = (0..300).map(|i| json!({ "id": format!("t{i}"), "kind": "text", "text": "x" })).collect();
+    let e = refused(json!({ "width": 64, "height": 64, "layers": layers }));
+    assert_eq!(e.path, "layers", "{e}");
+    let long = "x".repeat(20_000);
+    let e = refused(json!({ "width": 64, "height": 64, "layers": [ { "id": "t", "kind": "text", "text": long } ] }));
+    assert!(e.path.ends_with("text") && e.message.contains("at most"), "{e}");
+    let e = refused(json!({ "width": 64, "height": 64,
+        "inputs": { "p": { "kind": "test_pattern", "pattern": "solid", "width": 16000, "height": 16000 } } }));
+    assert!(e.message.contains("pixels"), "{e}");
+    // 8K UHD is inside.
+    Scene::from_value(json!({ "width": 7680, "height": 4320 }), &registry).expect("8K");
 }

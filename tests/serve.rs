@@ -277,7 +277,10 @@ fn outputs_stay_under_the_media_root_hls_is_served_and_sigterm_finishes_files() 
     let hls = r#"{ "id": "live", "kind": "hls", "dir": "hls", "mode": "live", "window": 3, "segment_seconds": 1, "preset": "ultrafast" }"#;
     assert_eq!(server.request("POST", "/outputs", hls).0, 200);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !server.root.join("hls/48p/index.m3u8").exists() && Instant::now() < deadline {
+    // Until the first segment is listed (the playlist exists from the start, empty).
+    let listed =
+        |root: &Path| std::fs::read_to_string(root.join("hls/48p/index.m3u8")).is_ok_and(|p| p.contains("#EXTINF"));
+    while !listed(&server.root) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     let (status, master) = server.request("GET", "/media/hls/master.m3u8", "");
@@ -285,6 +288,7 @@ fn outputs_stay_under_the_media_root_hls_is_served_and_sigterm_finishes_files() 
     assert!(master.starts_with("#EXTM3U") && master.contains("48p/index.m3u8"), "{master}");
     let (status, playlist) = server.request("GET", "/media/hls/48p/index.m3u8", "");
     assert_eq!(status, 200, "{playlist}");
+    assert!(playlist.starts_with("#EXTM3U"), "{playlist}");
     assert_eq!(server.request("GET", "/media/../etc/passwd", "").0 / 100, 4, "no escape through /media either");
     // Metrics name every sink.
     let (_, metrics) = server.request("GET", "/metrics", "");

@@ -144,7 +144,14 @@ async fn delete_output(State(s): State<AppState>, Path(id): Path<String>) -> Res
     send_update(&s, Update::RemoveOutput(id), None).await
 }
 
+/// Snapshots in progress at once: each holds a frame and its PNG (up to ~300 MB at 8K).
+const MAX_SNAPSHOTS: usize = 2;
+static SNAPSHOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_SNAPSHOTS);
+
 async fn snapshot(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let _permit = SNAPSHOTS
+        .try_acquire()
+        .map_err(|_| ApiError::new(503, format!("{MAX_SNAPSHOTS} snapshots are already being taken; retry")))?;
     let (reply, rx) = oneshot::channel();
     s.commands.try_send(Command::Snapshot { reply }).map_err(|_| ApiError::new(503, "renderer busy or stopped"))?;
     let frame = tokio::time::timeout(APPLY_TIMEOUT, rx)

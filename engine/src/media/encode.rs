@@ -393,7 +393,7 @@ pub struct FileSinkConfig {
     /// Target bitrate in kbit/s. Without it the encoder aims at constant `quality`.
     #[serde(default)]
     pub bitrate: Option<u32>,
-    /// Constant quality: CRF for x264/x265 (0-51, default 23), cq-level for VP9 (0-63, default 32).
+    /// Constant quality: x264 1-51, x265 0-51 (default 23), cq-level for VP9 (0-63, default 32).
     #[serde(default)]
     pub quality: Option<u32>,
     #[serde(default)]
@@ -401,6 +401,15 @@ pub struct FileSinkConfig {
     /// Frames between keyframes; two seconds' worth when absent.
     #[serde(default)]
     pub keyframe_interval: Option<u32>,
+    /// mp4/mov: write one-second fragments as the recording goes (default), so a killed process
+    /// leaves a file that plays up to the last fragment. `false` writes one index at the end
+    /// (nothing is playable if the process dies first). Matroska/WebM are written as they go.
+    #[serde(default = "yes")]
+    pub fragmented: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -502,7 +511,12 @@ impl FileSink {
         std::fs::File::create(&path)
             .map_err(|source| SinkError::Io { path: path.display().to_string(), error: source })?;
         let encoder = config.encoder().encoder_description(codec, target.fps, None);
-        let rest = format!("{encoder} ! {} ! filesink name=out", container.muxer());
+        let fragments = match container {
+            Container::Mp4 | Container::Mov if config.fragmented => " fragment-duration=1000",
+            _ => "",
+        };
+        // Unbuffered: what the muxer wrote is in the file, not in a 64 KiB buffer a crash loses.
+        let rest = format!("{encoder} ! {}{fragments} ! filesink name=out buffer-mode=unbuffered", container.muxer());
         let location = path.clone();
         let pipeline = EncodePipeline::new(
             &path.display().to_string(),

@@ -278,6 +278,14 @@ impl HlsRenditionSink {
         );
         let segments = rdir.join("segment%05d.ts");
         let playlist = rdir.join("index.m3u8");
+        // An empty media playlist until hlssink2 writes the first segment's: the master points
+        // here from the start, and a process killed before then leaves no dangling reference.
+        let empty = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n",
+            config.segment_seconds
+        );
+        std::fs::write(&playlist, empty)
+            .map_err(|source| SinkError::Io { path: playlist.display().to_string(), error: source })?;
         let pipeline = EncodePipeline::new(
             &format!("hls {}", r.name),
             PixelFormat::Nv12,

@@ -14,6 +14,27 @@ use std::collections::{BTreeMap, HashSet};
 
 /// Largest output side we accept; real adapters top out at 8192 or 16384.
 pub const MAX_DIMENSION: u32 = 16384;
+/// Largest output (and generated input) area: 8K UHD fits. A frame costs 4 bytes a pixel on the
+/// GPU and again per readback in flight; 16384x16384 made one snapshot peak at 5.4 GB.
+pub const MAX_PIXELS: u64 = 8192 * 4320;
+/// Most inputs, layers and outputs a scene may have. Each input and layer holds GPU textures;
+/// a 450 000-layer scene took 5 GB before it rendered a frame.
+pub const MAX_INPUTS: usize = 64;
+pub const MAX_LAYERS: usize = 256;
+pub const MAX_OUTPUTS: usize = 16;
+
+/// `width` x `height` within the side and area limits, or why not.
+pub fn check_size(width: u32, height: u32) -> Result<(), String> {
+    for v in [width, height] {
+        if v == 0 || v > MAX_DIMENSION {
+            return Err(format!("{v} is not in 1..={MAX_DIMENSION}"));
+        }
+    }
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(format!("{width}x{height} is over the limit of {MAX_PIXELS} pixels (8192x4320)"));
+    }
+    Ok(())
+}
 
 /// A JSON object of kind-specific parameters, validated by the kind's registry entry.
 pub type Params = Map<String, Value>;
@@ -306,6 +327,16 @@ impl Scene {
         for (field, v) in [("width", self.width), ("height", self.height)] {
             if v == 0 || v > MAX_DIMENSION {
                 return Err(SceneError::new(field, format!("{v} is not in 1..={MAX_DIMENSION}")));
+            }
+        }
+        check_size(self.width, self.height).map_err(|m| SceneError::new("width", m))?;
+        for (field, n, max) in [
+            ("inputs", self.inputs.len(), MAX_INPUTS),
+            ("layers", self.layers.len(), MAX_LAYERS),
+            ("outputs", self.outputs.len(), MAX_OUTPUTS),
+        ] {
+            if n > max {
+                return Err(SceneError::new(field, format!("{n} {field}; a scene may have at most {max}")));
             }
         }
         self.fps.validate().map_err(|m| SceneError::new("fps", m))?;

@@ -202,6 +202,9 @@ impl InputKind for TestPatternKind {
                 return Err(SceneError::new(name, format!("{v} is not in 1..={}", crate::scene::MAX_DIMENSION)));
             }
         }
+        if let (Some(w), Some(h)) = (config.width, config.height) {
+            crate::scene::check_size(w, h).map_err(|m| SceneError::new("width", m))?;
+        }
         if config.cell == 0 {
             return Err(SceneError::new("cell", "must be at least 1"));
         }
