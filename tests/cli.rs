@@ -148,6 +148,21 @@ fn every_example_scene_is_valid() {
         }
     }
     assert!(n >= 2, "expected several example scenes");
+    // Between them the examples use every layer kind the program registers.
+    let mut used = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("demos/scenes") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let doc: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+            for layer in doc["layers"].as_array().into_iter().flatten() {
+                used.insert(layer["kind"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    for kind in ["video", "image", "text", "vector", "analog_clock", "live_chart"] {
+        assert!(used.contains(kind), "no example scene uses a {kind} layer: {used:?}");
+    }
 }
 
 fn fails_with(args: &[&str], needle: &str) {
