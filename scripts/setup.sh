@@ -13,7 +13,7 @@ PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   mesa-vulkan-drivers libvulkan1 libxkbcommon-x11-0 xvfb fonts-dejavu-core
-  ffmpeg xdotool x11-apps imagemagick
+  ffmpeg xdotool x11-apps imagemagick python3
 )
 
 missing=()

@@ -368,6 +368,7 @@ fn hostile_scenes_and_links_are_refused_and_the_server_stays_healthy() {
         // FIFOs used to block the render thread (and SIGTERM) forever.
         ("PUT", "/scene", with("input", "pipe"), 422, "not a regular file"),
         ("PUT", "/scene", with("image", "pipe"), 422, "not a regular file"),
+        ("PUT", "/scene", with("output", "pipe"), 422, "not a regular file"),
         ("GET", "/media/pipe", String::new(), 404, "not a regular file"),
         ("GET", &deep, String::new(), 404, "longer than"),
     ];
@@ -479,4 +480,27 @@ fn slow_idle_and_lying_clients_cannot_hold_the_server() {
         String::from_utf8_lossy(&answer[..n])
     );
     assert_eq!(server.terminate(), Some(0), "SIGTERM with connections open still stops cleanly");
+}
+
+/// A short run of the HTTP fuzz harness (`scripts/fuzz_api.py`; the long run is a separate
+/// command, see README): mutated bodies on every route, broken HTTP, bursts of connections;
+/// no 5xx, the server alive, frames advancing, the scene changed only by accepted requests.
+#[test]
+fn the_api_survives_a_short_fuzz_run() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fuzz_api.py");
+    let run = Command::new("python3")
+        .arg(&script)
+        .args(["--bin", env!("CARGO_BIN_EXE_streamlib"), "--requests", "600", "--seed", "11", "--max-seconds", "240"])
+        .output();
+    let out = match run {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("STREAMLIB_REQUIRE_PRIVILEGED").is_none() => {
+            eprintln!("SKIPPED the fuzz run: python3: {e}");
+            return;
+        }
+        Err(e) => panic!("python3 is needed here: {e}"),
+    };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("'5xx': 0"), "{text}");
 }

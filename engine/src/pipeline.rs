@@ -48,6 +48,13 @@ pub struct SinkSummary {
     pub dropped: u64,
 }
 
+/// The first frame index at `fps` whose pts is at or after `pts_ns`.
+fn first_index_at(fps: crate::scene::Fps, pts_ns: u64) -> u64 {
+    let scaled = u128::from(pts_ns) * u128::from(fps.num);
+    let per = 1_000_000_000u128 * u128::from(fps.den);
+    scaled.div_ceil(per.max(1)) as u64
+}
+
 /// An engine (owned, or borrowed for one run), its outputs' sinks and its pacing.
 pub struct Pipeline<E: BorrowMut<Engine> = Engine> {
     engine: E,
@@ -114,16 +121,24 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
         self.outputs.iter().map(|(id, s)| (id.as_str(), s.as_slice()))
     }
 
-    /// Moves to `next` at this frame boundary (see `Engine::apply_scene`); a new frame rate
-    /// restarts the schedule from the frame that comes next.
+    /// Moves to `next` at this frame boundary (see `Engine::apply_scene`). At a new frame rate
+    /// the timeline goes on: the next frame is the first at the new rate whose pts is not
+    /// before the one that was coming, due now, so timestamps never go back.
     pub fn apply_scene(&mut self, next: Scene, registry: &Registry) -> Result<(), EngineError> {
-        let fps = next.fps;
+        let (old, fps) = (self.engine().scene().fps, next.fps);
         self.engine_mut().apply_scene(next, registry)?;
-        if let Some(timer) = &mut self.timer {
-            if timer.fps() != fps {
-                let index = timer.next_index();
-                *timer = FrameTimer::new(self.clock.clone(), fps);
-                timer.reset_to(index);
+        if old != fps {
+            let coming = match &self.timer {
+                Some(t) => t.next_index(),
+                None => self.next,
+            };
+            let index = first_index_at(fps, old.pts_ns(coming));
+            match &mut self.timer {
+                Some(timer) => {
+                    *timer = FrameTimer::new(self.clock.clone(), fps);
+                    timer.reset_to(index);
+                }
+                None => self.next = index,
             }
         }
         Ok(())
@@ -248,5 +263,22 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
     /// The engine, once the loop is done with it.
     pub fn into_engine(self) -> E {
         self.engine
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_index_at;
+    use crate::scene::Fps;
+
+    #[test]
+    fn a_new_rate_continues_the_timeline_without_going_back() {
+        // Frame 60 at 30 fps is 2 s: at 1 fps that is frame 2; at 25 fps frame 50.
+        assert_eq!(first_index_at(Fps::new(1, 1), Fps::new(30, 1).pts_ns(60)), 2);
+        assert_eq!(first_index_at(Fps::new(25, 1), Fps::new(30, 1).pts_ns(60)), 50);
+        // Between frames, the next one at or after it.
+        let pts = Fps::new(30, 1).pts_ns(61);
+        let index = first_index_at(Fps::new(25, 1), pts);
+        assert!(Fps::new(25, 1).pts_ns(index) >= pts && Fps::new(25, 1).pts_ns(index - 1) < pts);
     }
 }

@@ -151,6 +151,13 @@ impl MediaRoot {
         let mut written = Vec::new();
         for p in registry.scene_paths(scene) {
             let resolved = self.confine(&p.path).map_err(|m| ApiError::at(403, &p.at, m))?;
+            // Opening a FIFO blocks the render thread until someone opens its other end; a
+            // device is no place for a scene's output either. (Found by scripts/fuzz_api.py.)
+            if let Ok(meta) = std::fs::metadata(&resolved) {
+                if !meta.is_file() && !meta.is_dir() {
+                    return Err(ApiError::at(422, &p.at, format!("{:?} is not a regular file", p.path)));
+                }
+            }
             if p.written {
                 written.push((p.at, resolved))
             } else {

@@ -8,7 +8,11 @@ use std::time::Duration;
 pub struct FrameTimer {
     clock: Arc<dyn Clock>,
     fps: Fps,
-    start_ns: u64,
+    /// Frame `anchor_index` is due at `anchor_ns` on the clock; later frames follow at the rate.
+    /// (An anchor rather than "frame 0 was due at": after a restart at frame N the time frame 0
+    /// would have been due can lie before the clock's own start.)
+    anchor_ns: u64,
+    anchor_index: u64,
     next_index: u64,
     missed: u64,
 }
@@ -25,13 +29,14 @@ impl std::fmt::Debug for FrameTimer {
 
 impl FrameTimer {
     pub fn new(clock: Arc<dyn Clock>, fps: Fps) -> Self {
-        let start_ns = clock.now_ns();
-        FrameTimer { clock, fps, start_ns, next_index: 0, missed: 0 }
+        let anchor_ns = clock.now_ns();
+        FrameTimer { clock, fps, anchor_ns, anchor_index: 0, next_index: 0, missed: 0 }
     }
 
-    /// The deadline of frame `index`, on the clock.
+    /// The deadline of frame `index`, on the clock (the anchor's for frames before it).
     pub fn deadline_ns(&self, index: u64) -> u64 {
-        self.start_ns + self.fps.pts_ns(index)
+        let since = self.fps.pts_ns(index).saturating_sub(self.fps.pts_ns(self.anchor_index));
+        self.anchor_ns + since
     }
 
     /// Sleeps until the next frame is due and returns its index. When the caller has fallen more
@@ -76,8 +81,9 @@ impl FrameTimer {
 
     /// The index of the frame whose slot contains time `t_ns`.
     fn fps_index_at(&self, t_ns: u64) -> u64 {
-        let elapsed = u128::from(t_ns.saturating_sub(self.start_ns));
-        (elapsed * u128::from(self.fps.num) / (1_000_000_000u128 * u128::from(self.fps.den))) as u64
+        let elapsed = u128::from(t_ns.saturating_sub(self.anchor_ns)) + u128::from(self.fps.pts_ns(self.anchor_index));
+        let index = elapsed * u128::from(self.fps.num) / (1_000_000_000u128 * u128::from(self.fps.den));
+        (index as u64).max(self.anchor_index)
     }
 
     pub fn fps(&self) -> Fps {
@@ -97,7 +103,8 @@ impl FrameTimer {
 
     /// Restarts the schedule so that frame `index` is due now.
     pub fn reset_to(&mut self, index: u64) {
-        self.start_ns = self.clock.now_ns().saturating_sub(self.fps.pts_ns(index));
+        self.anchor_ns = self.clock.now_ns();
+        self.anchor_index = index;
         self.next_index = index;
     }
 }
@@ -131,6 +138,19 @@ mod tests {
         clock.0.store(350_000_000, Ordering::SeqCst);
         assert_eq!(timer.wait_next(), 3);
         assert_eq!(timer.missed(), 2);
+    }
+
+    #[test]
+    fn restarting_at_a_late_frame_is_due_now_however_young_the_clock() {
+        // Frame 2000 at 1 fps has pts 2000 s; the clock is 5 s old. It used to be due in 1995 s.
+        let clock = Arc::new(FakeClock(AtomicU64::new(5_000_000_000)));
+        let mut timer = FrameTimer::new(clock.clone(), Fps::new(1, 1));
+        timer.reset_to(2000);
+        assert_eq!(timer.poll_due(), Some(2000));
+        assert_eq!(timer.deadline_ns(2001), 6_000_000_000);
+        clock.0.store(6_000_000_000, Ordering::SeqCst);
+        assert_eq!(timer.wait_next(), 2001);
+        assert_eq!(timer.missed(), 0);
     }
 
     #[test]
