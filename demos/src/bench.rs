@@ -24,6 +24,9 @@ pub enum Workload {
     Media,
     /// PATCH requests per second against `streamlib serve` rendering W1, and the frames it costs.
     Serve,
+    /// A long server run (text, moving inputs, live HLS, a PATCH every 100 ms): memory, fds,
+    /// threads and HLS size sampled; they must stay flat.
+    Soak,
 }
 
 #[derive(Args)]
@@ -48,6 +51,12 @@ pub struct BenchArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// `soak`: how long to run.
+    #[arg(long, default_value_t = 60.0)]
+    minutes: f64,
+    /// `soak`: seconds between samples.
+    #[arg(long, default_value_t = 30.0)]
+    sample_seconds: f64,
     /// Also draw the peer comparison as a PNG plot here.
     #[arg(long)]
     plot: Option<std::path::PathBuf>,
@@ -85,6 +94,7 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
         }
         Workload::Media => return crate::bench_media::media(args.frames, args.runs, args.json.as_deref()),
         Workload::Serve => return crate::bench_serve::serve(if args.quick { 3 } else { 10 }, 4),
+        Workload::Soak => return crate::bench_soak::soak(args.minutes, args.sample_seconds, args.json.as_deref()),
         Workload::W1 => {}
     }
     let gpu = GpuContext::new()?;

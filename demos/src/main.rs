@@ -3,6 +3,7 @@
 mod bench;
 mod bench_media;
 mod bench_serve;
+mod bench_soak;
 mod compare;
 mod hud;
 mod kinds;

@@ -319,6 +319,20 @@ impl FrameProducer for GstProducer {
             return Err(SourceError::NotYet);
         }
         self.ended = true;
+        // A decoder often takes a cut-off or damaged file as a normal end: compare with the
+        // duration the container announced, so the user hears of it (half a second of slack for
+        // rounding and for other streams that run longer).
+        if let Some(total) = self.pass_length().filter(|_| !self.live) {
+            if total > self.pass_end_ns.saturating_add(500_000_000) {
+                return Err(SourceError::Decode(format!(
+                    "{}: ended after {} frames, at {:.2} s of the {:.2} s the file announces: it looks truncated or damaged",
+                    self.label,
+                    self.frames_this_pass,
+                    self.pass_end_ns as f64 / 1e9,
+                    total as f64 / 1e9
+                )));
+            }
+        }
         Ok(None)
     }
 
