@@ -466,6 +466,13 @@ fn a_full_disk_ends_encoded_renders_with_an_error_not_a_hang() {
         assert_eq!(r.status.code(), Some(1), "{out}: {stderr}");
         assert!(stderr.contains("No space left"), "{out}: {stderr}");
     }
+    // Read-only: a png output is refused up front (it used to be accepted and write nothing).
+    let _ = Command::new("mount").args(["-o", "remount,ro"]).arg(&mount).status();
+    let png = mount.join("f%05d.png");
+    fails_with(
+        &["render", scene.to_str().expect("path"), "--frames", "3", "--output", png.to_str().expect("path")],
+        "Read-only file system",
+    );
     let _ = Command::new("umount").arg(&mount).status();
 }
 
@@ -484,8 +491,14 @@ fn a_killed_render_leaves_files_that_play() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
-        // Three seconds of realtime output: at least two one-second fragments are complete.
-        std::thread::sleep(Duration::from_secs(3));
+        // Until two fragments (mp4 `moof`) or clusters (Matroska) are in the file: the first is
+        // then complete whatever the machine's load (a fixed sleep was not enough on a busy one).
+        let marker: &[u8] = if name.ends_with(".mp4") { b"moof" } else { &[0x1F, 0x43, 0xB6, 0x75] };
+        let count = |bytes: &[u8]| bytes.windows(marker.len()).filter(|w| *w == marker).count();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count(&std::fs::read(&out).unwrap_or_default()) < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         child.kill().expect("kill -9");
         child.wait().expect("wait");
         let probe = ffprobe(&out, "stream=codec_name,nb_read_frames");

@@ -309,5 +309,28 @@ fn truncated_and_garbage_y4m_files() {
     let err = Engine::with_pipelines(&g.ctx, g.pipelines.clone(), s, &Registry::default(), Pacing::Offline)
         .expect_err("missing file");
     assert!(err.to_string().contains("missing.y4m"), "{err}");
+
+    // A header that claims a bigger picture than the data holds: said, not rendered black.
+    let liar = dir.join("liar.y4m");
+    let mut bytes = b"YUV4MPEG2 W640 H480 F25:1 C420jpeg\n".to_vec();
+    bytes.extend_from_slice(b"FRAME\n");
+    bytes.extend(std::iter::repeat_n(128u8, frame_len));
+    std::fs::write(&liar, &bytes).expect("write");
+    let s = scene(json!({
+        "width": 4, "height": 2,
+        "inputs": { "f": { "kind": "y4m", "path": liar } },
+        "layers": [ { "id": "f", "kind": "video", "input": "f" } ]
+    }));
+    let mut engine = common::engine(s);
+    let mut said = None;
+    for i in 0..50 {
+        let (_, issues) = engine.render(i, &[PixelFormat::Rgba8]).expect("render");
+        if let Some((_, e)) = issues.sources.into_iter().next() {
+            said = Some(e.to_string());
+            break;
+        }
+    }
+    let said = said.expect("an input error for the lying header");
+    assert!(said.contains("640x480") && said.contains("no whole frame"), "{said}");
     std::fs::remove_dir_all(&dir).ok();
 }

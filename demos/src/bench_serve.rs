@@ -38,8 +38,9 @@ fn counters(addr: &str) -> Result<(f64, f64, f64)> {
     ))
 }
 
-pub fn serve(seconds: u64, clients: usize) -> Result<()> {
-    let root = std::env::temp_dir().join(format!("streamlib-bench-serve-{}", std::process::id()));
+/// This program's `serve` on a free loopback port with a scratch media root: (root, child, address).
+pub(crate) fn spawn_server(name: &str) -> Result<(std::path::PathBuf, std::process::Child, String)> {
+    let root = std::env::temp_dir().join(format!("streamlib-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&root)?;
     let mut child = Command::new(std::env::current_exe()?)
         .args(["serve", "--listen", "127.0.0.1:0", "--media-root"])
@@ -51,6 +52,11 @@ pub fn serve(seconds: u64, clients: usize) -> Result<()> {
     let mut line = String::new();
     stdout.read_line(&mut line)?;
     let addr = line.trim().strip_prefix("listening on http://").context("server did not start")?.to_string();
+    Ok((root, child, addr))
+}
+
+pub fn serve(seconds: u64, clients: usize) -> Result<()> {
+    let (root, mut child, addr) = spawn_server("serve")?;
     let result = (|| -> Result<()> {
         let mut scene = serde_json::to_value(crate::bench::w1_scene()?)?;
         scene["outputs"] =

@@ -3,11 +3,10 @@
 //! descriptors, threads and the HLS directory's size are sampled every `--sample-seconds`: after
 //! warm-up they must stay flat (growth under 5 %) and HLS bounded by its window.
 
-use crate::bench_serve::http;
-use anyhow::{bail, Context, Result};
-use std::io::BufRead;
+use crate::bench_serve::{http, spawn_server};
+use anyhow::{bail, Result};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SCENE: &str = r##"{
@@ -76,17 +75,7 @@ pub fn soak(minutes: f64, sample_seconds: f64, json: Option<&Path>) -> Result<()
     if !(minutes > 0.0 && sample_seconds > 0.0) {
         bail!("--minutes and --sample-seconds must be positive");
     }
-    let root = std::env::temp_dir().join(format!("streamlib-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&root)?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", "127.0.0.1:0", "--media-root"])
-        .arg(&root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let addr = line.trim().strip_prefix("listening on http://").context("server did not start")?.to_string();
+    let (root, mut child, addr) = spawn_server("soak")?;
     let result = (|| -> Result<Vec<Sample>> {
         let (status, body) = http(&addr, "PUT", "/scene", SCENE)?;
         if status != 200 {

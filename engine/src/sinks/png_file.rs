@@ -69,6 +69,12 @@ impl SinkKind for PngSinkKind {
                 });
             }
         }
+        // Fail now, not silently at the first frame: can we create files there?
+        let dir = target.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let probe = dir.join(format!(".streamlib-write-test-{}", std::process::id()));
+        std::fs::File::create(&probe)
+            .map_err(|error| SinkError::Io { path: target.path.display().to_string(), error })?;
+        let _ = std::fs::remove_file(&probe);
         Ok(vec![Box::new(PngSink { path: target.path.to_path_buf() })])
     }
 }

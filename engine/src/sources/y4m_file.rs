@@ -85,6 +85,15 @@ impl FrameProducer for Y4mProducer {
             }
             // A truncated last frame reads as end of file: a clean end after the frames that decoded.
             Err(y4m::Error::EOF) => {
+                // Not one whole frame: the header promises more bytes a frame than the file holds.
+                if self.index == 0 {
+                    return Err(SourceError::Decode(format!(
+                        "{}: no whole frame: the header says {width}x{height} ({} bytes a frame); \
+                         the file is truncated or its header is wrong",
+                        self.path.display(),
+                        PixelFormat::I420.frame_len(width, height)
+                    )));
+                }
                 if !self.looping || self.index == self.pass_start {
                     return Ok(None);
                 }
