@@ -259,6 +259,16 @@ fn missing_garbage_and_truncated_files_fail_cleanly() {
 }
 
 #[test]
+fn an_audio_only_file_as_a_video_input_says_it_has_no_video() {
+    let dir = tmp("audio-only");
+    let path = dir.join("tone.m4a");
+    sh(&format!("ffmpeg -v error -y -f lavfi -i sine=duration=1 -c:a aac {}", path.display()));
+    let err = engine_for(file_scene(&path, (64, 48))).expect_err("no video stream");
+    let message = err.to_string();
+    assert!(message.contains("no video stream") && !message.contains("install"), "{message}");
+}
+
+#[test]
 fn a_broken_input_does_not_stop_the_others() {
     let dir = tmp("broken");
     let clip = dir.join("clip.mkv");

@@ -439,13 +439,15 @@ pub fn open_file(path: &Path, looping: bool, start_ns: u64) -> Result<GstProduce
 fn explain_open_error(path: &Path, e: SourceError) -> SourceError {
     let SourceError::Open { message, .. } = &e else { return e };
     if message.contains("missing") || message.contains("No decoder") || message.contains("not-linked") {
-        let info = super::probe(path).ok();
-        // No video codec but audio: the file is fine, it just has no picture.
-        if let Some(info) = info.as_ref().filter(|i| i.codec.is_none() && i.width == 0) {
-            let audio = if info.has_audio { " (it has audio only)" } else { "" };
-            return SourceError::Unsupported(format!("{}: the file has no video stream{audio}", path.display()));
+        let info = super::probe(path);
+        // An audio-only file is fine, it just has no picture: say that, not "install a plugin".
+        if info.as_ref().is_err_and(|m| m.contains("no video stream")) {
+            return SourceError::Unsupported(format!(
+                "{}: the file has no video stream (audio only?): a video input needs one",
+                path.display()
+            ));
         }
-        let codec = info.and_then(|i| i.codec).unwrap_or_else(|| "unknown".into());
+        let codec = info.ok().and_then(|i| i.codec).unwrap_or_else(|| "unknown".into());
         return SourceError::Unsupported(format!(
             "{}: no decoder for codec {codec} here (install the GStreamer plugin that decodes it): {message}",
             path.display()
