@@ -243,18 +243,7 @@ fn missing_garbage_and_truncated_files_fail_cleanly() {
     assert!(frames.len() > 5 && frames.len() < 60, "a clean end after the frames that decoded: {}", frames.len());
     // ... and says so: the file announced 2 s (issue 20: it used to end silently).
     let mut engine = engine_for(file_scene(&mkv, (64, 48))).expect("a cut mkv opens");
-    let mut early_end = None;
-    for i in 0..200 {
-        let (_, issues) = engine.render(i, &[PixelFormat::Rgba8]).expect("render");
-        if let Some((_, e)) = issues.sources.into_iter().next() {
-            early_end = Some(e.to_string());
-            break;
-        }
-        if engine.all_inputs_ended() {
-            break;
-        }
-    }
-    let message = early_end.expect("an input error at the early end");
+    let message = common::first_input_error(&mut engine, 200).expect("an input error at the early end");
     assert!(message.contains("looks truncated") && message.contains("frames"), "{message}");
 }
 

@@ -322,15 +322,7 @@ fn truncated_and_garbage_y4m_files() {
         "layers": [ { "id": "f", "kind": "video", "input": "f" } ]
     }));
     let mut engine = common::engine(s);
-    let mut said = None;
-    for i in 0..50 {
-        let (_, issues) = engine.render(i, &[PixelFormat::Rgba8]).expect("render");
-        if let Some((_, e)) = issues.sources.into_iter().next() {
-            said = Some(e.to_string());
-            break;
-        }
-    }
-    let said = said.expect("an input error for the lying header");
+    let said = common::first_input_error(&mut engine, 50).expect("an input error for the lying header");
     assert!(said.contains("640x480") && said.contains("no whole frame"), "{said}");
     std::fs::remove_dir_all(&dir).ok();
 }

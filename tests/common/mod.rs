@@ -123,3 +123,18 @@ pub fn assert_snapshot(name: &str, frame: &OutputFrame) {
         );
     }
 }
+
+/// Renders up to `frames` frames and returns the first input error reported, if any (an input
+/// that fails keeps rendering its last frame, so the error is what tells).
+pub fn first_input_error(engine: &mut Engine, frames: u64) -> Option<String> {
+    for i in 0..frames {
+        let (_, issues) = engine.render(i, &[PixelFormat::Rgba8]).expect("render");
+        if let Some((_, e)) = issues.sources.into_iter().next() {
+            return Some(e.to_string());
+        }
+        if engine.all_inputs_ended() {
+            break;
+        }
+    }
+    None
+}
