@@ -32,6 +32,12 @@ fn streamlib(args: &[&str]) -> Output {
     Output { status, stdout, stderr }
 }
 
+/// `streamlib render SCENE --frames N --output OUT`.
+fn render(scene: &Path, frames: &str, out: &Path) -> Output {
+    let path = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
+    streamlib(&["render", &path(scene), "--frames", frames, "--output", &path(out)])
+}
+
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("streamlib-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
@@ -66,14 +72,7 @@ fn ffprobe(path: &Path, entries: &str) -> String {
 fn renders_y4m_that_ffprobe_and_ffmpeg_accept() {
     let scene = write_scene("small.json", SMALL);
     let out = tmp("small.y4m");
-    let r = streamlib(&[
-        "render",
-        scene.to_str().expect("path"),
-        "--frames",
-        "12",
-        "--output",
-        out.to_str().expect("path"),
-    ]);
+    let r = render(&scene, "12", &out);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let summary = String::from_utf8_lossy(&r.stdout);
     assert!(summary.contains("rendered 12 frames") && summary.contains("fps"), "{summary}");
@@ -84,14 +83,7 @@ fn renders_y4m_that_ffprobe_and_ffmpeg_accept() {
 
     // Frame 0 decoded by ffmpeg (BT.601 limited, its default for y4m) against our RGBA still.
     let png_path = tmp("small.png");
-    let r = streamlib(&[
-        "render",
-        scene.to_str().expect("path"),
-        "--frames",
-        "1",
-        "--output",
-        png_path.to_str().expect("path"),
-    ]);
+    let r = render(&scene, "1", &png_path);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let decoded = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
@@ -135,14 +127,7 @@ fn every_example_scene_is_valid() {
             assert!(r.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&r.stderr));
             // And it renders: files it names resolve, its kinds build.
             let out = tmp(&format!("example-{n}.png"));
-            let r = streamlib(&[
-                "render",
-                path.to_str().expect("path"),
-                "--frames",
-                "1",
-                "--output",
-                out.to_str().expect("path"),
-            ]);
+            let r = render(&path, "1", &out);
             assert!(r.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&r.stderr));
             n += 1;
         }
@@ -262,14 +247,7 @@ fn relative_input_paths_are_taken_from_the_scene_file() {
     std::fs::create_dir_all(&dir).expect("dir");
     let clip = dir.join("clip.y4m");
     let source = write_scene("clip_source.json", SMALL);
-    let r = streamlib(&[
-        "render",
-        source.to_str().expect("path"),
-        "--frames",
-        "3",
-        "--output",
-        clip.to_str().expect("path"),
-    ]);
+    let r = render(&source, "3", &clip);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let scene = dir.join("uses_clip.json");
     std::fs::write(
@@ -454,14 +432,7 @@ fn a_full_disk_ends_encoded_renders_with_an_error_not_a_hang() {
     for out in ["out.mp4", "out.mkv", "hls/master.m3u8"] {
         let _ = Command::new("sh").arg("-c").arg(format!("rm -rf {}/*", mount.display())).status();
         let path = mount.join(out);
-        let r = streamlib(&[
-            "render",
-            scene.to_str().expect("path"),
-            "--frames",
-            "2000",
-            "--output",
-            path.to_str().expect("path"),
-        ]);
+        let r = render(&scene, "2000", &path);
         let stderr = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(1), "{out}: {stderr}");
         assert!(stderr.contains("No space left"), "{out}: {stderr}");

@@ -199,7 +199,11 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
                 readbacks.push(r);
             }
         }
-        readbacks.extend(extra.iter().filter(|r| !readbacks.contains(r)).copied().collect::<Vec<_>>());
+        for r in extra {
+            if !readbacks.contains(r) {
+                readbacks.push(*r);
+            }
+        }
         let (done, issues) = self.engine_mut().render(index, &readbacks)?;
         self.stats.rendered += 1;
         self.stats.input_errors += issues.sources.len() as u64;
@@ -258,11 +262,6 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
             }
         }
         (summaries, first_error)
-    }
-
-    /// The engine, once the loop is done with it.
-    pub fn into_engine(self) -> E {
-        self.engine
     }
 }
 

@@ -466,7 +466,12 @@ impl RenderThread {
                 }
             }
             for (update, reply) in due {
-                let _ = reply.send(self.update_guarded(&gpu, &mut running, &mut revision, update, index));
+                let result = self.update_guarded(&gpu, &mut running, &mut revision, update, index);
+                // Outputs may have been replaced under the same id: their failures are news again.
+                if result.is_ok() {
+                    reported_sinks.clear();
+                }
+                let _ = reply.send(result);
             }
             let Some(r) = running.as_mut() else { continue };
             let snapshot = [Readback::from(PixelFormat::Rgba8)];
