@@ -234,7 +234,7 @@ mod canvas {
         for index in 0..6u64 {
             let (mut done, issues) = e.render(index, &[PixelFormat::Rgba8]).expect("the frame renders");
             done.extend(e.flush().expect("flush"));
-            let frame = done.into_iter().find(|f| f.index == index).expect("frame");
+            let frame = done.into_iter().find(|f| f.time.index == index).expect("frame");
             assert_eq!(frame.rgba_at(10, 150), [0, 255, 0, 255], "frame {index}: other layers keep rendering");
             let top = frame.rgba_at(10, 10);
             if index % 3 == 0 {

@@ -96,7 +96,7 @@ fn decodes_codecs_and_containers_with_frame_counts_and_colours() {
         let frames = render_all(&mut engine, None);
         assert_eq!(frames.len(), 12, "{name}: one output frame per decoded frame at the same rate");
         for (i, f) in frames.iter().enumerate() {
-            assert_eq!(f.pts_ns, streamlib::Fps::new(30, 1).pts_ns(i as u64));
+            assert_eq!(f.time.pts_ns, streamlib::Fps::new(30, 1).pts_ns(i as u64));
         }
         let last = frames.last().expect("frames");
         for (x, y) in [(0, 0), (size.0 / 2, size.1 / 2), (size.0 - 1, size.1 - 1)] {
@@ -109,7 +109,7 @@ fn pts_list(producer: &mut GstProducer, max: usize) -> Vec<u64> {
     let mut out = Vec::new();
     while out.len() < max {
         match producer.next_frame() {
-            Ok(Some(f)) => out.push(f.pts_ns),
+            Ok(Some(f)) => out.push(f.time.pts_ns),
             Ok(None) => break,
             Err(SourceError::NotYet) => continue,
             Err(e) => panic!("{e}"),
@@ -334,6 +334,12 @@ fn busy_scene(width: u32, height: u32, outputs: serde_json::Value) -> serde_json
 }
 
 fn run_outputs(scene_json: serde_json::Value, frames: u64) {
+    run_outputs_in(scene_json, frames, None);
+}
+
+/// Renders `frames` frames to the scene's outputs, converting YUV output with `color_space`
+/// (the engine's default for the size when `None`).
+fn run_outputs_in(scene_json: serde_json::Value, frames: u64, color_space: Option<streamlib::YuvColorSpace>) {
     let registry = Registry::default();
     let scene = scene(scene_json);
     let sinks = registry
@@ -345,6 +351,9 @@ fn run_outputs(scene_json: serde_json::Value, frames: u64) {
     let g = gpu();
     let mut engine =
         Engine::with_pipelines(&g.ctx, g.pipelines.clone(), scene, &registry, Pacing::Offline).expect("engine");
+    if let Some(cs) = color_space {
+        engine.set_output_color_space(cs);
+    }
     let options = RunOptions { frames: Some(frames), ..Default::default() };
     streamlib::run(&mut engine, sinks, Pacing::Offline, &options, |_| {}).expect("run");
 }
@@ -378,6 +387,52 @@ fn encoded_files_probe_right_and_decode_back_close_to_the_render() {
         // High quality settings: the decoded video is close to what we rendered.
         let db = psnr(&path, &reference);
         assert!(db > 35.0, "{name}: PSNR {db:.1} dB against the rendered frames");
+    }
+}
+
+/// The first value of `key=` in ffprobe's `default` output.
+fn probed<'a>(probe: &'a str, key: &str) -> &'a str {
+    probe.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=')).unwrap_or("")
+}
+
+#[test]
+fn y4m_headers_and_encoder_tags_follow_the_output_colour_space() {
+    use streamlib::YuvColorSpace;
+    let dir = tmp("colour");
+    // 320x180 defaults to BT.601 limited; each case differs from it in matrix, range or both.
+    let cases = [
+        ("709full", YuvColorSpace::BT709_FULL, "pc", "bt709", 255),
+        ("601full", YuvColorSpace::BT601_FULL, "pc", "smpte170m", 255),
+        ("709limited", YuvColorSpace::BT709_LIMITED, "tv", "bt709", 235),
+        ("default", YuvColorSpace::default_for_height(180), "tv", "smpte170m", 235),
+    ];
+    for (name, cs, range, matrix, white_y) in cases {
+        let (y4m, mp4, mkv) =
+            (dir.join(format!("{name}.y4m")), dir.join(format!("{name}.mp4")), dir.join(format!("{name}.mkv")));
+        let scene = json!({
+            "width": 320, "height": 180, "fps": 30,
+            "inputs": { "white": { "kind": "test_pattern", "pattern": "solid", "color": "#FFFFFF" } },
+            "layers": [ { "id": "white", "kind": "video", "input": "white" } ],
+            "outputs": [
+                { "kind": "y4m", "path": y4m },
+                { "kind": "file", "path": mp4, "preset": "ultrafast" },
+                { "kind": "file", "path": mkv, "preset": "ultrafast" }
+            ]
+        });
+        run_outputs_in(scene, 3, (name != "default").then_some(cs));
+        let bytes = std::fs::read(&y4m).expect("y4m");
+        let header =
+            String::from_utf8_lossy(&bytes[..bytes.iter().position(|&b| b == b'\n').expect("header")]).into_owned();
+        let want = if range == "pc" { "XCOLORRANGE=FULL" } else { "XCOLORRANGE=LIMITED" };
+        assert!(header.contains(want), "{name}: y4m header {header:?} lacks {want}");
+        // The pixels are what the header says: white is Y=255 in full range, 235 in limited.
+        let first_y = bytes[header.len() + 1 + "FRAME\n".len()];
+        assert!(i32::from(first_y).abs_diff(white_y) <= 1, "{name}: white is Y={first_y}, want {white_y}");
+        for file in [&mp4, &mkv] {
+            let probe = ffprobe(file, "stream=color_range,color_space");
+            assert_eq!(probed(&probe, "color_range"), range, "{name} {}: {probe}", file.display());
+            assert_eq!(probed(&probe, "color_space"), matrix, "{name} {}: {probe}", file.display());
+        }
     }
 }
 

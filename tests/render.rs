@@ -253,13 +253,13 @@ fn several_frames_in_flight_come_back_in_order() {
         frames.extend(engine.render(i, &[PixelFormat::Rgba8, PixelFormat::Nv12]).expect("render").0);
     }
     frames.extend(engine.flush().expect("flush"));
-    let rgba: Vec<u64> = frames.iter().filter(|f| f.format == PixelFormat::Rgba8).map(|f| f.index).collect();
-    let nv12: Vec<u64> = frames.iter().filter(|f| f.format == PixelFormat::Nv12).map(|f| f.index).collect();
+    let rgba: Vec<u64> = frames.iter().filter(|f| f.format == PixelFormat::Rgba8).map(|f| f.time.index).collect();
+    let nv12: Vec<u64> = frames.iter().filter(|f| f.format == PixelFormat::Nv12).map(|f| f.time.index).collect();
     assert_eq!(rgba, (0..10).collect::<Vec<_>>());
     assert_eq!(nv12, (0..10).collect::<Vec<_>>());
-    let f = frames.iter().find(|f| f.index == 9 && f.format == PixelFormat::Rgba8).expect("frame 9");
-    assert_eq!(f.pts_ns, 300_000_000, "30 fps default: frame 9 at 300 ms");
-    assert_eq!(f.duration_ns, 33_333_333);
+    let f = frames.iter().find(|f| f.time.index == 9 && f.format == PixelFormat::Rgba8).expect("frame 9");
+    assert_eq!(f.time.pts_ns, 300_000_000, "30 fps default: frame 9 at 300 ms");
+    assert_eq!(f.time.duration_ns, 33_333_333);
 }
 
 /// A sink that takes 30 ms a frame.

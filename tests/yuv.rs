@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use streamlib::registry::{BuildContext, BuildError, InputKind};
 use streamlib::scene::{Params, SceneError};
 use streamlib::sources::{FrameProducer, Source, SourceError, ThreadedSource};
-use streamlib::{Engine, Pacing, PixelFormat, Registry, TimestampedFrame, YuvColorSpace};
+use streamlib::{Engine, FrameTime, Pacing, PixelFormat, Registry, TimestampedFrame, YuvColorSpace};
 
 /// Textbook 8-bit RGB→YCbCr (ITU-R BT.601 / BT.709), written out independently of the engine.
 fn rgb_to_ycbcr(rgb: [f64; 3], kr: f64, kb: f64, limited: bool) -> [f64; 3] {
@@ -33,6 +33,18 @@ fn solid_scene(width: u32, height: u32, rgb: [u8; 3]) -> streamlib::Scene {
         "inputs": { "c": { "kind": "test_pattern", "pattern": "solid", "color": color } },
         "layers": [ { "id": "c", "kind": "video", "input": "c" } ]
     }))
+}
+
+#[test]
+fn one_frame_read_back_in_two_colour_spaces() {
+    let mut engine = common::engine(solid_scene(16, 8, [255, 255, 255]));
+    let full =
+        streamlib::Readback { format: PixelFormat::I420, size: None, color_space: Some(YuvColorSpace::BT601_FULL) };
+    let (mut done, _) = engine.render(0, &[full, PixelFormat::I420.into()]).expect("render");
+    done.extend(engine.flush().expect("flush"));
+    let y_of = |cs| done.iter().find(|f| f.color_space == Some(cs)).map(|f| f.plane(0)[0]);
+    assert_eq!(y_of(YuvColorSpace::BT601_FULL), Some(255), "white in full range");
+    assert_eq!(y_of(engine.output_color_space()), Some(235), "white in the engine's (limited) default");
 }
 
 #[test]
@@ -60,6 +72,7 @@ fn rgb_to_nv12_and_i420_match_the_reference_matrices() {
                     );
                 }
             }
+            assert_eq!((i420.color_space, nv12.color_space), (Some(cs), Some(cs)), "frames say their colour space");
             // Odd size: 9 chroma columns by 5 rows, every sample present.
             assert_eq!(i420.plane(1).len(), 9 * 5);
             assert_eq!(nv12.plane(1).len(), 9 * 5 * 2);
@@ -175,7 +188,7 @@ fn flat_yuv(format: PixelFormat, w: u32, h: u32, yuv: [u8; 3]) -> TimestampedFra
             bytes.extend(std::iter::repeat_n(yuv[2], planes[2].tight_len()));
         }
     }
-    TimestampedFrame::from_packed(format, w, h, &bytes, 0, 0, 0).expect("frame")
+    TimestampedFrame::from_packed(format, w, h, &bytes, FrameTime::default()).expect("frame")
 }
 
 #[test]
@@ -210,13 +223,13 @@ fn nv12_and_i420_uploads_convert_with_the_textbook_inverse() {
 #[test]
 fn straight_rgba_uploads_are_premultiplied_once() {
     let bytes: Vec<u8> = [200u8, 100, 50, 128].repeat(6);
-    let frame = TimestampedFrame::from_packed(PixelFormat::Rgba8, 3, 2, &bytes, 0, 0, 0).expect("frame");
+    let frame = TimestampedFrame::from_packed(PixelFormat::Rgba8, 3, 2, &bytes, FrameTime::default()).expect("frame");
     let out = render_frame(frame, YuvColorSpace::default());
     // Over the black background: premultiplied colour, alpha becomes opaque through the background.
     let px = out.rgba_at(1, 1);
     assert!(px[0].abs_diff(100) <= 1 && px[1].abs_diff(50) <= 1 && px[2].abs_diff(25) <= 1, "{px:?}");
     let bgra: Vec<u8> = [50u8, 100, 200, 255].repeat(6);
-    let frame = TimestampedFrame::from_packed(PixelFormat::Bgra8, 3, 2, &bgra, 0, 0, 0).expect("frame");
+    let frame = TimestampedFrame::from_packed(PixelFormat::Bgra8, 3, 2, &bgra, FrameTime::default()).expect("frame");
     assert_eq!(render_frame(frame, YuvColorSpace::default()).rgba_at(2, 0), [200, 100, 50, 255]);
 }
 

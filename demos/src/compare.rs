@@ -182,7 +182,7 @@ pub fn check_same_output(case: &Case, inputs: &[PathBuf], ours: &OutputFrame, di
     if !status.success() {
         bail!("gst-launch-1.0 could not write a frame");
     }
-    let (w, h, theirs) = streamlib::layers::load_rgba(&out).map_err(anyhow::Error::msg)?;
+    let (w, h, theirs) = streamlib::layers::load_rgba(&out)?;
     if (w, h) != (ours.width, ours.height) {
         bail!("GStreamer frame is {w}x{h}");
     }

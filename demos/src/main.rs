@@ -125,7 +125,7 @@ fn real_main(cli: Cli) -> Result<()> {
         }
         Command::Probe { file, json } => probe(&file, json),
         Command::Devices => {
-            let cameras = streamlib::media::list_cameras().map_err(anyhow::Error::msg)?;
+            let cameras = streamlib::media::list_cameras()?;
             if cameras.is_empty() {
                 println!("no cameras found (no video capture devices)");
             }
@@ -168,7 +168,7 @@ fn load_scene(registry: &Registry, path: &Path) -> Result<streamlib::Scene> {
 }
 
 fn probe(file: &Path, json: bool) -> Result<()> {
-    let info = streamlib::media::probe(file).map_err(anyhow::Error::msg)?;
+    let info = streamlib::media::probe(file)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&info)?);
         return Ok(());

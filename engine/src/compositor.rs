@@ -106,7 +106,7 @@ impl Compositor {
             let params = PatternParams {
                 color: [1.0; 4],
                 size: [frame.width as f32, frame.height as f32],
-                frame: frame.index as u32,
+                frame: frame.time.index as u32,
                 fps: frame.fps.as_f64() as f32,
                 cell: 0.0,
                 _pad0: 0.0,

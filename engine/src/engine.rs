@@ -19,17 +19,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One readback a frame is asked for: a pixel format, at the output's size or scaled (on the
-/// GPU, aspect kept with black bars) to another, e.g. an HLS rendition.
+/// GPU, aspect kept with black bars) to another, e.g. an HLS rendition, and for YUV formats the
+/// colour space to convert with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Readback {
     pub format: PixelFormat,
     /// `None`: the output's size.
     pub size: Option<(u32, u32)>,
+    /// `None`: the engine's output colour space (`Engine::set_output_color_space`). Ignored for
+    /// RGB formats.
+    pub color_space: Option<YuvColorSpace>,
 }
 
 impl From<PixelFormat> for Readback {
     fn from(format: PixelFormat) -> Self {
-        Readback { format, size: None }
+        Readback { format, size: None, color_space: None }
     }
 }
 
@@ -316,12 +320,9 @@ impl Engine {
         index: u64,
         readbacks: &[R],
     ) -> Result<(Vec<OutputFrame>, FrameIssues), GpuError> {
-        let output = (self.scene.width, self.scene.height);
         let mut formats: Vec<Readback> = Vec::with_capacity(readbacks.len());
         for r in readbacks {
-            let mut r: Readback = (*r).into();
-            // The output's own size is the unscaled readback.
-            r.size = r.size.filter(|&s| s != output);
+            let r = self.resolve((*r).into());
             if let Some((w, h)) = r.size {
                 self.gpu.check_size("scaled readback", w, h)?;
             }
@@ -331,6 +332,17 @@ impl Engine {
         }
         let gpu = self.gpu.clone();
         gpu.scoped(&format!("frame {index}"), || self.render_unscoped(index, &formats))?
+    }
+
+    /// `r` as it is read back: the output's own size is the unscaled readback, and a YUV
+    /// readback names its colour space, so the frame (and a sink's header) says what the pixels are.
+    pub fn resolve(&self, mut r: Readback) -> Readback {
+        r.size = r.size.filter(|&s| s != (self.scene.width, self.scene.height));
+        r.color_space = match r.format.is_yuv() {
+            true => Some(r.color_space.unwrap_or(self.output_color_space)),
+            false => None,
+        };
+        r
     }
 
     fn render_unscoped(
@@ -415,12 +427,14 @@ impl Engine {
                 None => self.compositor.output(),
             };
             let (width, height) = source.size();
-            let meta = FrameMeta { pts_ns: frame.pts_ns, duration_ns: frame.duration_ns, index, width, height, format };
-            let planes: Vec<&wgpu::Texture> = if format.is_yuv() {
-                let conv = self.converters.entry(readback).or_insert_with(|| OutputConverter::new(&gpu.device));
-                conv.record(gpu, &mut encoder, source, format, self.output_color_space)
-            } else {
-                vec![&source.texture]
+            let color_space = readback.color_space;
+            let meta = FrameMeta { time: frame.time, color_space, width, height, format };
+            let planes: Vec<&wgpu::Texture> = match color_space {
+                Some(cs) => {
+                    let conv = self.converters.entry(readback).or_insert_with(|| OutputConverter::new(&gpu.device));
+                    conv.record(gpu, &mut encoder, source, format, cs)
+                }
+                None => vec![&source.texture],
             };
             if let Some(ring) = self.rings.get_mut(&readback) {
                 ring.record(gpu, &mut encoder, &planes, meta)?;
@@ -462,7 +476,7 @@ impl Engine {
         for ring in self.rings.values_mut() {
             done.extend(ring.flush(&self.gpu)?);
         }
-        done.sort_by_key(|f| f.index);
+        done.sort_by_key(|f| f.time.index);
         self.times.readback += t.elapsed();
         Ok(done)
     }
@@ -472,7 +486,7 @@ impl Engine {
         let (mut done, _) = self.render(index, &[format])?;
         done.extend(self.flush()?);
         done.into_iter()
-            .rfind(|f| f.index == index && f.format == format)
+            .rfind(|f| f.time.index == index && f.format == format)
             .ok_or_else(|| GpuError::Readback(format!("frame {index} was not read back")))
     }
 }

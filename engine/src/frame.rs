@@ -1,6 +1,26 @@
 //! Frames as they travel between sources, the GPU and sinks.
 
+use crate::gpu::convert::YuvColorSpace;
 use std::sync::Arc;
+
+/// When a frame is shown: its number in the stream, its presentation time and how long it lasts.
+/// Every frame type (from a source, read back for a sink, being composited) carries one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FrameTime {
+    /// Sequence number from the producer, starting at 0.
+    pub index: u64,
+    /// Presentation timestamp in nanoseconds from the start of the stream.
+    pub pts_ns: u64,
+    /// How long the frame is shown, in nanoseconds.
+    pub duration_ns: u64,
+}
+
+impl FrameTime {
+    /// Frame `index` of a stream at `fps`.
+    pub fn at(fps: crate::scene::Fps, index: u64) -> Self {
+        FrameTime { index, pts_ns: fps.pts_ns(index), duration_ns: fps.duration_ns(index) }
+    }
+}
 
 /// Pixel layouts the engine reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,12 +93,7 @@ pub enum FrameData {
 /// A frame with its presentation time, as produced by a source or read back for a sink.
 #[derive(Clone, Debug)]
 pub struct TimestampedFrame {
-    /// Presentation timestamp in nanoseconds from the start of the stream.
-    pub pts_ns: u64,
-    /// How long the frame is shown, in nanoseconds.
-    pub duration_ns: u64,
-    /// Sequence number from the producer, starting at 0.
-    pub index: u64,
+    pub time: FrameTime,
     pub width: u32,
     pub height: u32,
     pub format: PixelFormat,
@@ -106,9 +121,7 @@ impl TimestampedFrame {
         width: u32,
         height: u32,
         bytes: &[u8],
-        pts_ns: u64,
-        duration_ns: u64,
-        index: u64,
+        time: FrameTime,
     ) -> Result<Self, FrameError> {
         let mut planes = Vec::new();
         let mut offset = 0usize;
@@ -124,8 +137,7 @@ impl TimestampedFrame {
             planes.push(Plane { data: data.to_vec(), stride: shape.row_bytes() });
             offset += len;
         }
-        let frame =
-            TimestampedFrame { pts_ns, duration_ns, index, width, height, format, data: FrameData::Cpu(planes) };
+        let frame = TimestampedFrame { time, width, height, format, data: FrameData::Cpu(planes) };
         frame.check()?;
         Ok(frame)
     }
@@ -178,16 +190,14 @@ mod tests {
     #[test]
     fn truncated_planes_are_errors() {
         let bytes = vec![0u8; PixelFormat::I420.frame_len(4, 4) - 1];
-        let err = TimestampedFrame::from_packed(PixelFormat::I420, 4, 4, &bytes, 0, 0, 0);
+        let err = TimestampedFrame::from_packed(PixelFormat::I420, 4, 4, &bytes, FrameTime::default());
         assert!(matches!(err, Err(FrameError::Truncated { plane: 2, .. })), "{err:?}");
     }
 
     #[test]
     fn short_stride_is_an_error() {
         let frame = TimestampedFrame {
-            pts_ns: 0,
-            duration_ns: 0,
-            index: 0,
+            time: FrameTime::default(),
             width: 4,
             height: 1,
             format: PixelFormat::Rgba8,
@@ -200,12 +210,13 @@ mod tests {
 /// A composited frame read back from the GPU: planes tightly packed, back to back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputFrame {
-    pub pts_ns: u64,
-    pub duration_ns: u64,
-    pub index: u64,
+    pub time: FrameTime,
     pub width: u32,
     pub height: u32,
     pub format: PixelFormat,
+    /// The colour space the GPU converted a YUV frame with (sinks write it in their headers);
+    /// `None` for RGB frames, which are the compositor's encoded R'G'B'.
+    pub color_space: Option<YuvColorSpace>,
     /// For RGBA the colour is premultiplied, as the compositor made it.
     pub data: Vec<u8>,
 }
@@ -232,9 +243,7 @@ impl OutputFrame {
 /// The output frame being composited, as sources and layers see it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FrameInfo {
-    pub index: u64,
-    pub pts_ns: u64,
-    pub duration_ns: u64,
+    pub time: FrameTime,
     pub fps: crate::scene::Fps,
     pub width: u32,
     pub height: u32,
@@ -242,6 +251,6 @@ pub struct FrameInfo {
 
 impl FrameInfo {
     pub fn new(index: u64, fps: crate::scene::Fps, width: u32, height: u32) -> Self {
-        FrameInfo { index, pts_ns: fps.pts_ns(index), duration_ns: fps.duration_ns(index), fps, width, height }
+        FrameInfo { time: FrameTime::at(fps, index), fps, width, height }
     }
 }

@@ -24,7 +24,7 @@ pub mod timing;
 
 pub use compositor::{Compositor, LayerEntry};
 pub use engine::{Engine, EngineError, FrameIssues, Readback, StageTimes, DEFAULT_RING_DEPTH};
-pub use frame::{FrameData, FrameInfo, OutputFrame, PixelFormat, Plane, TimestampedFrame};
+pub use frame::{FrameData, FrameInfo, FrameTime, OutputFrame, PixelFormat, Plane, TimestampedFrame};
 pub use gpu::convert::{YuvColorSpace, YuvMatrix, YuvRange};
 pub use gpu::{AdapterSummary, GpuContext, GpuError};
 pub use pipeline::{FrameReport, LoopStats, Pipeline, SinkSummary};

@@ -48,6 +48,11 @@ pub struct SinkSummary {
     pub dropped: u64,
 }
 
+/// What a sink asks to be read back: its format and size, in the engine's output colour space.
+fn sink_readback(sink: &SinkHandle) -> Readback {
+    Readback { format: sink.format(), size: sink.size(), color_space: None }
+}
+
 /// The first frame index at `fps` whose pts is at or after `pts_ns`.
 fn first_index_at(fps: crate::scene::Fps, pts_ns: u64) -> u64 {
     let scaled = u128::from(pts_ns) * u128::from(fps.num);
@@ -194,7 +199,7 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
     pub fn render(&mut self, index: u64, extra: &[Readback]) -> Result<FrameReport, GpuError> {
         let mut readbacks: Vec<Readback> = Vec::new();
         for s in self.outputs.values().flatten() {
-            let r = Readback { format: s.format(), size: s.size() };
+            let r = sink_readback(s);
             if !readbacks.contains(&r) {
                 readbacks.push(r);
             }
@@ -222,20 +227,23 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
     }
 
     fn deliver(&mut self, done: Vec<OutputFrame>, extra: &[Readback], report: &mut FrameReport) {
-        let output = (self.engine().scene().width, self.engine().scene().height);
+        let engine = self.engine.borrow();
+        let wanted = |r: Readback, frame: &OutputFrame| {
+            let r = engine.resolve(r);
+            let size = r.size.unwrap_or((engine.scene().width, engine.scene().height));
+            r.format == frame.format && size == (frame.width, frame.height) && r.color_space == frame.color_space
+        };
         for frame in done {
             let frame = Arc::new(frame);
             for (id, sinks) in &self.outputs {
-                for s in sinks.iter().filter(|s| s.wants(&frame, output)) {
+                for s in sinks.iter().filter(|s| wanted(sink_readback(s), &frame)) {
                     if let Err(e) = s.push(frame.clone()) {
                         self.stats.sink_errors += 1;
                         report.sink_errors.push((id.clone(), e));
                     }
                 }
             }
-            let size = (frame.width, frame.height);
-            let wanted = extra.iter().any(|r| r.format == frame.format && r.size.unwrap_or(output) == size);
-            if wanted {
+            if extra.iter().any(|&r| wanted(r, &frame)) {
                 report.extra.push(frame);
             }
         }

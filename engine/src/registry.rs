@@ -84,24 +84,16 @@ pub struct SinkTarget<'a> {
     pub width: u32,
     pub height: u32,
     pub fps: crate::scene::Fps,
-    /// The YUV colour space of YUV readbacks (see `Engine::output_color_space`).
-    pub color_space: crate::gpu::convert::YuvColorSpace,
     /// The output's options from the scene (`outputs[i]` less `kind` and the path); empty for
     /// `--output PATH`.
     pub params: Params,
 }
 
 impl<'a> SinkTarget<'a> {
-    /// A target for `scene`'s size and rate with the engine's default output colour space.
+    /// A target for `scene`'s size and rate. (A YUV sink learns its colour space from the frames:
+    /// `OutputFrame::color_space`.)
     pub fn for_scene(path: &'a Path, scene: &Scene) -> Self {
-        SinkTarget {
-            path,
-            width: scene.width,
-            height: scene.height,
-            fps: scene.fps,
-            color_space: crate::gpu::convert::YuvColorSpace::default_for_height(scene.height),
-            params: Params::new(),
-        }
+        SinkTarget { path, width: scene.width, height: scene.height, fps: scene.fps, params: Params::new() }
     }
 }
 

@@ -35,6 +35,30 @@ impl ApiError {
     }
 }
 
+/// A scene the engine could not build: the client's fault (422) unless the GPU failed.
+impl From<streamlib::EngineError> for ApiError {
+    fn from(e: streamlib::EngineError) -> Self {
+        use streamlib::{EngineError, GpuError};
+        let status = match &e {
+            EngineError::Gpu(GpuError::TooLarge { .. }) => 422,
+            EngineError::Gpu(GpuError::OutOfMemory { .. }) => 503,
+            EngineError::Gpu(_) => 500,
+            _ => 422,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// An output that cannot be opened: a path or option the client chose (422), or the machine
+/// (an encoder that would not start: 500).
+fn output_error(id: &str, e: SinkError) -> ApiError {
+    let status = match &e {
+        SinkError::Io { .. } | SinkError::Unsupported(_) => 422,
+        _ => 500,
+    };
+    ApiError::at(status, format!("outputs.{id}"), e.to_string())
+}
+
 /// A change to the running scene.
 #[derive(Debug)]
 pub enum Update {
@@ -321,15 +345,13 @@ impl RenderThread {
         let place = move |p: &Path| -> Result<PathBuf, SinkError> {
             root.confine(&p.to_string_lossy()).map_err(SinkError::Unsupported)
         };
-        let named: Vec<NamedSink> = self
-            .registry
-            .open_scene_output(scene, spec, place)
-            .map_err(|e| ApiError::at(422, format!("outputs.{}", spec.id), e.to_string()))?;
+        let named: Vec<NamedSink> =
+            self.registry.open_scene_output(scene, spec, place).map_err(|e| output_error(&spec.id, e))?;
         named
             .into_iter()
             .map(|n| SinkHandle::spawn(&n.name, n.sink, Backpressure::Drop, 8))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ApiError::new(500, e.to_string()))
+            .map_err(|e| output_error(&spec.id, e))
     }
 
     /// Validates, builds and swaps in `doc`; on any error nothing changes.
@@ -352,12 +374,11 @@ impl RenderThread {
                 }
             }
         }
-        let build_err = |e: streamlib::EngineError| ApiError::new(422, e.to_string());
         let r = match running {
             Some(r) => {
                 if let Err(e) = r.pipeline.apply_scene(scene.clone(), &self.registry) {
                     finish_in_background(opened.into_values().flatten().collect());
-                    return Err(build_err(e));
+                    return Err(e.into());
                 }
                 let gone: Vec<String> = r
                     .output_specs
@@ -377,7 +398,7 @@ impl RenderThread {
                     Ok(e) => e,
                     Err(e) => {
                         finish_in_background(opened.into_values().flatten().collect());
-                        return Err(build_err(e));
+                        return Err(e.into());
                     }
                 };
                 running.insert(Running {
@@ -506,7 +527,7 @@ impl RenderThread {
             }
             rendered += 1;
             for frame in report.extra {
-                let (ready, waiting): (Vec<_>, Vec<_>) = snapshots.drain(..).partition(|(i, _)| frame.index >= *i);
+                let (ready, waiting): (Vec<_>, Vec<_>) = snapshots.drain(..).partition(|(i, _)| frame.time.index >= *i);
                 snapshots = waiting;
                 for (_, reply) in ready {
                     let _ = reply.send(Ok((*frame).clone()));

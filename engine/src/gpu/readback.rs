@@ -17,9 +17,8 @@ const MAP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Timing and shape of the frame a slot holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameMeta {
-    pub pts_ns: u64,
-    pub duration_ns: u64,
-    pub index: u64,
+    pub time: crate::frame::FrameTime,
+    pub color_space: Option<super::convert::YuvColorSpace>,
     pub width: u32,
     pub height: u32,
     pub format: PixelFormat,
@@ -210,7 +209,7 @@ impl ReadbackRing {
                 break;
             }
             if started.elapsed() > MAP_TIMEOUT {
-                return Err(GpuError::Readback(format!("mapping frame {} timed out", front.meta.index)));
+                return Err(GpuError::Readback(format!("mapping frame {} timed out", front.meta.time.index)));
             }
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
@@ -229,7 +228,7 @@ impl ReadbackRing {
     fn finish_front(&mut self) -> Result<OutputFrame, GpuError> {
         let slot = self.in_flight.pop_front().ok_or_else(|| GpuError::Readback("nothing in flight".into()))?;
         if slot.state.load(Ordering::Acquire) != MAPPED {
-            return Err(GpuError::Readback(format!("mapping frame {} failed", slot.meta.index)));
+            return Err(GpuError::Readback(format!("mapping frame {} failed", slot.meta.time.index)));
         }
         let meta = slot.meta;
         let mut data = Vec::with_capacity(meta.format.frame_len(meta.width, meta.height));
@@ -251,12 +250,11 @@ impl ReadbackRing {
         slot.buffer.unmap();
         self.idle.push(slot);
         Ok(OutputFrame {
-            pts_ns: meta.pts_ns,
-            duration_ns: meta.duration_ns,
-            index: meta.index,
+            time: meta.time,
             width: meta.width,
             height: meta.height,
             format: meta.format,
+            color_space: meta.color_space,
             data,
         })
     }

@@ -229,8 +229,8 @@ impl Layer for DrawingLayer {
         let size = ((dst.w.round() as u32).clamp(1, max), (dst.h.round() as u32).clamp(1, max));
         let vars = self.vars.lock().map(|v| v.clone()).unwrap_or_default();
         let info = DrawingContext {
-            frame: ctx.frame.index,
-            pts_ns: ctx.frame.pts_ns,
+            frame: ctx.frame.time.index,
+            pts_ns: ctx.frame.time.pts_ns,
             fps: ctx.frame.fps,
             width: size.0,
             height: size.1,
@@ -304,7 +304,9 @@ pub struct DrawingLayerKind {
     vars: Vars,
 }
 
-type MakeDrawFn = Box<dyn Fn(&LayerSpec) -> Result<DrawFn, String> + Send + Sync>;
+/// What a kind's own code may fail with while making a layer's drawing closure.
+pub type DrawKindError = Box<dyn std::error::Error + Send + Sync>;
+type MakeDrawFn = Box<dyn Fn(&LayerSpec) -> Result<DrawFn, DrawKindError> + Send + Sync>;
 type ValidateParams = Box<dyn Fn(&Params) -> Result<(), SceneError> + Send + Sync>;
 
 impl DrawingLayerKind {
@@ -328,7 +330,7 @@ impl DrawingLayerKind {
     /// A kind with parameters: `validate` checks them (errors name the field), `make` may fail.
     pub fn with_params(
         validate: impl Fn(&Params) -> Result<(), SceneError> + Send + Sync + 'static,
-        make: impl Fn(&LayerSpec) -> Result<DrawFn, String> + Send + Sync + 'static,
+        make: impl Fn(&LayerSpec) -> Result<DrawFn, DrawKindError> + Send + Sync + 'static,
     ) -> Self {
         DrawingLayerKind { make: Box::new(make), validate: Box::new(validate), vars: Vars::default() }
     }

@@ -2,7 +2,7 @@
 //! converted to premultiplied on the GPU), then drawn like any other texture.
 
 use super::{Layer, LayerError, LayerPass, OpacityBake, PrepareContext, QuadSlot};
-use crate::frame::{PixelFormat, TimestampedFrame};
+use crate::frame::{FrameTime, PixelFormat, TimestampedFrame};
 use crate::gpu::convert::{FrameUploader, YuvColorSpace};
 use crate::registry::{parse_params, BuildContext, BuildError, LayerKind};
 use crate::scene::{LayerSpec, Params, Rect, SceneError};
@@ -37,22 +37,35 @@ impl std::fmt::Debug for ImageLayer {
 }
 
 /// Decodes `path` into straight-alpha RGBA8.
-pub fn load_rgba(path: &Path) -> Result<(u32, u32, Vec<u8>), String> {
-    let file = crate::files::open_regular(path).map_err(|e| format!("cannot open image {}: {e}", path.display()))?;
+/// Why an image file cannot become a layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    #[error("cannot open image {path}: {error}")]
+    Open { path: String, error: std::io::Error },
+    #[error("cannot decode image {path}: {error}")]
+    Decode { path: String, error: image::ImageError },
+    #[error("image {path}: {error}")]
+    Frame { path: String, error: crate::frame::FrameError },
+}
+
+pub fn load_rgba(path: &Path) -> Result<(u32, u32, Vec<u8>), ImageError> {
+    let shown = || path.display().to_string();
+    let file = crate::files::open_regular(path).map_err(|error| ImageError::Open { path: shown(), error })?;
     let reader = image::ImageReader::new(std::io::BufReader::new(file))
         .with_guessed_format()
-        .map_err(|e| format!("cannot read image {}: {e}", path.display()))?;
-    let decoded = reader.decode().map_err(|e| format!("cannot decode image {}: {e}", path.display()))?;
+        .map_err(|error| ImageError::Open { path: shown(), error })?;
+    let decoded = reader.decode().map_err(|error| ImageError::Decode { path: shown(), error })?;
     let rgba = decoded.to_rgba8();
     Ok((rgba.width(), rgba.height(), rgba.into_raw()))
 }
 
 impl ImageLayer {
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub fn open(path: &Path) -> Result<Self, ImageError> {
         let (width, height, rgba) = load_rgba(path)?;
         let opaque = rgba.chunks_exact(4).all(|p| p[3] == 255);
-        let frame = TimestampedFrame::from_packed(PixelFormat::Rgba8, width, height, &rgba, 0, 0, 0)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let frame = TimestampedFrame::from_packed(PixelFormat::Rgba8, width, height, &rgba, FrameTime::default())
+            .map_err(|error| ImageError::Frame { path: path.display().to_string(), error })?;
         Ok(ImageLayer {
             pixels: Some(frame),
             size: (width, height),

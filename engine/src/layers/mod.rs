@@ -8,8 +8,8 @@ pub mod text;
 mod vector;
 mod video;
 
-pub use drawing::{DrawError, DrawFn, DrawingContext, DrawingLayer, DrawingLayerKind, Vars};
-pub use image::{load_rgba, ImageLayer, ImageLayerConfig, ImageLayerKind};
+pub use drawing::{DrawError, DrawFn, DrawKindError, DrawingContext, DrawingLayer, DrawingLayerKind, Vars};
+pub use image::{load_rgba, ImageError, ImageLayer, ImageLayerConfig, ImageLayerKind};
 pub use text::{TextAlign, TextLayer, TextLayerConfig, TextLayerKind, TextWeight};
 pub use vector::{draw_shapes, Fill, Gradient, Shape, VectorLayerConfig, VectorLayerKind, TOLERANCE};
 pub use video::{VideoLayer, VideoLayerKind};

@@ -125,9 +125,9 @@ pub fn fill_placeholders(text: &str, frame: &FrameInfo) -> String {
     if !text.contains('{') {
         return text.to_string();
     }
-    text.replace("{frame}", &frame.index.to_string())
-        .replace("{timecode}", &timecode(frame.index, frame.fps))
-        .replace("{pts}", &format!("{:.3}", frame.pts_ns as f64 / 1e9))
+    text.replace("{frame}", &frame.time.index.to_string())
+        .replace("{timecode}", &timecode(frame.time.index, frame.fps))
+        .replace("{pts}", &format!("{:.3}", frame.time.pts_ns as f64 / 1e9))
         .replace("{fps}", &format!("{}", (frame.fps.as_f64() * 100.0).round() / 100.0))
 }
 

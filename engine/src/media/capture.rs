@@ -2,7 +2,7 @@
 //! cannot seek; a late frame is dropped rather than queued (appsink keeps only the newest).
 
 use super::decode::{GstProducer, APPSINK_CAPS};
-use super::init;
+use super::{init, MediaError};
 use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
 use crate::scene::{Params, SceneError};
 use crate::sources::{Source, SourceError, ThreadedSource};
@@ -21,11 +21,11 @@ pub struct DeviceInfo {
 }
 
 /// Cameras (video sources) present on this machine.
-pub fn list_cameras() -> Result<Vec<DeviceInfo>, String> {
+pub fn list_cameras() -> Result<Vec<DeviceInfo>, MediaError> {
     init()?;
     let monitor = gst::DeviceMonitor::new();
     monitor.add_filter(Some("Video/Source"), None);
-    monitor.start().map_err(|e| format!("cannot list devices: {e}"))?;
+    monitor.start().map_err(|e| MediaError::Gstreamer(format!("cannot list devices: {e}")))?;
     let devices = monitor
         .devices()
         .into_iter()
@@ -80,11 +80,12 @@ fn quoted(value: &str) -> Result<String, SourceError> {
 
 impl CameraConfig {
     pub fn open(&self) -> Result<GstProducer, SourceError> {
-        init().map_err(|m| SourceError::Open { path: "camera".into(), message: m })?;
+        init().map_err(|e| SourceError::Open { path: "camera".into(), message: e.to_string() })?;
         let device = match &self.device {
             Some(d) => d.clone(),
             None => {
-                let cameras = list_cameras().map_err(|m| SourceError::Open { path: "camera".into(), message: m })?;
+                let cameras =
+                    list_cameras().map_err(|e| SourceError::Open { path: "camera".into(), message: e.to_string() })?;
                 cameras.iter().find_map(|c| c.path.clone()).ok_or_else(|| SourceError::Open {
                     path: "camera".into(),
                     message: "no camera found (no video capture device under /dev/video*); name one with `device`"

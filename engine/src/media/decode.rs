@@ -4,7 +4,7 @@
 //! timestamps (variable frame rate works), loop, start at a time and seek accurately.
 
 use super::{bus_error, clock_time, init};
-use crate::frame::{FrameData, PixelFormat, Plane, TimestampedFrame};
+use crate::frame::{FrameData, FrameTime, PixelFormat, Plane, TimestampedFrame};
 use crate::gpu::convert::{YuvColorSpace, YuvMatrix, YuvRange};
 use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
 use crate::scene::{Params, SceneError};
@@ -67,7 +67,7 @@ impl GstProducer {
     /// first error if it cannot.
     pub fn launch(label: &str, description: &str, live: bool) -> Result<Self, SourceError> {
         let open_err = |message: String| SourceError::Open { path: label.to_string(), message };
-        init().map_err(open_err)?;
+        init().map_err(|e| open_err(e.to_string()))?;
         let pipeline = gst::parse::launch_full(description, None, gst::ParseFlags::FATAL_ERRORS)
             .map_err(|e| open_err(format!("cannot build pipeline: {e}")))?
             .downcast::<gst::Pipeline>()
@@ -270,9 +270,7 @@ impl GstProducer {
         self.frames_this_pass += 1;
         self.info = Some(info.clone());
         Ok(TimestampedFrame {
-            pts_ns: self.pass_offset_ns + pass_pts,
-            duration_ns: duration,
-            index,
+            time: FrameTime { index, pts_ns: self.pass_offset_ns + pass_pts, duration_ns: duration },
             width: info.width(),
             height: info.height(),
             format,
@@ -417,7 +415,7 @@ fn file_pipeline(path: &Path) -> Result<String, SourceError> {
         return Err(open_err("not a regular file".into()));
     }
     let absolute = std::fs::canonicalize(path).map_err(|e| open_err(e.to_string()))?;
-    init().map_err(open_err)?;
+    init().map_err(|e| open_err(e.to_string()))?;
     let uri = gst::glib::filename_to_uri(&absolute, None).map_err(|e| open_err(e.to_string()))?;
     Ok(format!(
         "uridecodebin uri=\"{uri}\" caps=video/x-raw ! videoconvert ! videoflip video-direction=auto ! \
@@ -441,7 +439,7 @@ fn explain_open_error(path: &Path, e: SourceError) -> SourceError {
     if message.contains("missing") || message.contains("No decoder") || message.contains("not-linked") {
         let info = super::probe(path);
         // An audio-only file is fine, it just has no picture: say that, not "install a plugin".
-        if info.as_ref().is_err_and(|m| m.contains("no video stream")) {
+        if matches!(info, Err(super::MediaError::NoVideo(_))) {
             return SourceError::Unsupported(format!(
                 "{}: the file has no video stream (audio only?): a video input needs one",
                 path.display()

@@ -184,6 +184,18 @@ fn colorimetry(cs: YuvColorSpace) -> &'static str {
     }
 }
 
+/// Raw-video caps for appsrc.
+fn raw_caps(format: PixelFormat, (width, height): (u32, u32), fps: Fps, color_space: YuvColorSpace) -> String {
+    let gst_format = if format == PixelFormat::Nv12 { "NV12" } else { "I420" };
+    format!(
+        "video/x-raw,format={gst_format},width={width},height={height},framerate={}/{},colorimetry={},\
+         interlace-mode=progressive,pixel-aspect-ratio=1/1",
+        fps.num,
+        fps.den,
+        colorimetry(color_space)
+    )
+}
+
 /// NV12 or I420 frames pushed into an encoding pipeline: `appsrc name=src ! <rest>`.
 pub struct EncodePipeline {
     label: String,
@@ -194,6 +206,10 @@ pub struct EncodePipeline {
     info: gst_video::VideoInfo,
     width: u32,
     height: u32,
+    fps: Fps,
+    /// The colour space in the caps, set from the first frame (appsrc starts without caps:
+    /// caps replaced before the first buffer did not reach the encoder).
+    color_space: Option<YuvColorSpace>,
     finished: bool,
     /// appsrc's bound: two frames.
     max_bytes: u64,
@@ -202,20 +218,20 @@ pub struct EncodePipeline {
 
 impl EncodePipeline {
     /// Builds `appsrc ! rest` for `width`×`height` `format` frames at `fps`; `configure` sets
-    /// properties that do not survive a launch string (file paths).
-    #[allow(clippy::too_many_arguments)]
+    /// properties that do not survive a launch string (file paths). The caps' colorimetry is
+    /// taken from the first frame (`OutputFrame::color_space`), so the file is tagged with what
+    /// the GPU converted.
     pub fn new(
         label: &str,
         format: PixelFormat,
         (width, height): (u32, u32),
         fps: Fps,
-        color_space: YuvColorSpace,
         rest: &str,
         needed: &[&str],
         configure: impl FnOnce(&gst::Pipeline) -> Result<(), String>,
     ) -> Result<Self, SinkError> {
         let err = |m: String| SinkError::Encode(format!("{label}: {m}"));
-        init().map_err(err)?;
+        init().map_err(|e| err(e.to_string()))?;
         let missing = missing_elements(needed);
         if !missing.is_empty() {
             return Err(SinkError::Unsupported(format!(
@@ -223,17 +239,10 @@ impl EncodePipeline {
                 missing.join(", ")
             )));
         }
-        let gst_format = if format == PixelFormat::Nv12 { "NV12" } else { "I420" };
-        let caps = format!(
-            "video/x-raw,format={gst_format},width={width},height={height},framerate={}/{},colorimetry={},\
-             interlace-mode=progressive,pixel-aspect-ratio=1/1",
-            fps.num,
-            fps.den,
-            colorimetry(color_space)
-        );
+        let caps = raw_caps(format, (width, height), fps, YuvColorSpace::default_for_height(height));
         let frame_bytes = format.frame_len(width, height) as u64;
         let description = format!(
-            "appsrc name=src format=time is-live=false block=false max-bytes={} caps=\"{caps}\" ! queue ! {rest}",
+            "appsrc name=src format=time is-live=false block=false max-bytes={} ! queue ! {rest}",
             frame_bytes * 2
         );
         // Fatal errors: a link that fails must not leave a half-built pipeline that never drains.
@@ -263,6 +272,8 @@ impl EncodePipeline {
             info,
             width,
             height,
+            fps,
+            color_space: None,
             finished: false,
             max_bytes: frame_bytes * 2,
             failed: None,
@@ -322,6 +333,7 @@ impl EncodePipeline {
                 self.label, frame.format, frame.width, frame.height, self.format, self.width, self.height
             )));
         }
+        self.follow_color_space(frame)?;
         self.wait_for_room()?;
         let mut bytes = vec![0u8; self.info.size()];
         let mut src = 0usize;
@@ -336,10 +348,34 @@ impl EncodePipeline {
         }
         let mut buffer = gst::Buffer::from_mut_slice(bytes);
         if let Some(b) = buffer.get_mut() {
-            b.set_pts(clock_time(frame.pts_ns));
-            b.set_duration(clock_time(frame.duration_ns));
+            b.set_pts(clock_time(frame.time.pts_ns));
+            b.set_duration(clock_time(frame.time.duration_ns));
         }
         self.appsrc.push_buffer(buffer).map_err(|e| self.failure(&format!("encoder refused a frame: {e:?}")))?;
+        Ok(())
+    }
+
+    /// Tags the stream with the first frame's colour space; a stream has one, so a later change
+    /// is an error rather than a file whose tags disagree with its pixels.
+    fn follow_color_space(&mut self, frame: &OutputFrame) -> Result<(), SinkError> {
+        let cs = frame.color_space.unwrap_or_else(|| YuvColorSpace::default_for_height(self.height));
+        match self.color_space {
+            Some(now) if now == cs => return Ok(()),
+            Some(now) => {
+                return Err(SinkError::Encode(format!(
+                    "{}: the output colour space changed from {now:?} to {cs:?} mid-stream",
+                    self.label
+                )))
+            }
+            None => {}
+        }
+        let err = |m: String| SinkError::Encode(format!("{}: {m}", self.label));
+        let caps: gst::Caps = raw_caps(self.format, (self.width, self.height), self.fps, cs)
+            .parse()
+            .map_err(|e: gst::glib::BoolError| err(e.to_string()))?;
+        self.info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| err(e.to_string()))?;
+        self.appsrc.set_caps(Some(&caps));
+        self.color_space = Some(cs);
         Ok(())
     }
 
@@ -352,6 +388,13 @@ impl EncodePipeline {
         if let Err(e) = self.check_bus() {
             let _ = self.pipeline.set_state(gst::State::Null);
             return Err(e);
+        }
+        if self.color_space.is_none() {
+            // No frame came: the stream still gets caps, so the muxer can close its file.
+            let cs = YuvColorSpace::default_for_height(self.height);
+            if let Ok(caps) = raw_caps(self.format, (self.width, self.height), self.fps, cs).parse::<gst::Caps>() {
+                self.appsrc.set_caps(Some(&caps));
+            }
         }
         let _ = self.appsrc.end_of_stream();
         let msg = self.bus.timed_pop_filtered(
@@ -523,7 +566,6 @@ impl FileSink {
             codec.input_format(),
             (target.width, target.height),
             target.fps,
-            target.color_space,
             &rest,
             &[codec.element(), container.muxer()],
             move |p| {

@@ -291,7 +291,6 @@ impl HlsRenditionSink {
             PixelFormat::Nv12,
             (r.width, r.height),
             fps,
-            target.color_space,
             &rest,
             &["x264enc", "h264parse", "hlssink2"],
             move |p| {

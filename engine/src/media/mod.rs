@@ -16,14 +16,31 @@ pub use encode::{
 pub use hls::{h264_level, master_playlist, HlsConfig, HlsKind, HlsMode, Rendition, RenditionSpec};
 pub use probe::{probe, MediaInfo};
 
+/// Why GStreamer could not start, or a file could not be probed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    #[error("cannot initialize GStreamer: {0}")]
+    Init(String),
+    #[error("{path}: {message}")]
+    Unreadable { path: String, message: String },
+    #[error("{0}: not a regular file")]
+    NotRegular(String),
+    #[error("{0}: no video stream")]
+    NoVideo(String),
+    /// GStreamer's discoverer or device monitor failed; the message is its own.
+    #[error("{0}")]
+    Gstreamer(String),
+}
+
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::sync::OnceLock;
 
 /// Initializes GStreamer once per process; every media entry point calls it.
-pub fn init() -> Result<(), String> {
-    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
-    INIT.get_or_init(|| gst::init().map_err(|e| format!("cannot initialize GStreamer: {e}"))).clone()
+pub fn init() -> Result<(), MediaError> {
+    static INIT: OnceLock<Result<(), MediaError>> = OnceLock::new();
+    INIT.get_or_init(|| gst::init().map_err(|e| MediaError::Init(e.to_string()))).clone()
 }
 
 /// The elements a pipeline description needs that this machine lacks.

@@ -1,6 +1,6 @@
 //! `streamlib probe FILE`: what a media file holds, from GStreamer's discoverer.
 
-use super::init;
+use super::{init, MediaError};
 use gstreamer as gst;
 use gstreamer_pbutils as pbutils;
 use gstreamer_pbutils::prelude::*;
@@ -32,19 +32,20 @@ impl MediaInfo {
 }
 
 /// Reads `path`'s metadata without decoding the whole file.
-pub fn probe(path: &Path) -> Result<MediaInfo, String> {
+pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
     init()?;
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let shown = || path.display().to_string();
+    let unreadable = |e: &dyn std::fmt::Display| MediaError::Unreadable { path: shown(), message: e.to_string() };
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(&e))?;
     if !meta.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
+        return Err(MediaError::NotRegular(shown()));
     }
-    let absolute = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let uri = gst::glib::filename_to_uri(&absolute, None).map_err(|e| e.to_string())?;
-    let discoverer =
-        pbutils::Discoverer::new(gst::ClockTime::from_seconds(15)).map_err(|e| format!("discoverer: {e}"))?;
-    let info = discoverer.discover_uri(&uri).map_err(|e| format!("{}: {e}", path.display()))?;
-    let video =
-        info.video_streams().into_iter().next().ok_or_else(|| format!("{}: no video stream", path.display()))?;
+    let absolute = std::fs::canonicalize(path).map_err(|e| unreadable(&e))?;
+    let uri = gst::glib::filename_to_uri(&absolute, None).map_err(|e| unreadable(&e))?;
+    let discoverer = pbutils::Discoverer::new(gst::ClockTime::from_seconds(15))
+        .map_err(|e| MediaError::Gstreamer(format!("discoverer: {e}")))?;
+    let info = discoverer.discover_uri(&uri).map_err(|e| unreadable(&e))?;
+    let video = info.video_streams().into_iter().next().ok_or_else(|| MediaError::NoVideo(shown()))?;
     let codec = video.caps().map(|c| pbutils::pb_utils_get_codec_description(&c).to_string());
     // The top of the stream tree is the container when there is one (a raw stream has none).
     let container = info

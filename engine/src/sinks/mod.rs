@@ -137,11 +137,6 @@ impl SinkHandle {
         self.size
     }
 
-    /// Whether `frame` is the readback this sink asked for (`output` is the scene's size).
-    pub fn wants(&self, frame: &OutputFrame, output: (u32, u32)) -> bool {
-        frame.format == self.format && (frame.width, frame.height) == self.size.unwrap_or(output)
-    }
-
     pub fn stats(&self) -> &Arc<SinkStats> {
         &self.stats
     }
@@ -245,12 +240,11 @@ mod tests {
 
     fn frame(index: u64) -> Arc<OutputFrame> {
         Arc::new(OutputFrame {
-            pts_ns: 0,
-            duration_ns: 0,
-            index,
+            time: crate::frame::FrameTime { index, ..Default::default() },
             width: 1,
             height: 1,
             format: PixelFormat::Rgba8,
+            color_space: None,
             data: vec![0; 4],
         })
     }

@@ -44,7 +44,7 @@ impl Sink for PngSink {
     fn write(&mut self, frame: &OutputFrame) -> Result<(), SinkError> {
         let mut rgba = frame.data.clone();
         unpremultiply(&mut rgba);
-        write_png(&numbered(&self.path, frame.index), frame.width, frame.height, &rgba)
+        write_png(&numbered(&self.path, frame.time.index), frame.width, frame.height, &rgba)
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {

@@ -137,7 +137,7 @@ impl TestPattern {
 impl Source for TestPattern {
     fn update(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
         // Static patterns are drawn once; animated ones every frame.
-        if self.last_frame.is_some() && (!self.animated() || self.last_frame == Some(ctx.frame.index)) {
+        if self.last_frame.is_some() && (!self.animated() || self.last_frame == Some(ctx.frame.time.index)) {
             return Ok(());
         }
         let (w, h) = self.target.size();
@@ -145,7 +145,7 @@ impl Source for TestPattern {
         let params = PatternParams {
             color: c.map(|v| v as f32),
             size: [w as f32, h as f32],
-            frame: ctx.frame.index as u32,
+            frame: ctx.frame.time.index as u32,
             fps: ctx.frame.fps.as_f64() as f32,
             cell: self.config.cell.max(1) as f32,
             _pad0: 0.0,
@@ -156,7 +156,7 @@ impl Source for TestPattern {
         if let Some(painter) = &mut self.text {
             let [left, top, width, height] = timecode_box(w, h);
             let size = height / 1.2 * 0.85;
-            let text = timecode(ctx.frame.index, ctx.frame.fps);
+            let text = timecode(ctx.frame.time.index, ctx.frame.fps);
             let block = TextBlock {
                 text: &text,
                 family: "DejaVu Sans Mono",
@@ -169,7 +169,7 @@ impl Source for TestPattern {
             };
             painter.paint(ctx.gpu, ctx.encoder, &self.target, &block, false).map_err(SourceError::Gpu)?;
         }
-        self.last_frame = Some(ctx.frame.index);
+        self.last_frame = Some(ctx.frame.time.index);
         Ok(())
     }
 

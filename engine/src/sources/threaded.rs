@@ -192,7 +192,7 @@ impl ThreadedSource {
 
 impl Source for ThreadedSource {
     fn update(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
-        let output_pts = ctx.frame.pts_ns;
+        let output_pts = ctx.frame.time.pts_ns;
         let seeked = self.seek_anchor.take().map(|position| {
             self.offset_ns = i128::from(position) - i128::from(output_pts);
             if self.paused_at.is_some() {
@@ -210,7 +210,7 @@ impl Source for ThreadedSource {
             self.offset_ns -= i128::from(output_pts) - i128::from(at);
         }
         let target = self.input_pts(output_pts);
-        self.next_tick = self.input_pts(output_pts + ctx.frame.duration_ns + ctx.frame.duration_ns / 2);
+        self.next_tick = self.input_pts(output_pts + ctx.frame.time.duration_ns + ctx.frame.time.duration_ns / 2);
         let (rx, generation) = (&self.rx, self.generation);
         let mut error = None;
         // Offline renders wait for file frames; a live input is waited for only until its first
@@ -219,7 +219,7 @@ impl Source for ThreadedSource {
         let pacing = if self.live { Pacing::Realtime } else { ctx.pacing };
         let chosen = self.selector.select(
             target,
-            |f| f.pts_ns,
+            |f| f.time.pts_ns,
             || loop {
                 let message = match pacing {
                     _ if std::mem::take(&mut live_wait) => match rx.recv_timeout(LIVE_FIRST_FRAME_TIMEOUT) {
@@ -247,10 +247,10 @@ impl Source for ThreadedSource {
         if let Some(frame) = chosen {
             self.uploader
                 .upload(ctx.gpu, &ctx.pipelines.input, &frame, self.color_space, ctx.encoder)
-                .map_err(|e| SourceError::Decode(format!("input {}: frame {}: {e}", self.id, frame.index)))?;
+                .map_err(|e| SourceError::Decode(format!("input {}: frame {}: {e}", self.id, frame.time.index)))?;
             self.size = Some((frame.width, frame.height));
-            self.position_ns = Some(frame.pts_ns);
-            self.shown_until = frame.pts_ns.saturating_add(frame.duration_ns);
+            self.position_ns = Some(frame.time.pts_ns);
+            self.shown_until = frame.time.pts_ns.saturating_add(frame.time.duration_ns);
         }
         if let Some(e) = error {
             self.last_error = Some(e.clone());

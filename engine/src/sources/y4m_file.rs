@@ -3,7 +3,7 @@
 
 use super::threaded::{FrameProducer, ThreadedSource};
 use super::{Source, SourceError};
-use crate::frame::{PixelFormat, TimestampedFrame};
+use crate::frame::{FrameTime, PixelFormat, TimestampedFrame};
 use crate::gpu::convert::YuvColorSpace;
 use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
 use crate::scene::{Fps, Params, SceneError};
@@ -107,17 +107,9 @@ impl FrameProducer for Y4mProducer {
         }
         let index = self.index;
         self.index += 1;
-        TimestampedFrame::from_packed(
-            PixelFormat::I420,
-            width,
-            height,
-            &bytes,
-            self.fps.pts_ns(index),
-            self.fps.duration_ns(index),
-            index,
-        )
-        .map(Some)
-        .map_err(|e| SourceError::Decode(e.to_string()))
+        TimestampedFrame::from_packed(PixelFormat::I420, width, height, &bytes, FrameTime::at(self.fps, index))
+            .map(Some)
+            .map_err(|e| SourceError::Decode(e.to_string()))
     }
 
     fn is_finite(&self) -> bool {
