@@ -307,7 +307,7 @@ fn glyph_atlas_stays_bounded_over_10000_frames_of_changing_text() {
             }
         }
         g.ctx.wait_idle().expect("idle");
-        g.ctx.device.get_internal_counters().hal.texture_memory.read()
+        g.ctx.device().get_internal_counters().hal.texture_memory.read()
     };
     let after_warmup = memory(&mut engine, 0..1000);
     let after_all = memory(&mut engine, 1000..10_000);

@@ -105,7 +105,7 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
         Readback::Nv12 => PixelFormat::Nv12,
         Readback::I420 => PixelFormat::I420,
     };
-    let pipelines = Arc::new(streamlib::gpu::Pipelines::new(&gpu)?);
+    let pipelines = Arc::new(streamlib::Pipelines::new(&gpu)?);
     println!("W1: 1920x1080, 4 layers, {} frames, {:?} readback, ring depth {}", args.frames, format, args.ring_depth);
     println!("adapter: {}", gpu.adapter_summary());
     // Timestamp queries serialise llvmpipe's work (about a third of its frame rate), so the fps
@@ -211,7 +211,7 @@ fn drawing_kind(shapes: usize, text: bool, animated: bool) -> streamlib::layers:
 
 fn drawing(args: &BenchArgs) -> Result<()> {
     let gpu = GpuContext::new()?;
-    let pipelines = Arc::new(streamlib::gpu::Pipelines::new(&gpu)?);
+    let pipelines = Arc::new(streamlib::Pipelines::new(&gpu)?);
     println!("drawing: 1920x1080, {} frames per case, RGBA readback", args.frames);
     println!("adapter: {}", gpu.adapter_summary());
     println!();
@@ -285,7 +285,7 @@ struct CompareRow {
 
 fn compare(args: &BenchArgs, cases: Vec<crate::compare::Case>) -> Result<()> {
     let gpu = GpuContext::new()?;
-    let pipelines = Arc::new(streamlib::gpu::Pipelines::new(&gpu)?);
+    let pipelines = Arc::new(streamlib::Pipelines::new(&gpu)?);
     let registry = Registry::default();
     let dir = std::env::temp_dir().join(format!("streamlib-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

@@ -85,7 +85,7 @@ impl Case {
 }
 
 /// Our frames per second for `frames` frames with RGBA readback into memory.
-pub fn ours(gpu: &GpuContext, pipelines: &Arc<streamlib::gpu::Pipelines>, scene: &Scene, frames: u64) -> Result<f64> {
+pub fn ours(gpu: &GpuContext, pipelines: &Arc<streamlib::Pipelines>, scene: &Scene, frames: u64) -> Result<f64> {
     let registry = Registry::default();
     let mut engine = Engine::with_pipelines(gpu, pipelines.clone(), scene.clone(), &registry, Pacing::Offline)?;
     for i in 0..3 {
@@ -101,7 +101,7 @@ pub fn ours(gpu: &GpuContext, pipelines: &Arc<streamlib::gpu::Pipelines>, scene:
 /// Writes each layer's input as a PNG (rendered by us, so both sides composite the same pixels).
 pub fn write_inputs(
     gpu: &GpuContext,
-    pipelines: &Arc<streamlib::gpu::Pipelines>,
+    pipelines: &Arc<streamlib::Pipelines>,
     case: &Case,
     dir: &Path,
 ) -> Result<Vec<PathBuf>> {

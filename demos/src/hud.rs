@@ -17,7 +17,7 @@ pub struct Hud {
 
 impl Hud {
     pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, format: wgpu::TextureFormat) -> Self {
-        let mut font_system = streamlib::layers::text::bundled_font_system();
+        let mut font_system = streamlib::layers::bundled_font_system();
         let cache = Cache::new(device);
         let viewport = Viewport::new(device, &cache);
         // Web mode: the surface holds sRGB-encoded bytes in a linear format.

@@ -7,7 +7,7 @@ use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use streamlib::gpu::present::{pick_surface_format, Presenter};
+use streamlib::present::{pick_surface_format, Presenter};
 use streamlib::{Backpressure, Engine, GpuContext, Pacing, Pipeline, PixelFormat, Registry, Scene, SinkHandle};
 use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
@@ -149,8 +149,8 @@ impl State {
         let gpu = GpuContext::new_with(|| {
             wgpu::InstanceDescriptor::new_with_display_handle_from_env(Box::new(display.clone()))
         })?;
-        let surface = gpu.instance.create_surface(window.clone()).context("cannot create a GPU surface")?;
-        let caps = surface.get_capabilities(&gpu.adapter);
+        let surface = gpu.instance().create_surface(window.clone()).context("cannot create a GPU surface")?;
+        let caps = surface.get_capabilities(gpu.adapter());
         let format =
             pick_surface_format(&caps.formats).ok_or_else(|| anyhow!("the adapter cannot present to this window"))?;
         let size = window.inner_size();
@@ -165,7 +165,7 @@ impl State {
             desired_maximum_frame_latency: 2,
             color_space: wgpu::SurfaceColorSpace::Auto,
         };
-        surface.configure(&gpu.device, &config);
+        surface.configure(gpu.device(), &config);
         let engine = Engine::new(&gpu, scene.clone(), &args.registry, Pacing::Realtime)?;
         let mut sinks = Vec::new();
         if let Some(path) = &args.output {
@@ -178,7 +178,7 @@ impl State {
         pipeline.set_output(RECORDING, sinks);
         Ok(State {
             presenter: Presenter::new(&gpu, format),
-            hud: Hud::new(&gpu.device, &gpu.queue, format),
+            hud: Hud::new(gpu.device(), gpu.queue(), format),
             surface,
             config,
             pipeline,
@@ -220,7 +220,7 @@ impl State {
     fn resize(&mut self, width: u32, height: u32) {
         self.config.width = width.max(1);
         self.config.height = height.max(1);
-        self.surface.configure(&self.gpu.device, &self.config);
+        self.surface.configure(self.gpu.device(), &self.config);
         self.window.request_redraw();
     }
 
@@ -256,14 +256,14 @@ impl State {
         let frame = match self.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(f) => f,
             wgpu::CurrentSurfaceTexture::Suboptimal(_) | wgpu::CurrentSurfaceTexture::Outdated => {
-                self.surface.configure(&self.gpu.device, &self.config);
+                self.surface.configure(self.gpu.device(), &self.config);
                 self.window.request_redraw();
                 return Ok(());
             }
             wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => return Ok(()),
             wgpu::CurrentSurfaceTexture::Lost => {
-                self.surface = self.gpu.instance.create_surface(self.window.clone())?;
-                self.surface.configure(&self.gpu.device, &self.config);
+                self.surface = self.gpu.instance().create_surface(self.window.clone())?;
+                self.surface.configure(self.gpu.device(), &self.config);
                 self.window.request_redraw();
                 return Ok(());
             }
@@ -273,27 +273,37 @@ impl State {
         if self.hud_on {
             let text = self.hud_text();
             let scale = self.window.scale_factor() as f32;
-            self.hud.prepare(&self.gpu.device, &self.gpu.queue, &text, size, scale).map_err(|e| anyhow!("HUD: {e}"))?;
+            self.hud
+                .prepare(self.gpu.device(), self.gpu.queue(), &text, size, scale)
+                .map_err(|e| anyhow!("HUD: {e}"))?;
         }
         let view = frame.texture.create_view(&Default::default());
         let mut encoder = self
             .gpu
-            .device
+            .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("streamlib present encoder") });
         {
-            let mut pass = streamlib::gpu::texture::begin_pass(
-                &mut encoder,
-                "streamlib present pass",
-                &[Some(streamlib::gpu::texture::color_attachment(&view, Some(wgpu::Color::BLACK)))],
-            );
-            self.presenter.draw(&self.gpu, &mut pass, self.pipeline.engine().output(), size);
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("streamlib present pass"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                ..Default::default()
+            });
+            self.presenter.draw_output(&mut pass, self.pipeline.engine(), size);
             if self.hud_on {
                 self.hud.render(&mut pass).map_err(|e| anyhow!("HUD: {e}"))?;
             }
         }
-        self.gpu.queue.submit([encoder.finish()]);
+        self.gpu.queue().submit([encoder.finish()]);
         self.window.pre_present_notify();
-        self.gpu.queue.present(frame);
+        self.gpu.queue().present(frame);
         if self.hud_on {
             self.hud.trim();
         }

@@ -194,7 +194,7 @@ impl Engine {
     }
 
     /// The composited output texture (premultiplied RGBA), e.g. for a preview window.
-    pub fn output(&self) -> &crate::gpu::texture::Target {
+    pub(crate) fn output(&self) -> &crate::gpu::texture::Target {
         self.compositor.output()
     }
 

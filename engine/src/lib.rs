@@ -10,7 +10,7 @@ mod compositor;
 mod engine;
 pub mod files;
 pub mod frame;
-pub mod gpu;
+mod gpu;
 pub mod layers;
 #[cfg(feature = "media")]
 pub mod media;
@@ -22,11 +22,16 @@ pub mod sinks;
 pub mod sources;
 pub mod timing;
 
-pub use compositor::{Compositor, LayerEntry};
+/// Showing the composited frame in a window: no readback, the output texture is drawn into the
+/// surface, letterboxed.
+pub mod present {
+    pub use crate::gpu::present::{pick_surface_format, Presenter};
+}
+
 pub use engine::{Engine, EngineError, FrameIssues, Readback, StageTimes, DEFAULT_RING_DEPTH};
 pub use frame::{FrameData, FrameInfo, FrameTime, OutputFrame, PixelFormat, Plane, TimestampedFrame};
 pub use gpu::convert::{YuvColorSpace, YuvMatrix, YuvRange};
-pub use gpu::{AdapterSummary, GpuContext, GpuError};
+pub use gpu::{AdapterSummary, GpuContext, GpuError, Pipelines};
 pub use pipeline::{FrameReport, LoopStats, Pipeline, SinkSummary};
 pub use registry::Registry;
 pub use runtime::{run, RunError, RunOptions, RunStats};

@@ -14,8 +14,9 @@ use std::sync::Arc;
 /// What building an input or a layer may use.
 #[derive(Clone, Copy)]
 pub struct BuildContext<'a> {
-    pub gpu: &'a GpuContext,
-    pub pipelines: &'a Pipelines,
+    pub(crate) gpu: &'a GpuContext,
+    pub(crate) pipelines: &'a Pipelines,
+    /// The scene being built: its size, rate and `base_dir` for relative paths.
     pub scene: &'a Scene,
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use streamlib::gpu::Pipelines;
+use streamlib::Pipelines;
 use streamlib::{Engine, GpuContext, OutputFrame, Pacing, PixelFormat, Registry, Scene};
 
 pub struct Gpu {

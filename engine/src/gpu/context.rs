@@ -65,10 +65,10 @@ pub enum GpuError {
 /// The shared GPU: cheap to clone (device and queue are reference-counted by wgpu).
 #[derive(Clone)]
 pub struct GpuContext {
-    pub device: wgpu::Device,
-    pub queue: wgpu::Queue,
-    pub adapter: Arc<wgpu::Adapter>,
-    pub instance: Arc<wgpu::Instance>,
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) adapter: Arc<wgpu::Adapter>,
+    pub(crate) instance: Arc<wgpu::Instance>,
     summary: AdapterSummary,
 }
 
@@ -193,6 +193,27 @@ impl GpuContext {
     }
 
     /// Waits until all submitted GPU work is done.
+    /// The wgpu device, for code that shares it: configuring a window's surface, drawing an
+    /// overlay into the same pass as `present::Presenter`.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The device's queue (see `device`).
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// The adapter (a window's surface capabilities are asked of it).
+    pub fn adapter(&self) -> &wgpu::Adapter {
+        &self.adapter
+    }
+
+    /// The instance the adapter came from (a window's surface must be made on it).
+    pub fn instance(&self) -> &wgpu::Instance {
+        &self.instance
+    }
+
     pub fn wait_idle(&self) -> Result<(), GpuError> {
         self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| GpuError::Readback(e.to_string()))
     }

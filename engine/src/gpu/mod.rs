@@ -15,17 +15,22 @@ pub mod vector;
 
 pub use context::{AdapterSummary, GpuContext, GpuError};
 
+#[cfg(test)]
+mod shader_validation;
+
 /// Pipelines every engine needs, built once per device (shader compilation is not free on a
 /// software rasterizer).
+/// Share one between engines on the same `GpuContext` (`Engine::with_pipelines`).
 #[derive(Debug)]
 pub struct Pipelines {
-    pub blend: blend::BlendPipelines,
-    pub pattern: pattern::PatternPipeline,
-    pub input: convert::InputConverter,
-    pub vector: vector::VectorPipeline,
+    pub(crate) blend: blend::BlendPipelines,
+    pub(crate) pattern: pattern::PatternPipeline,
+    pub(crate) input: convert::InputConverter,
+    pub(crate) vector: vector::VectorPipeline,
 }
 
 impl Pipelines {
+    /// Compiles every pipeline for `gpu`'s device.
     pub fn new(gpu: &GpuContext) -> Result<Self, GpuError> {
         gpu.scoped("building the streamlib pipelines", || Pipelines {
             blend: blend::BlendPipelines::new(&gpu.device),

@@ -57,9 +57,15 @@ impl Presenter {
         }
     }
 
+    /// Records `engine`'s last composited frame into `pass` (begun on the surface and cleared),
+    /// letterboxed into a `surface_size` target.
+    pub fn draw_output(&mut self, pass: &mut wgpu::RenderPass<'_>, engine: &crate::Engine, surface_size: (u32, u32)) {
+        self.draw(engine.gpu(), pass, engine.output(), surface_size);
+    }
+
     /// Records the frame into `pass` (already begun on the surface and cleared), letterboxed
     /// into a `surface_size` target. Resets the viewport to the whole surface afterwards.
-    pub fn draw(
+    pub(crate) fn draw(
         &mut self,
         gpu: &GpuContext,
         pass: &mut wgpu::RenderPass<'_>,

@@ -86,15 +86,6 @@ impl ReadbackRing {
         ReadbackRing { depth: depth.max(1), idle: Vec::new(), in_flight: VecDeque::new(), recorded: None }
     }
 
-    pub fn depth(&self) -> usize {
-        self.depth
-    }
-
-    /// Frames submitted and not yet collected.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
-    }
-
     /// True when every slot is in flight and `record` would have to wait.
     pub fn is_full(&self) -> bool {
         self.in_flight.len() >= self.depth

@@ -9,7 +9,8 @@ pub const PRESENT: &str = include_str!("../../../shaders/present.wgsl");
 pub const VECTOR: &str = include_str!("../../../shaders/vector.wgsl");
 pub const TEST_PATTERN: &str = include_str!("../../../shaders/test_pattern.wgsl");
 
-/// (file name, source) for every shader, for validation tests and tools.
+/// (file name, source) for every shader, for the validation tests.
+#[cfg(test)]
 pub const ALL: &[(&str, &str)] = &[
     ("blend.wgsl", BLEND),
     ("input_convert.wgsl", INPUT_CONVERT),

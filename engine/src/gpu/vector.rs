@@ -1,7 +1,7 @@
 //! The vector pipeline (`shaders/vector.wgsl`): triangles from lyon with per-vertex premultiplied
 //! colour, rendered with 4x MSAA into a layer texture and resolved.
 
-use super::texture::{self, Target, COLOR_FORMAT};
+use super::texture::{self, COLOR_FORMAT};
 use super::{shaders, GpuContext};
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
@@ -21,13 +21,6 @@ pub struct VectorVertex {
     /// 0 for the vertex colour, else 1 + an index into the paint table.
     pub paint: u32,
     pub _pad: u32,
-}
-
-impl VectorVertex {
-    /// A vertex painted with a flat premultiplied colour, at the same local and target position.
-    pub fn solid(position: [f32; 2], color: [f32; 4]) -> Self {
-        VectorVertex { position, local: position, color, paint: 0, _pad: 0 }
-    }
 }
 
 /// A gradient in `vector.wgsl`'s paint table.
@@ -234,21 +227,6 @@ impl VectorCanvas {
             usage: wgpu::BufferUsages::INDEX,
         });
         self.buffers = Some((vertices, indices));
-    }
-
-    /// Records a pass drawing the mesh over transparent and resolving into `target`.
-    pub fn draw(&self, pipeline: &VectorPipeline, encoder: &mut wgpu::CommandEncoder, target: &Target) {
-        let attachment = wgpu::RenderPassColorAttachment {
-            view: &self.msaa_view,
-            depth_slice: None,
-            resolve_target: Some(&target.view),
-            ops: wgpu::Operations {
-                load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
-                store: wgpu::StoreOp::Discard,
-            },
-        };
-        let mut pass = texture::begin_pass(encoder, "streamlib vector pass", &[Some(attachment)]);
-        self.record(pipeline, &mut pass);
     }
 
     /// Records the mesh's draws into an open pass on this canvas's MSAA target.

@@ -4,13 +4,13 @@
 pub mod canvas;
 mod drawing;
 mod image;
-pub mod text;
+pub(crate) mod text;
 mod vector;
 mod video;
 
 pub use drawing::{DrawError, DrawFn, DrawKindError, DrawingContext, DrawingLayer, DrawingLayerKind, Vars};
 pub use image::{load_rgba, ImageError, ImageLayer, ImageLayerConfig, ImageLayerKind};
-pub use text::{TextAlign, TextLayer, TextLayerConfig, TextLayerKind, TextWeight};
+pub use text::{bundled_font_system, TextAlign, TextLayer, TextLayerConfig, TextLayerKind, TextWeight, MAX_TEXT_BYTES};
 pub use vector::{draw_shapes, Fill, Gradient, Shape, VectorLayerConfig, VectorLayerKind, TOLERANCE};
 pub use video::{VideoLayer, VideoLayerKind};
 
@@ -65,9 +65,9 @@ impl QuadSlot {
 
 /// What a layer may use while preparing a frame.
 pub struct PrepareContext<'a> {
-    pub gpu: &'a GpuContext,
-    pub pipelines: &'a Pipelines,
-    pub encoder: &'a mut wgpu::CommandEncoder,
+    pub(crate) gpu: &'a GpuContext,
+    pub(crate) pipelines: &'a Pipelines,
+    pub(crate) encoder: &'a mut wgpu::CommandEncoder,
     pub frame: &'a FrameInfo,
     pub inputs: &'a InputViews,
     pub spec: &'a LayerSpec,

@@ -10,10 +10,8 @@ mod probe;
 
 pub use capture::{list_cameras, CameraConfig, CameraKind, CameraProducer, DeviceInfo, ScreenConfig, ScreenKind};
 pub use decode::{open_file, FileSourceConfig, FileSourceKind, GstProducer};
-pub use encode::{
-    Codec, Container, EncodePipeline, EncodedFileKind, EncoderSettings, FileSink, FileSinkConfig, Preset,
-};
-pub use hls::{h264_level, master_playlist, HlsConfig, HlsKind, HlsMode, Rendition, RenditionSpec};
+pub use encode::{Codec, Container, EncodedFileKind, EncoderSettings, FileSink, FileSinkConfig, Preset};
+pub use hls::{h264_level, HlsConfig, HlsKind, HlsMode, RenditionSpec};
 pub use probe::{probe, MediaInfo};
 
 /// Why GStreamer could not start, or a file could not be probed.
@@ -38,7 +36,7 @@ use gstreamer::prelude::*;
 use std::sync::OnceLock;
 
 /// Initializes GStreamer once per process; every media entry point calls it.
-pub fn init() -> Result<(), MediaError> {
+pub(crate) fn init() -> Result<(), MediaError> {
     static INIT: OnceLock<Result<(), MediaError>> = OnceLock::new();
     INIT.get_or_init(|| gst::init().map_err(|e| MediaError::Init(e.to_string()))).clone()
 }

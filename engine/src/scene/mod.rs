@@ -24,7 +24,7 @@ pub const MAX_LAYERS: usize = 256;
 pub const MAX_OUTPUTS: usize = 16;
 
 /// `width` x `height` within the side and area limits, or why not.
-pub fn check_size(width: u32, height: u32) -> Result<(), String> {
+pub(crate) fn check_size(width: u32, height: u32) -> Result<(), String> {
     for v in [width, height] {
         if v == 0 || v > MAX_DIMENSION {
             return Err(format!("{v} is not in 1..={MAX_DIMENSION}"));
@@ -231,7 +231,7 @@ pub trait KindCatalog {
 }
 
 /// Deserializes `value` into `T`, reporting the path of a failure below `prefix`.
-pub fn from_value_at<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, SceneError> {
+pub(crate) fn from_value_at<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, SceneError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
         let path = join_path(prefix, if inner == "." { "" } else { &inner });
@@ -240,7 +240,7 @@ pub fn from_value_at<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<
 }
 
 /// What kind of JSON value `v` is, for messages.
-pub fn json_kind(v: &Value) -> &'static str {
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

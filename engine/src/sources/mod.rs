@@ -35,9 +35,9 @@ pub enum SourceError {
 
 /// What a source may use while updating for an output frame.
 pub struct SourceContext<'a> {
-    pub gpu: &'a GpuContext,
-    pub pipelines: &'a Pipelines,
-    pub encoder: &'a mut wgpu::CommandEncoder,
+    pub(crate) gpu: &'a GpuContext,
+    pub(crate) pipelines: &'a Pipelines,
+    pub(crate) encoder: &'a mut wgpu::CommandEncoder,
     pub frame: &'a FrameInfo,
     pub pacing: Pacing,
 }

@@ -6,7 +6,8 @@ mod sync;
 
 pub use clock::{Clock, SystemClock};
 pub use frame_timer::FrameTimer;
-pub use sync::{align_timestamps, estimate_fps, FrameSelector, Pull};
+#[allow(unused_imports)]
+pub(crate) use sync::{align_timestamps, estimate_fps, FrameSelector, Pull};
 
 /// How the render loop is paced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

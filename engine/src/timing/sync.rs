@@ -66,6 +66,7 @@ impl<T> FrameSelector<T> {
 
 /// Frames per second estimated from timestamps (ns): the median interval, robust to jitter and
 /// to a few dropped frames. `None` with fewer than two distinct timestamps.
+#[allow(dead_code)] // kept, tested, for the multi-stream synchronizer to come
 pub fn estimate_fps(timestamps_ns: &[u64]) -> Option<f64> {
     let mut deltas: Vec<u64> = timestamps_ns.windows(2).filter(|w| w[1] > w[0]).map(|w| w[1] - w[0]).collect();
     if deltas.is_empty() {
@@ -78,6 +79,7 @@ pub fn estimate_fps(timestamps_ns: &[u64]) -> Option<f64> {
 
 /// For each timestamp in `reference`, the index of the nearest timestamp in `other` when it lies
 /// within `max_offset_ns`. Both lists must be sorted ascending.
+#[allow(dead_code)] // kept, tested, for the multi-stream synchronizer to come
 pub fn align_timestamps(reference: &[u64], other: &[u64], max_offset_ns: u64) -> Vec<Option<usize>> {
     let mut j = 0usize;
     reference

@@ -1,8 +1,8 @@
 //! Every WGSL file in `shaders/` parses and validates with naga, and every uniform struct the
 //! engine writes has the size and field offsets the shader declares.
 
+use super::shaders;
 use std::collections::BTreeSet;
-use streamlib::gpu::shaders;
 
 fn module(source: &str, name: &str) -> naga::Module {
     let module =
@@ -53,9 +53,7 @@ macro_rules! offsets {
 
 #[test]
 fn uniform_structs_match_the_wgsl() {
-    use streamlib::gpu::{
-        blend::LayerParams, convert::RgbToYuvParams, convert::YuvToRgbParams, pattern::PatternParams,
-    };
+    use crate::gpu::{blend::LayerParams, convert::RgbToYuvParams, convert::YuvToRgbParams, pattern::PatternParams};
     let cases: Vec<(&str, &str, usize, Vec<u32>)> = vec![
         (shaders::BLEND, "LayerParams", size_of::<LayerParams>(), offsets!(LayerParams, dst, src)),
         (
