@@ -24,7 +24,7 @@ const SCENE: &str = r##"{
     "ladder": [720, 360], "preset": "ultrafast" } ]
 }"##;
 
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Sample {
     seconds: f64,
     rss_mib: f64,
@@ -71,7 +71,7 @@ fn walk(dir: &Path) -> u64 {
     })
 }
 
-pub fn soak(minutes: f64, sample_seconds: f64, json: Option<&Path>) -> Result<()> {
+pub fn soak(minutes: f64, sample_seconds: f64, json: Option<&Path>, plot: Option<&Path>) -> Result<()> {
     if !(minutes > 0.0 && sample_seconds > 0.0) {
         bail!("--minutes and --sample-seconds must be positive");
     }
@@ -146,5 +146,71 @@ pub fn soak(minutes: f64, sample_seconds: f64, json: Option<&Path>) -> Result<()
     if let Some(path) = json {
         std::fs::write(path, serde_json::to_string_pretty(&samples)?)?;
     }
+    if let Some(path) = plot {
+        draw(&samples, path)?;
+    }
+    Ok(())
+}
+
+/// Plots the samples of an earlier run (`--json`) into `plot`.
+pub fn replot(json: &Path, plot: &Path) -> Result<()> {
+    let samples: Vec<Sample> = serde_json::from_str(&std::fs::read_to_string(json)?)?;
+    if samples.is_empty() {
+        bail!("{}: no samples", json.display());
+    }
+    draw(&samples, plot)?;
+    println!("{} samples -> {}", samples.len(), plot.display());
+    Ok(())
+}
+
+/// A plotted line: name, colour, one value per sample.
+type Line = (&'static str, plotters::style::RGBColor, Vec<f64>);
+
+/// Three panels over minutes: resident memory, descriptors and threads, HLS directory size.
+fn draw(samples: &[Sample], path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("plot: {e}");
+    crate::plot::register_font().map_err(|e| err(&e))?;
+    let root = BitMapBackend::new(path, (960, 720)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let minutes = samples.last().map_or(1.0, |s| s.seconds / 60.0).max(0.1);
+    let panels = root.split_evenly((3, 1));
+    let series: [(&str, Vec<Line>); 3] = [
+        ("resident memory (MiB)", vec![("RSS", RGBColor(220, 60, 40), samples.iter().map(|s| s.rss_mib).collect())]),
+        (
+            "open descriptors and threads",
+            vec![
+                ("fds", RGBColor(40, 100, 220), samples.iter().map(|s| s.fds as f64).collect()),
+                ("threads", RGBColor(40, 160, 80), samples.iter().map(|s| s.threads as f64).collect()),
+            ],
+        ),
+        ("HLS directory (KiB)", vec![("HLS", RGBColor(150, 80, 180), samples.iter().map(|s| s.hls_kib).collect())]),
+    ];
+    for (panel, (title, lines)) in panels.iter().zip(series) {
+        let max = lines.iter().flat_map(|(_, _, v)| v.iter().copied()).fold(1.0f64, f64::max) * 1.15;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..minutes, 0.0..max)
+            .map_err(|e| err(&e))?;
+        chart.configure_mesh().x_desc("minutes").draw().map_err(|e| err(&e))?;
+        for (name, color, values) in lines {
+            let points = samples.iter().zip(values).map(|(s, v)| (s.seconds / 60.0, v));
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
     Ok(())
 }

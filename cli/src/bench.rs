@@ -57,9 +57,13 @@ pub struct BenchArgs {
     /// `soak`: seconds between samples.
     #[arg(long, default_value_t = 30.0)]
     sample_seconds: f64,
-    /// Also draw the peer comparison as a PNG plot here.
+    /// Also draw the results as a PNG plot here (the peer comparison; for `soak`, memory,
+    /// descriptors, threads and HLS size over time).
     #[arg(long)]
     plot: Option<std::path::PathBuf>,
+    /// `soak`: plot the samples of an earlier run (its --json file) instead of running.
+    #[arg(long)]
+    from_json: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -94,7 +98,13 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
         }
         Workload::Media => return crate::bench_media::media(args.frames, args.runs, args.json.as_deref()),
         Workload::Serve => return crate::bench_serve::serve(if args.quick { 3 } else { 10 }, 4),
-        Workload::Soak => return crate::bench_soak::soak(args.minutes, args.sample_seconds, args.json.as_deref()),
+        Workload::Soak => {
+            let plot = args.plot.as_deref();
+            return match &args.from_json {
+                Some(from) => crate::bench_soak::replot(from, plot.unwrap_or(std::path::Path::new("soak.png"))),
+                None => crate::bench_soak::soak(args.minutes, args.sample_seconds, args.json.as_deref(), plot),
+            };
+        }
         Workload::W1 => {}
     }
     let gpu = GpuContext::new()?;

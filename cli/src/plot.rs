@@ -6,6 +6,11 @@ use std::path::Path;
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
+/// Makes the bundled font plotters' "sans-serif".
+pub fn register_font() -> Result<()> {
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| anyhow!("bundled font"))
+}
+
 /// One line: a name and a y value per x label.
 pub struct Series<'a> {
     pub name: &'a str,
@@ -14,7 +19,7 @@ pub struct Series<'a> {
 
 /// A line chart of `series` over the categorical `labels`, titled with the adapter, driver and CPU.
 pub fn line_chart(path: &Path, title: &str, x_label: &str, labels: &[String], series: &[Series<'_>]) -> Result<()> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| anyhow!("bundled font"))?;
+    register_font()?;
     let root = BitMapBackend::new(path, (960, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let max = series.iter().flat_map(|s| s.values.iter().copied()).fold(1.0f64, f64::max) * 1.1;

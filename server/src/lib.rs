@@ -1,4 +1,4 @@
-//! `streamlib serve`: a headless render server driven over HTTP/JSON. The render loop runs on
+//! The streamlib render server (`streamlib serve`): a headless render server driven over HTTP/JSON. The render loop runs on
 //! its own thread at the scene's fps from the moment a scene is set; the API (tokio + axum)
 //! validates requests and hands them over; SIGINT/SIGTERM finish every output before exiting.
 
@@ -8,38 +8,34 @@ mod openapi;
 mod render;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use render::{MediaRoot, RenderThread, Status};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use streamlib::Registry;
 
-#[derive(Args)]
-pub struct ServeArgs {
-    /// Address to listen on. Anything but loopback needs --token.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+/// How to run the server (the `streamlib serve` flags).
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// Address to listen on. Anything but loopback needs a token.
+    pub listen: SocketAddr,
     /// Bearer token every request except /health must carry.
-    #[arg(long, env = "STREAMLIB_TOKEN")]
-    token: Option<String>,
-    /// Directory that scene file paths (inputs, images, outputs, HLS) are confined to; served
-    /// under /media.
-    #[arg(long, default_value = ".")]
-    media_root: PathBuf,
+    pub token: Option<String>,
+    /// Directory that scene file paths are confined to; served under /media.
+    pub media_root: PathBuf,
     /// A scene to start with (else the server waits for PUT /scene).
-    #[arg(long)]
-    scene: Option<PathBuf>,
-    /// Seconds a client has to send a request's headers, on a new or a kept-alive connection.
-    #[arg(long, default_value_t = 10.0)]
-    header_timeout: f64,
-    /// Connections served at once (more are closed on accept); by default what the open-files
-    /// limit leaves room for, at most 1024.
-    #[arg(long)]
-    max_connections: Option<usize>,
+    pub scene: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers.
+    pub header_timeout: f64,
+    /// Connections served at once; by default what the open-files limit leaves room for.
+    pub max_connections: Option<usize>,
+    /// The kinds scenes may use (the built-in ones, plus any the program adds).
+    pub registry: Registry,
 }
 
-pub fn run(args: ServeArgs) -> Result<()> {
+/// Runs the server until SIGINT/SIGTERM, then finishes every output.
+pub fn run(args: ServerConfig) -> Result<()> {
     if !args.listen.ip().is_loopback() && args.token.is_none() {
         bail!("refusing to listen on {} without --token: anyone who can reach it could drive the server", args.listen);
     }
@@ -53,7 +49,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let status = Arc::new(Mutex::new(Status::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let renderer = RenderThread {
-        registry: crate::kinds::registry(),
+        registry: args.registry,
         media_root: MediaRoot(media_root.clone()),
         commands: commands_rx,
         status: status.clone(),
