@@ -112,7 +112,7 @@ impl Compositor {
                 _pad0: 0.0,
                 _pad: [0.0; 2],
             };
-            self.placeholder.draw(gpu, &pipelines.pattern, encoder, &self.output, PatternId::Placeholder, params);
+            self.placeholder.draw(gpu, &pipelines.pattern, encoder, &self.output, PatternId::PLACEHOLDER, params);
             return Vec::new();
         }
 

@@ -19,21 +19,18 @@ pub struct PatternParams {
 }
 const _: () = assert!(std::mem::size_of::<PatternParams>() == 48);
 
-/// The shader's pattern ids, its pipeline constant `PATTERN`.
+/// Which branch of `test_pattern.wgsl` a pipeline draws, its override constant `PATTERN`: a
+/// `sources::Pattern` (whose discriminants are these ids), or the no-layers placeholder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum PatternId {
-    SmpteBars = 0,
-    Solid = 1,
-    Gradient = 2,
-    Checkerboard = 3,
-    MovingBox = 4,
-    TestCard = 5,
-    Placeholder = 6,
-}
+pub struct PatternId(u32);
 
 impl PatternId {
-    const COUNT: usize = 7;
+    pub const PLACEHOLDER: PatternId = PatternId(crate::sources::Pattern::ALL.len() as u32);
+    const COUNT: usize = crate::sources::Pattern::ALL.len() + 1;
+
+    pub fn of(pattern: crate::sources::Pattern) -> Self {
+        PatternId(pattern as u32)
+    }
 }
 
 /// The test pattern pipelines, one per pattern, each built on first use.
@@ -61,13 +58,13 @@ impl PatternPipeline {
     }
 
     fn pipeline(&self, device: &wgpu::Device, id: PatternId) -> &wgpu::RenderPipeline {
-        self.built[id as usize].get_or_init(|| {
+        self.built[id.0 as usize].get_or_init(|| {
             texture::pipeline(
                 device,
                 "streamlib test pattern pipeline",
                 &self.pipeline_layout,
                 &self.module,
-                ("fs_main", &[("PATTERN", id as u32 as f64)]),
+                ("fs_main", &[("PATTERN", f64::from(id.0))]),
                 wgpu::PrimitiveTopology::TriangleList,
                 &[texture::replace_target(COLOR_FORMAT)],
             )

@@ -3,15 +3,15 @@
 //! everything else keeps rendering.
 
 use super::canvas::{Canvas, TextItem};
-use super::text::{bundled_font_system, TextAlign, TextWeight};
+use super::text::{shared_fonts, TextAlign, TextWeight};
 use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
 use crate::gpu::texture::{self, Target, COLOR_FORMAT};
 use crate::gpu::vector::{Mesh, VectorCanvas, MSAA_SAMPLES};
 use crate::registry::{BuildContext, BuildError, LayerKind};
 use crate::scene::{Color, Fps, LayerSpec, Params, SceneError};
 use glyphon::{
-    Attrs, Buffer, Cache, ColorMode, Family, FontSystem, Metrics, Resolution, Shaping, SwashCache, TextArea, TextAtlas,
-    TextBounds, TextRenderer, Viewport, Weight,
+    Attrs, Buffer, Cache, ColorMode, Family, Metrics, Resolution, Shaping, TextArea, TextAtlas, TextBounds,
+    TextRenderer, Viewport, Weight,
 };
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -78,8 +78,6 @@ pub struct DrawingLayer {
     vars: Vars,
     canvas: Canvas,
     gpu: Option<Gpu>,
-    font_system: FontSystem,
-    swash_cache: SwashCache,
     text: Option<(Viewport, TextAtlas, TextRenderer)>,
     buffers: Vec<Buffer>,
     slot: Option<QuadSlot>,
@@ -104,8 +102,6 @@ impl DrawingLayer {
             vars: Vars::default(),
             canvas: Canvas::new(1, 1),
             gpu: None,
-            font_system: bundled_font_system(),
-            swash_cache: SwashCache::new(),
             text: None,
             buffers: Vec::new(),
             slot: None,
@@ -155,8 +151,10 @@ impl DrawingLayer {
             (viewport, atlas, renderer)
         });
         viewport.update(&gpu.queue, Resolution { width: size.0, height: size.1 });
+        let mut fonts = shared_fonts();
+        let fonts = &mut *fonts;
         while self.buffers.len() < texts.len() {
-            self.buffers.push(Buffer::new(&mut self.font_system, Metrics::new(24.0, 30.0)));
+            self.buffers.push(Buffer::new(&mut fonts.system, Metrics::new(24.0, 30.0)));
         }
         self.buffers.truncate(texts.len().max(16));
         for (item, buffer) in texts.iter().zip(&mut self.buffers) {
@@ -175,7 +173,7 @@ impl DrawingLayer {
                 TextAlign::Right => glyphon::cosmic_text::Align::Right,
             };
             buffer.set_text(&item.text, &attrs, Shaping::Advanced, Some(align));
-            buffer.shape_until_scroll(&mut self.font_system, false);
+            buffer.shape_until_scroll(&mut fonts.system, false);
         }
         let mut areas = Vec::new();
         for (item, buffer) in texts.iter().zip(&self.buffers) {
@@ -216,7 +214,7 @@ impl DrawingLayer {
             areas.push(at(0.0, 0.0, item.style.color));
         }
         renderer
-            .prepare(&gpu.device, &gpu.queue, &mut self.font_system, atlas, viewport, areas, &mut self.swash_cache)
+            .prepare(&gpu.device, &gpu.queue, &mut fonts.system, atlas, viewport, areas, &mut fonts.swash)
             .map_err(|e| format!("text: {e}"))
     }
 }

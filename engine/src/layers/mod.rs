@@ -10,7 +10,7 @@ mod video;
 
 pub use drawing::{DrawError, DrawFn, DrawKindError, DrawingContext, DrawingLayer, DrawingLayerKind, Vars};
 pub use image::{load_rgba, ImageError, ImageLayer, ImageLayerConfig, ImageLayerKind};
-pub use text::{bundled_font_system, TextAlign, TextLayer, TextLayerConfig, TextLayerKind, TextWeight, MAX_TEXT_BYTES};
+pub use text::{shared_fonts, Fonts, TextAlign, TextLayer, TextLayerConfig, TextLayerKind, TextWeight, MAX_TEXT_BYTES};
 pub use vector::{draw_shapes, Fill, Gradient, Shape, VectorLayerConfig, VectorLayerKind, TOLERANCE};
 pub use video::{VideoLayer, VideoLayerKind};
 

@@ -138,8 +138,6 @@ fn glyph_color(c: Color) -> glyphon::Color {
 /// One block of text drawn with glyphon into an RGBA texture: fonts, shaping, glyph atlas. Used
 /// by the `text` layer and the `test_card` pattern.
 pub struct TextPainter {
-    font_system: FontSystem,
-    swash_cache: SwashCache,
     viewport: Viewport,
     atlas: TextAtlas,
     renderer: TextRenderer,
@@ -168,7 +166,8 @@ pub struct TextBlock<'a> {
 
 /// A font system holding only the bundled fonts (`FONT_FAMILIES`): rendering never depends on the
 /// fonts a machine happens to have, and cosmic-text cannot fail to find a default font.
-pub fn bundled_font_system() -> FontSystem {
+fn bundled_font_system() -> FontSystem {
+    FONT_SYSTEMS_LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut db = glyphon::fontdb::Database::new();
     for font in FONTS {
         db.load_font_data(font.to_vec());
@@ -176,16 +175,41 @@ pub fn bundled_font_system() -> FontSystem {
     FontSystem::new_with_locale_and_db("en-US".into(), db)
 }
 
+static FONT_SYSTEMS_LOADED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The bundled fonts with their shaping and glyph-rasterising caches: loaded once per process and
+/// shared by every text layer, drawing layer and test card (and the preview's HUD), rather than a
+/// font database per layer. Text is prepared on the render thread, so the lock is not contended.
+pub struct Fonts {
+    pub system: FontSystem,
+    pub swash: SwashCache,
+}
+
+impl std::fmt::Debug for Fonts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fonts").finish_non_exhaustive()
+    }
+}
+
+/// Locks the shared fonts (see `Fonts`). A panic while they were held leaves only caches behind,
+/// so a poisoned lock is taken over rather than failing every later frame.
+pub fn shared_fonts() -> std::sync::MutexGuard<'static, Fonts> {
+    static FONTS_ONCE: std::sync::OnceLock<std::sync::Mutex<Fonts>> = std::sync::OnceLock::new();
+    FONTS_ONCE
+        .get_or_init(|| std::sync::Mutex::new(Fonts { system: bundled_font_system(), swash: SwashCache::new() }))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl TextPainter {
     pub fn new(gpu: &crate::gpu::GpuContext) -> Self {
-        let mut font_system = bundled_font_system();
         let cache = Cache::new(&gpu.device);
         let viewport = Viewport::new(&gpu.device, &cache);
         // Web mode: our textures hold sRGB-encoded values in a linear format, like every layer.
         let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, &cache, COLOR_FORMAT, ColorMode::Web);
         let renderer = TextRenderer::new(&mut atlas, &gpu.device, wgpu::MultisampleState::default(), None);
-        let buffer = Buffer::new(&mut font_system, Metrics::new(24.0, 30.0));
-        TextPainter { font_system, swash_cache: SwashCache::new(), viewport, atlas, renderer, buffer }
+        let buffer = Buffer::new(&mut shared_fonts().system, Metrics::new(24.0, 30.0));
+        TextPainter { viewport, atlas, renderer, buffer }
     }
 
     /// Records a pass drawing `block` over `target` (cleared to transparent first when `clear`).
@@ -211,8 +235,10 @@ impl TextPainter {
         };
         self.buffer.set_metrics(Metrics::new(block.size, block.size * 1.25));
         self.buffer.set_size(Some(width), Some(height));
+        let mut fonts = shared_fonts();
+        let fonts = &mut *fonts;
         self.buffer.set_text(block.text, &attrs, Shaping::Advanced, Some(align));
-        self.buffer.shape_until_scroll(&mut self.font_system, false);
+        self.buffer.shape_until_scroll(&mut fonts.system, false);
         self.viewport.update(&gpu.queue, Resolution { width: tw, height: th });
         let bounds = TextBounds {
             left: left as i32,
@@ -245,11 +271,11 @@ impl TextPainter {
             .prepare(
                 &gpu.device,
                 &gpu.queue,
-                &mut self.font_system,
+                &mut fonts.system,
                 &mut self.atlas,
                 &self.viewport,
                 areas,
-                &mut self.swash_cache,
+                &mut fonts.swash,
             )
             .map_err(|e| e.to_string())?;
         let mut pass = texture::begin_pass(
@@ -355,6 +381,18 @@ impl LayerKind for TextLayerKind {
 mod tests {
     use super::*;
     use crate::scene::Fps;
+
+    #[test]
+    fn fonts_are_loaded_once_however_many_users() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| Buffer::new(&mut shared_fonts().system, Metrics::new(12.0, 15.0))))
+            .collect();
+        for t in threads {
+            t.join().expect("buffer");
+        }
+        let _again = shared_fonts();
+        assert_eq!(FONT_SYSTEMS_LOADED.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn placeholders_are_filled() {

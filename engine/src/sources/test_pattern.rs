@@ -9,16 +9,18 @@ use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
 use crate::scene::{Color, Params, SceneError};
 use serde::{Deserialize, Serialize};
 
-/// The patterns a `test_pattern` input can draw.
+/// The patterns a `test_pattern` input can draw. The discriminants are the shader's `PATTERN`
+/// ids (`shaders/test_pattern.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[repr(u32)]
 pub enum Pattern {
-    SmpteBars,
-    Solid,
-    Gradient,
-    Checkerboard,
-    MovingBox,
-    TestCard,
+    SmpteBars = 0,
+    Solid = 1,
+    Gradient = 2,
+    Checkerboard = 3,
+    MovingBox = 4,
+    TestCard = 5,
 }
 
 impl Pattern {
@@ -39,17 +41,6 @@ impl Pattern {
             Pattern::Checkerboard => "checkerboard",
             Pattern::MovingBox => "moving_box",
             Pattern::TestCard => "test_card",
-        }
-    }
-
-    fn id(self) -> PatternId {
-        match self {
-            Pattern::SmpteBars => PatternId::SmpteBars,
-            Pattern::Solid => PatternId::Solid,
-            Pattern::Gradient => PatternId::Gradient,
-            Pattern::Checkerboard => PatternId::Checkerboard,
-            Pattern::MovingBox => PatternId::MovingBox,
-            Pattern::TestCard => PatternId::TestCard,
         }
     }
 }
@@ -151,7 +142,7 @@ impl Source for TestPattern {
             _pad0: 0.0,
             _pad: [0.0; 2],
         };
-        let id = self.config.pattern.id();
+        let id = PatternId::of(self.config.pattern);
         self.drawer.draw(ctx.gpu, &ctx.pipelines.pattern, ctx.encoder, &self.target, id, params);
         if let Some(painter) = &mut self.text {
             let [left, top, width, height] = timecode_box(w, h);
