@@ -18,12 +18,16 @@ pub use probe::{probe, MediaInfo};
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum MediaError {
+    /// GStreamer could not be initialized.
     #[error("cannot initialize GStreamer: {0}")]
     Init(String),
+    /// The file could not be read or probed.
     #[error("{path}: {message}")]
     Unreadable { path: String, message: String },
+    /// The path is not a regular file.
     #[error("{0}: not a regular file")]
     NotRegular(String),
+    /// The file has no video stream.
     #[error("{0}: no video stream")]
     NoVideo(String),
     /// GStreamer's discoverer or device monitor failed; the message is its own.

@@ -10,22 +10,32 @@ use std::path::Path;
 /// Metadata of a file's first video stream (and its container).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MediaInfo {
+    /// The path as given.
     pub path: String,
+    /// Description of the container format; `None` for a raw stream.
     pub container: Option<String>,
+    /// Duration in nanoseconds, when known.
     pub duration_ns: Option<u64>,
+    /// Frame width in pixels.
     pub width: u32,
+    /// Frame height in pixels.
     pub height: u32,
     /// Frames per second as num/den; `None` for variable frame rate streams (GStreamer says 0/1).
     pub fps: Option<(i32, i32)>,
+    /// Description of the video codec.
     pub codec: Option<String>,
     /// Clockwise rotation in degrees the file asks players to apply (0, 90, 180, 270).
     pub rotation: u32,
+    /// Video bitrate in bits per second, when known.
     pub bitrate: Option<u32>,
+    /// Whether the file can be seeked.
     pub seekable: bool,
+    /// Whether the file has an audio stream.
     pub has_audio: bool,
 }
 
 impl MediaInfo {
+    /// Duration in seconds, when known.
     pub fn duration_seconds(&self) -> Option<f64> {
         self.duration_ns.map(|d| d as f64 / 1e9)
     }

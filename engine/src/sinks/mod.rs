@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+/// A sink could not be created or failed while writing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SinkError {
@@ -23,8 +24,10 @@ pub enum SinkError {
     /// thing twice ("Read-only file system: Read-only file system").
     #[error("cannot write {path}: {error}")]
     Io { path: String, error: std::io::Error },
+    /// The output cannot be made as asked (unknown kind, bad parameters, unavailable codec).
     #[error("{0}")]
     Unsupported(String),
+    /// The sink failed other than by I/O: encoding, a mid-stream change, a panic, or its thread.
     #[error("{0}")]
     Encode(String),
     /// A sink that failed earlier: the message names it and says why.
@@ -40,6 +43,7 @@ pub trait Sink: Send {
     fn size(&self) -> Option<(u32, u32)> {
         None
     }
+    /// Consumes one frame, in the format (and size) the sink asked for.
     fn write(&mut self, frame: &OutputFrame) -> Result<(), SinkError>;
     /// Flushes and closes the output (trailers, playlists); called once at the end.
     fn finish(&mut self) -> Result<(), SinkError>;
@@ -57,7 +61,9 @@ pub enum Backpressure {
 /// Counters a running sink exposes.
 #[derive(Debug, Default)]
 pub struct SinkStats {
+    /// Frames the sink has written so far.
     pub written: AtomicU64,
+    /// Frames dropped because the queue was full (`Backpressure::Drop` only).
     pub dropped: AtomicU64,
 }
 
@@ -124,10 +130,12 @@ impl SinkHandle {
         })
     }
 
+    /// The name the sink was started with.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The pixel format the sink wants the readback in.
     pub fn format(&self) -> PixelFormat {
         self.format
     }
@@ -137,6 +145,7 @@ impl SinkHandle {
         self.size
     }
 
+    /// The sink's written and dropped frame counters.
     pub fn stats(&self) -> &Arc<SinkStats> {
         &self.stats
     }

@@ -6,6 +6,7 @@ use crate::frame::{OutputFrame, PixelFormat};
 use crate::registry::{SinkKind, SinkTarget};
 use std::path::{Path, PathBuf};
 
+/// Writes each frame as a PNG, to a numbered file when the path has a `%d` pattern.
 pub struct PngSink {
     path: PathBuf,
 }
@@ -52,6 +53,7 @@ impl Sink for PngSink {
     }
 }
 
+/// Registry entry for `.png` outputs.
 #[derive(Debug, Default)]
 pub struct PngSinkKind;
 

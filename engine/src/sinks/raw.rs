@@ -20,6 +20,7 @@ impl std::fmt::Debug for MemorySink {
 }
 
 impl MemorySink {
+    /// A sink that takes frames in `format` and keeps the last `keep` of them (0 keeps none).
     pub fn new(format: PixelFormat, keep: usize) -> Self {
         MemorySink { format, keep, frames: Arc::default(), bytes: Arc::default() }
     }

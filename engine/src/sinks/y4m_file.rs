@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
+/// Writes frames as a YUV4MPEG2 (I420) stream to a file.
 pub struct Y4mSink {
     path: PathBuf,
     writer: Option<BufWriter<File>>,
@@ -84,6 +85,7 @@ impl Sink for Y4mSink {
     }
 }
 
+/// Registry entry for `.y4m` outputs.
 #[derive(Debug, Default)]
 pub struct Y4mSinkKind;
 

@@ -19,12 +19,16 @@ use crate::timing::Pacing;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
+    /// A file or device could not be opened.
     #[error("cannot open {path}: {message}")]
     Open { path: String, message: String },
+    /// The input's data could not be read or decoded.
     #[error("{0}")]
     Decode(String),
+    /// The input or the operation asked of it is not supported.
     #[error("{0}")]
     Unsupported(String),
+    /// A GPU operation for the input failed.
     #[error("GPU: {0}")]
     Gpu(String),
     /// Nothing decoded within the producer's poll interval (a live input between frames); the
@@ -38,7 +42,9 @@ pub struct SourceContext<'a> {
     pub(crate) gpu: &'a GpuContext,
     pub(crate) pipelines: &'a Pipelines,
     pub(crate) encoder: &'a mut wgpu::CommandEncoder,
+    /// The output frame being rendered.
     pub frame: &'a FrameInfo,
+    /// How the render loop is paced.
     pub pacing: Pacing,
 }
 
@@ -72,6 +78,7 @@ pub trait Source: Send {
     }
     /// Holds the current frame while the rest of the scene keeps running.
     fn set_paused(&mut self, _paused: bool) {}
+    /// True while the source holds its current frame (see `set_paused`).
     fn is_paused(&self) -> bool {
         false
     }

@@ -15,15 +15,22 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 #[repr(u32)]
 pub enum Pattern {
+    /// SMPTE colour bars.
     SmpteBars = 0,
+    /// A single flat colour.
     Solid = 1,
+    /// A colour ramp.
     Gradient = 2,
+    /// A checkerboard of square cells.
     Checkerboard = 3,
+    /// A box that moves each frame.
     MovingBox = 4,
+    /// A test card with a running timecode.
     TestCard = 5,
 }
 
 impl Pattern {
+    /// Every pattern, in discriminant order.
     pub const ALL: [Pattern; 6] = [
         Pattern::SmpteBars,
         Pattern::Solid,
@@ -33,6 +40,7 @@ impl Pattern {
         Pattern::TestCard,
     ];
 
+    /// The pattern's name as written in scenes (`snake_case`).
     pub fn name(self) -> &'static str {
         match self {
             Pattern::SmpteBars => "smpte_bars",
@@ -49,6 +57,7 @@ impl Pattern {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestPatternConfig {
+    /// Which pattern to draw.
     pub pattern: Pattern,
     /// Colour of `solid`, the ramp end of `gradient`, the light cells of `checkerboard` and the box.
     #[serde(default = "white")]
@@ -56,6 +65,7 @@ pub struct TestPatternConfig {
     /// Size in pixels; the scene's size when absent.
     #[serde(default)]
     pub width: Option<u32>,
+    /// Height in pixels; the scene's height when absent.
     #[serde(default)]
     pub height: Option<u32>,
     /// Checkerboard cell side in pixels.
@@ -71,6 +81,7 @@ fn default_cell() -> u32 {
 }
 
 impl TestPatternConfig {
+    /// A config for `pattern` with the default colour (white), size and cell.
     pub fn new(pattern: Pattern) -> Self {
         TestPatternConfig { pattern, color: Color::WHITE, width: None, height: None, cell: default_cell() }
     }
@@ -95,6 +106,7 @@ fn timecode_box(width: u32, height: u32) -> [f32; 4] {
 }
 
 impl TestPattern {
+    /// Creates the pattern's texture at the configured size, or the scene's.
     pub fn new(ctx: &BuildContext<'_>, config: TestPatternConfig) -> Result<Self, BuildError> {
         let width = config.width.unwrap_or(ctx.scene.width);
         let height = config.height.unwrap_or(ctx.scene.height);

@@ -56,6 +56,7 @@ const LIVE_FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 /// Frames decoded ahead of the renderer: enough to ride out jitter, small enough to bound memory.
 const CHANNEL_DEPTH: usize = 4;
 
+/// A source fed by a `FrameProducer` on its own thread; frames are uploaded and converted on the GPU.
 pub struct ThreadedSource {
     id: String,
     rx: Receiver<Message>,

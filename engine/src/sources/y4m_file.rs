@@ -12,9 +12,11 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+/// Parameters of a `y4m` input.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Y4mSourceConfig {
+    /// The `.y4m` file; a relative path is taken from the scene's base directory.
     pub path: PathBuf,
     /// Start again from the first frame at the end.
     #[serde(default, rename = "loop")]
@@ -52,6 +54,7 @@ fn open(path: &Path) -> Result<y4m::Decoder<BufReader<File>>, SourceError> {
 }
 
 impl Y4mProducer {
+    /// Opens `path` (8-bit 4:2:0 only); the frame rate falls back to the default when the header has none.
     pub fn open(path: &Path, looping: bool) -> Result<Self, SourceError> {
         let decoder = open(path)?;
         let rate = decoder.get_framerate();
@@ -64,10 +67,12 @@ impl Y4mProducer {
         Ok(Y4mProducer { path: path.to_path_buf(), decoder, looping, fps, index: 0, pass_start: 0 })
     }
 
+    /// Frame width and height in pixels.
     pub fn size(&self) -> (u32, u32) {
         (self.decoder.get_width() as u32, self.decoder.get_height() as u32)
     }
 
+    /// The file's frame rate.
     pub fn fps(&self) -> Fps {
         self.fps
     }

@@ -2,6 +2,7 @@ use std::time::Instant;
 
 /// A monotonic time source in nanoseconds. PTP or other disciplined clocks implement this too.
 pub trait Clock: Send + Sync {
+    /// The current time in nanoseconds; never goes backwards.
     fn now_ns(&self) -> u64;
 }
 

@@ -28,6 +28,7 @@ impl std::fmt::Debug for FrameTimer {
 }
 
 impl FrameTimer {
+    /// A timer whose frame 0 is due now on `clock`, at `fps`.
     pub fn new(clock: Arc<dyn Clock>, fps: Fps) -> Self {
         let anchor_ns = clock.now_ns();
         FrameTimer { clock, fps, anchor_ns, anchor_index: 0, next_index: 0, missed: 0 }
@@ -86,6 +87,7 @@ impl FrameTimer {
         (index as u64).max(self.anchor_index)
     }
 
+    /// The frame rate the timer paces at.
     pub fn fps(&self) -> Fps {
         self.fps
     }
