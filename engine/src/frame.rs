@@ -38,15 +38,20 @@ pub enum PixelFormat {
 /// Width, height and bytes per pixel of one plane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlaneShape {
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels (rows).
     pub height: u32,
+    /// Bytes per pixel.
     pub bytes_per_pixel: u32,
 }
 
 impl PlaneShape {
+    /// Bytes in one unpadded row.
     pub fn row_bytes(&self) -> usize {
         self.width as usize * self.bytes_per_pixel as usize
     }
+    /// Bytes in the whole plane with unpadded rows.
     pub fn tight_len(&self) -> usize {
         self.row_bytes() * self.height as usize
     }
@@ -69,6 +74,7 @@ impl PixelFormat {
         self.planes(width, height).iter().map(PlaneShape::tight_len).sum()
     }
 
+    /// Whether this is one of the YUV layouts (NV12, I420).
     pub fn is_yuv(self) -> bool {
         matches!(self, PixelFormat::Nv12 | PixelFormat::I420)
     }
@@ -77,7 +83,9 @@ impl PixelFormat {
 /// One plane of CPU pixels; `stride` is the distance between row starts in bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plane {
+    /// The plane's bytes, rows `stride` apart.
     pub data: Vec<u8>,
+    /// Distance between the starts of consecutive rows, in bytes.
     pub stride: usize,
 }
 
@@ -93,10 +101,15 @@ pub enum FrameData {
 /// A frame with its presentation time, as produced by a source or read back for a sink.
 #[derive(Clone, Debug)]
 pub struct TimestampedFrame {
+    /// When the frame is shown.
     pub time: FrameTime,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// Pixel layout of `data`.
     pub format: PixelFormat,
+    /// The pixels, in CPU or GPU memory.
     pub data: FrameData,
 }
 
@@ -104,12 +117,16 @@ pub struct TimestampedFrame {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
+    /// The number of planes does not match the format.
     #[error("{format:?} frame needs {expected} planes, got {got}")]
     PlaneCount { format: PixelFormat, expected: usize, got: usize },
+    /// A plane's stride is shorter than one row.
     #[error("plane {plane}: stride {stride} is shorter than a row of {row} bytes")]
     Stride { plane: usize, stride: usize, row: usize },
+    /// A plane holds fewer bytes than its rows need.
     #[error("plane {plane}: {got} bytes is less than the {needed} that {rows} rows at stride {stride} need")]
     Truncated { plane: usize, got: usize, needed: usize, rows: u32, stride: usize },
+    /// The width or height is zero.
     #[error("frame size {width}x{height} is empty")]
     Empty { width: u32, height: u32 },
 }
@@ -210,9 +227,13 @@ mod tests {
 /// A composited frame read back from the GPU: planes tightly packed, back to back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputFrame {
+    /// When the frame is shown.
     pub time: FrameTime,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// Pixel layout of `data`.
     pub format: PixelFormat,
     /// The colour space the GPU converted a YUV frame with (sinks write it in their headers);
     /// `None` for RGB frames, which are the compositor's encoded R'G'B'.
@@ -243,13 +264,18 @@ impl OutputFrame {
 /// The output frame being composited, as sources and layers see it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FrameInfo {
+    /// Index and timing of this output frame.
     pub time: FrameTime,
+    /// Output frame rate.
     pub fps: crate::scene::Fps,
+    /// Output width in pixels.
     pub width: u32,
+    /// Output height in pixels.
     pub height: u32,
 }
 
 impl FrameInfo {
+    /// Output frame `index` at `fps`, `width` x `height` pixels.
     pub fn new(index: u64, fps: crate::scene::Fps, width: u32, height: u32) -> Self {
         FrameInfo { time: FrameTime::at(fps, index), fps, width, height }
     }

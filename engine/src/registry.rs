@@ -25,11 +25,14 @@ pub struct BuildContext<'a> {
 #[error("{what}: {message}")]
 #[non_exhaustive]
 pub struct BuildError {
+    /// What failed to build, e.g. an input or layer id.
     pub what: String,
+    /// Why it failed.
     pub message: String,
 }
 
 impl BuildError {
+    /// An error building `what`.
     pub fn new(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
         BuildError { what: what.into(), message: message.to_string() }
     }
@@ -45,6 +48,7 @@ pub fn parse_params<T: DeserializeOwned>(params: &Params) -> Result<T, SceneErro
 pub struct ScenePath {
     /// JSON path of the field, e.g. `inputs.cam.path`.
     pub at: String,
+    /// The path as written in the scene.
     pub path: String,
     /// True for outputs (files written), false for files read.
     pub written: bool,
@@ -62,7 +66,9 @@ pub trait InputKind: Send + Sync {
     fn depends_on_scene(&self, _params: &Params) -> bool {
         false
     }
+    /// Checks an input's parameters (everything but `kind`); errors name the field.
     fn validate(&self, params: &Params) -> Result<(), SceneError>;
+    /// Builds the source for input `id` from validated parameters.
     fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError>;
 }
 
@@ -74,16 +80,22 @@ pub trait LayerKind: Send + Sync {
     fn path_fields(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Checks a layer's kind-specific parameters; errors name the field.
     fn validate(&self, params: &Params) -> Result<(), SceneError>;
+    /// Builds a layer from a validated spec.
     fn build(&self, spec: &LayerSpec, ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError>;
 }
 
 /// Where a sink writes and what it is asked to write.
 #[derive(Clone, Debug)]
 pub struct SinkTarget<'a> {
+    /// Where the sink writes.
     pub path: &'a Path,
+    /// Frame width in pixels.
     pub width: u32,
+    /// Frame height in pixels.
     pub height: u32,
+    /// Frame rate of the output.
     pub fps: crate::scene::Fps,
     /// The output's options from the scene (`outputs[i]` less `kind` and the path); empty for
     /// `--output PATH`.
@@ -125,7 +137,9 @@ pub trait SinkKind: Send + Sync {
 
 /// A sink built for a run, with the name it is reported under.
 pub struct NamedSink {
+    /// The name the sink is reported under.
     pub name: String,
+    /// The sink itself.
     pub sink: Box<dyn Sink>,
 }
 
@@ -172,6 +186,7 @@ impl Default for Registry {
 }
 
 impl Registry {
+    /// A registry with no kinds registered.
     pub fn empty() -> Self {
         Registry { inputs: BTreeMap::new(), layers: BTreeMap::new(), sinks: BTreeMap::new() }
     }
@@ -181,22 +196,27 @@ impl Registry {
         self.inputs.insert(name.to_string(), Arc::new(kind));
     }
 
+    /// Registers (or replaces) a layer kind.
     pub fn register_layer(&mut self, name: &str, kind: impl LayerKind + 'static) {
         self.layers.insert(name.to_string(), Arc::new(kind));
     }
 
+    /// Registers (or replaces) a sink kind.
     pub fn register_sink(&mut self, name: &str, kind: impl SinkKind + 'static) {
         self.sinks.insert(name.to_string(), Arc::new(kind));
     }
 
+    /// The input kind registered under `name`.
     pub fn input(&self, name: &str) -> Option<&Arc<dyn InputKind>> {
         self.inputs.get(name)
     }
 
+    /// The layer kind registered under `name`.
     pub fn layer(&self, name: &str) -> Option<&Arc<dyn LayerKind>> {
         self.layers.get(name)
     }
 
+    /// The sink kind registered under `name`.
     pub fn sink(&self, name: &str) -> Option<&Arc<dyn SinkKind>> {
         self.sinks.get(name)
     }

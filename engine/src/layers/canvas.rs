@@ -40,21 +40,26 @@ pub struct CanvasPath {
 }
 
 impl PathBuilder {
+    /// An empty path.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Starts a new sub-path at (x, y).
     pub fn move_to(mut self, x: f32, y: f32) -> Self {
         self.commands.push(PathCommand::MoveTo([x, y]));
         self
     }
+    /// Adds a straight line from the current point to (x, y).
     pub fn line_to(mut self, x: f32, y: f32) -> Self {
         self.commands.push(PathCommand::LineTo([x, y]));
         self
     }
+    /// Adds a quadratic Bezier curve with control point (cx, cy), ending at (x, y).
     pub fn quad_to(mut self, cx: f32, cy: f32, x: f32, y: f32) -> Self {
         self.commands.push(PathCommand::QuadTo([cx, cy], [x, y]));
         self
     }
+    /// Adds a cubic Bezier curve with control points (c1x, c1y) and (c2x, c2y), ending at (x, y).
     pub fn cubic_to(mut self, c1x: f32, c1y: f32, c2x: f32, c2y: f32, x: f32, y: f32) -> Self {
         self.commands.push(PathCommand::CubicTo([c1x, c1y], [c2x, c2y], [x, y]));
         self
@@ -65,10 +70,12 @@ impl PathBuilder {
         self.commands.push(PathCommand::Arc { center: [cx, cy], radii: [rx, ry], start, sweep });
         self
     }
+    /// Closes the current sub-path with a line back to its start.
     pub fn close(mut self) -> Self {
         self.commands.push(PathCommand::Close);
         self
     }
+    /// Finishes the path.
     pub fn build(self) -> CanvasPath {
         CanvasPath { commands: self.commands }
     }
@@ -138,17 +145,24 @@ impl CanvasPath {
 /// What fills a shape.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Paint {
+    /// A single colour.
     Solid(Color),
     /// From `start` to `end` in user coordinates; up to four `(offset, colour)` stops.
     Linear {
+        /// Start of the gradient line, in user coordinates.
         start: [f32; 2],
+        /// End of the gradient line, in user coordinates.
         end: [f32; 2],
+        /// Colour stops as `(offset, colour)`, offsets in 0..=1 along the line.
         stops: Vec<(f32, Color)>,
     },
     /// Around `center` out to `radius`; up to four stops.
     Radial {
+        /// Centre of the gradient, in user coordinates.
         center: [f32; 2],
+        /// Radius of the gradient circle, in user units.
         radius: f32,
+        /// Colour stops as `(offset, colour)`, offsets in 0..=1 from the centre out.
         stops: Vec<(f32, Color)>,
     },
 }
@@ -162,25 +176,32 @@ impl From<Color> for Paint {
 /// How a path is outlined.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StrokeStyle {
+    /// Line width in user units.
     pub width: f32,
+    /// How segments meet at corners.
     pub join: Join,
+    /// How the open ends of the path are finished.
     pub cap: Cap,
     /// Dash pattern: on, off, on, off, ... lengths in user units; empty for a solid line.
     pub dash: Vec<f32>,
 }
 
 impl StrokeStyle {
+    /// A solid stroke `width` user units wide, with miter joins and butt caps.
     pub fn new(width: f32) -> Self {
         StrokeStyle { width, join: Join::Miter, cap: Cap::Butt, dash: Vec::new() }
     }
+    /// Sets the corner join.
     pub fn join(mut self, join: Join) -> Self {
         self.join = join;
         self
     }
+    /// Sets the end cap.
     pub fn cap(mut self, cap: Cap) -> Self {
         self.cap = cap;
         self
     }
+    /// Sets the dash pattern (on, off, ... lengths in user units); empty for a solid line.
     pub fn dash(mut self, pattern: &[f32]) -> Self {
         self.dash = pattern.to_vec();
         self
@@ -190,14 +211,21 @@ impl StrokeStyle {
 /// How text is set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextStyle {
+    /// Font family name, e.g. `DejaVu Sans`.
     pub family: String,
+    /// Font size in user units; the canvas scale applies to it.
     pub size: f32,
+    /// Font weight.
     pub weight: TextWeight,
+    /// Text colour.
     pub color: Color,
+    /// Horizontal alignment of the lines.
     pub align: TextAlign,
     /// Lines wrap at this width (and alignment is within it).
     pub wrap_width: Option<f32>,
+    /// Outline colour and width in user units, drawn as offset copies under the text.
     pub outline: Option<(Color, f32)>,
+    /// Drop shadow colour and `[x, y]` offset in user units.
     pub shadow: Option<(Color, [f32; 2])>,
 }
 
@@ -219,11 +247,15 @@ impl Default for TextStyle {
 /// A piece of text placed on the canvas (drawn by the layer with glyphon).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextItem {
+    /// The text to draw.
     pub text: String,
     /// Top-left in target pixels (the transform's translation and scale applied).
     pub position: [f32; 2],
+    /// Scale of the transform when the text was placed, applied to its size and offsets.
     pub scale: f32,
+    /// How the text is set.
     pub style: TextStyle,
+    /// Clip rect in target pixels as `[x, y, w, h]`; `None` when unclipped.
     pub clip: Option<[u32; 4]>,
 }
 
@@ -268,6 +300,7 @@ fn premultiplied(c: Color, alpha: f32) -> [f32; 4] {
 }
 
 impl Canvas {
+    /// A canvas of `width` x `height` pixels with nothing drawn.
     pub fn new(width: u32, height: u32) -> Self {
         Canvas {
             width,
@@ -283,9 +316,11 @@ impl Canvas {
         }
     }
 
+    /// Width of the canvas in pixels.
     pub fn width(&self) -> u32 {
         self.width
     }
+    /// Height of the canvas in pixels.
     pub fn height(&self) -> u32 {
         self.height
     }
@@ -309,14 +344,17 @@ impl Canvas {
         self.tessellations
     }
 
+    /// Pushes the current transform, clip and alpha; `restore` brings them back.
     pub fn save(&mut self) {
         self.stack.push(self.state);
     }
+    /// Pops the state pushed by the last `save`; does nothing without one.
     pub fn restore(&mut self) {
         if let Some(s) = self.stack.pop() {
             self.state = s;
         }
     }
+    /// Moves the origin by (x, y) in user units.
     pub fn translate(&mut self, x: f32, y: f32) {
         self.state.transform = self.state.transform.pre_translate(vector(x, y));
     }
@@ -324,6 +362,7 @@ impl Canvas {
     pub fn rotate(&mut self, radians: f32) {
         self.state.transform = self.state.transform.pre_rotate(Angle::radians(radians));
     }
+    /// Scales user coordinates by `sx` horizontally and `sy` vertically.
     pub fn scale(&mut self, sx: f32, sy: f32) {
         self.state.transform = self.state.transform.pre_scale(sx, sy);
     }
@@ -472,11 +511,13 @@ impl Canvas {
         h.finish()
     }
 
+    /// Fills `path` with `paint`.
     pub fn fill(&mut self, path: &CanvasPath, paint: impl Into<Paint>) {
         let key = Self::key(path, None);
         self.emit(key, path, None, &paint.into());
     }
 
+    /// Strokes the outline of `path` with `style` and `paint`.
     pub fn stroke(&mut self, path: &CanvasPath, style: &StrokeStyle, paint: impl Into<Paint>) {
         let key = Self::key(path, Some(style));
         self.emit(key, path, Some(style), &paint.into());
@@ -515,24 +556,31 @@ impl Canvas {
         PathBuilder::new().move_to(cx + rx, cy).arc(cx, cy, rx, ry, 0.0, std::f32::consts::TAU).close().build()
     }
 
+    /// Fills `rect`.
     pub fn fill_rect(&mut self, rect: Rect, paint: impl Into<Paint>) {
         self.fill(&Self::rounded_rect_path(rect, 0.0), paint);
     }
+    /// Fills `rect` with its corners rounded to `radius`.
     pub fn fill_rounded_rect(&mut self, rect: Rect, radius: f32, paint: impl Into<Paint>) {
         self.fill(&Self::rounded_rect_path(rect, radius), paint);
     }
+    /// Outlines `rect` with its corners rounded to `radius` (0: sharp).
     pub fn stroke_rect(&mut self, rect: Rect, radius: f32, style: &StrokeStyle, paint: impl Into<Paint>) {
         self.stroke(&Self::rounded_rect_path(rect, radius), style, paint);
     }
+    /// Fills a circle of radius `r` around (cx, cy).
     pub fn fill_circle(&mut self, cx: f32, cy: f32, r: f32, paint: impl Into<Paint>) {
         self.fill(&Self::ellipse_path(cx, cy, r, r), paint);
     }
+    /// Outlines a circle of radius `r` around (cx, cy).
     pub fn stroke_circle(&mut self, cx: f32, cy: f32, r: f32, style: &StrokeStyle, paint: impl Into<Paint>) {
         self.stroke(&Self::ellipse_path(cx, cy, r, r), style, paint);
     }
+    /// Fills an ellipse with radii `rx` and `ry` around (cx, cy).
     pub fn fill_ellipse(&mut self, cx: f32, cy: f32, rx: f32, ry: f32, paint: impl Into<Paint>) {
         self.fill(&Self::ellipse_path(cx, cy, rx, ry), paint);
     }
+    /// Strokes an open line through `points`; fewer than two points draw nothing.
     pub fn polyline(&mut self, points: &[[f32; 2]], style: &StrokeStyle, paint: impl Into<Paint>) {
         let mut b = PathBuilder::new();
         for (i, p) in points.iter().enumerate() {

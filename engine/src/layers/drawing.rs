@@ -20,28 +20,36 @@ use std::sync::{Arc, Mutex};
 /// What the drawing code knows about the frame.
 #[derive(Debug)]
 pub struct DrawingContext<'a> {
+    /// Index of the output frame.
     pub frame: u64,
+    /// Presentation time of the output frame in nanoseconds.
     pub pts_ns: u64,
+    /// Output frame rate.
     pub fps: Fps,
     /// Size of the layer's canvas in pixels.
     pub width: u32,
+    /// Height of the layer's canvas in pixels.
     pub height: u32,
     /// Output size in pixels.
     pub output_width: u32,
+    /// Output height in pixels.
     pub output_height: u32,
     /// User variables, settable from any thread through `DrawingLayer::vars`.
     pub vars: &'a BTreeMap<String, f64>,
 }
 
 impl DrawingContext<'_> {
+    /// Presentation time of the output frame in seconds.
     pub fn seconds(&self) -> f64 {
         self.pts_ns as f64 / 1e9
     }
+    /// The user variable `name`, if it is set.
     pub fn var(&self, name: &str) -> Option<f64> {
         self.vars.get(name).copied()
     }
 }
 
+/// What drawing code may fail with; the layer is then transparent for that frame.
 pub type DrawError = Box<dyn std::error::Error + Send + Sync>;
 
 thread_local! {
@@ -73,6 +81,7 @@ struct Gpu {
     bind_group: wgpu::BindGroup,
 }
 
+/// A layer drawn by user Rust code on a `Canvas` every frame.
 pub struct DrawingLayer {
     draw: DrawFn,
     vars: Vars,
@@ -96,6 +105,7 @@ fn glyph_color(c: Color) -> glyphon::Color {
 }
 
 impl DrawingLayer {
+    /// A drawing layer running `draw` every frame, with its own variables.
     pub fn new(draw: DrawFn) -> Self {
         DrawingLayer {
             draw,

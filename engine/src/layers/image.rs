@@ -17,6 +17,7 @@ pub struct ImageLayerConfig {
     pub path: PathBuf,
 }
 
+/// An `image` layer: one decoded image, uploaded on its first frame and drawn every frame.
 pub struct ImageLayer {
     pixels: Option<TimestampedFrame>,
     size: (u32, u32),
@@ -36,19 +37,22 @@ impl std::fmt::Debug for ImageLayer {
     }
 }
 
-/// Decodes `path` into straight-alpha RGBA8.
 /// Why an image file cannot become a layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImageError {
+    /// The file cannot be opened or read.
     #[error("cannot open image {path}: {error}")]
     Open { path: String, error: std::io::Error },
+    /// The file cannot be decoded as an image.
     #[error("cannot decode image {path}: {error}")]
     Decode { path: String, error: image::ImageError },
+    /// The decoded pixels do not form a valid frame.
     #[error("image {path}: {error}")]
     Frame { path: String, error: crate::frame::FrameError },
 }
 
+/// Decodes the image at `path` into its width, height and straight-alpha RGBA8 pixels.
 pub fn load_rgba(path: &Path) -> Result<(u32, u32, Vec<u8>), ImageError> {
     let shown = || path.display().to_string();
     let file = crate::files::open_regular(path).map_err(|error| ImageError::Open { path: shown(), error })?;
@@ -61,6 +65,7 @@ pub fn load_rgba(path: &Path) -> Result<(u32, u32, Vec<u8>), ImageError> {
 }
 
 impl ImageLayer {
+    /// Decodes the image at `path` into a layer drawn at the image's size unless given a rect.
     pub fn open(path: &Path) -> Result<Self, ImageError> {
         let (width, height, rgba) = load_rgba(path)?;
         let opaque = rgba.chunks_exact(4).all(|p| p[3] == 255);

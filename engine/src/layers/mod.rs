@@ -24,8 +24,11 @@ use std::collections::HashMap;
 /// An input's current premultiplied colour texture, as layers see it.
 #[derive(Clone, Debug)]
 pub struct InputView {
+    /// View of the input's current texture.
     pub view: wgpu::TextureView,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
     /// The source draws this texture once and never changes it (a static pattern), so layers
     /// may derive textures from it once (see `OpacityBake`).
@@ -43,11 +46,14 @@ pub type InputViews = HashMap<String, InputView>;
 #[error("layer {layer}: {message}")]
 #[non_exhaustive]
 pub struct LayerError {
+    /// Id of the layer that failed.
     pub layer: String,
+    /// What went wrong.
     pub message: String,
 }
 
 impl LayerError {
+    /// An error for layer `layer`.
     pub fn new(layer: impl Into<String>, message: impl Into<String>) -> Self {
         LayerError { layer: layer.into(), message: message.into() }
     }
@@ -68,8 +74,11 @@ pub struct PrepareContext<'a> {
     pub(crate) gpu: &'a GpuContext,
     pub(crate) pipelines: &'a Pipelines,
     pub(crate) encoder: &'a mut wgpu::CommandEncoder,
+    /// The output frame being prepared.
     pub frame: &'a FrameInfo,
+    /// Current textures of the inputs.
     pub inputs: &'a InputViews,
+    /// The layer's spec from the scene.
     pub spec: &'a LayerSpec,
     pub(crate) quads: &'a mut Vec<LayerParams>,
 }

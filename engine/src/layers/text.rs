@@ -21,20 +21,27 @@ const FONTS: [&[u8]; 3] = [
     include_bytes!("../../../assets/fonts/DejaVuSansMono.ttf"),
 ];
 
+/// Horizontal alignment of text lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TextAlign {
+    /// Lines start at the left edge.
     #[default]
     Left,
+    /// Lines are centred.
     Center,
+    /// Lines end at the right edge.
     Right,
 }
 
+/// Font weight.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TextWeight {
+    /// Regular weight.
     #[default]
     Normal,
+    /// Bold weight.
     Bold,
 }
 
@@ -42,6 +49,7 @@ pub enum TextWeight {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Shadow {
+    /// Shadow colour; `#000000C8` when absent.
     #[serde(default = "shadow_color")]
     pub color: Color,
     /// Offset in pixels, `[x, y]`.
@@ -61,18 +69,24 @@ fn shadow_offset() -> [f32; 2] {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextLayerConfig {
+    /// The text to show; may contain the placeholders above.
     pub text: String,
+    /// Font family, one of `FONT_FAMILIES`; `DejaVu Sans` when absent.
     #[serde(default = "default_font")]
     pub font: String,
     /// Font size in pixels.
     #[serde(default = "default_size")]
     pub size: f32,
+    /// Font weight; normal when absent.
     #[serde(default)]
     pub weight: TextWeight,
+    /// Text colour; white when absent.
     #[serde(default = "white")]
     pub color: Color,
+    /// Horizontal alignment within the layer's rect; left when absent.
     #[serde(default)]
     pub align: TextAlign,
+    /// Drop shadow under the text; none when absent.
     #[serde(default)]
     pub shadow: Option<Shadow>,
 }
@@ -153,12 +167,19 @@ impl std::fmt::Debug for TextPainter {
 /// Where and how `TextPainter::paint` sets its text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextBlock<'a> {
+    /// The text to set.
     pub text: &'a str,
+    /// Font family name.
     pub family: &'a str,
+    /// Font size in pixels.
     pub size: f32,
+    /// Font weight.
     pub weight: TextWeight,
+    /// Text colour.
     pub color: Color,
+    /// Horizontal alignment within the area.
     pub align: TextAlign,
+    /// Drop shadow under the text, if any.
     pub shadow: Option<Shadow>,
     /// Left, top, width, height of the block in target pixels (wraps at the width).
     pub area: [f32; 4],
@@ -181,7 +202,9 @@ static FONT_SYSTEMS_LOADED: std::sync::atomic::AtomicUsize = std::sync::atomic::
 /// shared by every text layer, drawing layer and test card (and the preview's HUD), rather than a
 /// font database per layer. Text is prepared on the render thread, so the lock is not contended.
 pub struct Fonts {
+    /// The bundled fonts and cosmic-text's shaping state.
     pub system: FontSystem,
+    /// The glyph rasterising cache.
     pub swash: SwashCache,
 }
 
@@ -202,6 +225,7 @@ pub fn shared_fonts() -> std::sync::MutexGuard<'static, Fonts> {
 }
 
 impl TextPainter {
+    /// A painter with its own glyph atlas and renderer on `gpu`.
     pub fn new(gpu: &crate::gpu::GpuContext) -> Self {
         let cache = Cache::new(&gpu.device);
         let viewport = Viewport::new(&gpu.device, &cache);
@@ -291,6 +315,7 @@ impl TextPainter {
     }
 }
 
+/// A `text` layer: its text drawn into a texture of the layer's size, redrawn when the text changes.
 pub struct TextLayer {
     config: TextLayerConfig,
     painter: TextPainter,
@@ -307,6 +332,7 @@ impl std::fmt::Debug for TextLayer {
 }
 
 impl TextLayer {
+    /// A text layer for `config`; it draws nothing until its first frame is prepared.
     pub fn new(gpu: &crate::gpu::GpuContext, config: TextLayerConfig) -> Self {
         TextLayer { config, painter: TextPainter::new(gpu), target: None, bound: None, drawn: None, slot: None }
     }

@@ -12,21 +12,29 @@ use serde::{Deserialize, Serialize};
 /// invisible at any zoom we render and keeps a 100 px circle near 80 segments.
 pub const TOLERANCE: f32 = 0.1;
 
+/// How stroke segments meet at corners.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Join {
+    /// Sharp corner, the outer edges extended until they meet.
     #[default]
     Miter,
+    /// Rounded corner.
     Round,
+    /// Corner cut off flat.
     Bevel,
 }
 
+/// How the open ends of a stroke are finished.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cap {
+    /// Ends flat at the end point.
     #[default]
     Butt,
+    /// Ends in a half circle around the end point.
     Round,
+    /// Ends flat, half the line width past the end point.
     Square,
 }
 
@@ -34,11 +42,15 @@ pub enum Cap {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stroke {
+    /// Stroke colour.
     pub color: Color,
+    /// Line width in pixels; 1 when absent.
     #[serde(default = "one")]
     pub width: f32,
+    /// Corner join; miter when absent.
     #[serde(default)]
     pub join: Join,
+    /// End cap; butt when absent.
     #[serde(default)]
     pub cap: Cap,
     /// Dash pattern (on, off, ... lengths); solid when absent.
@@ -54,28 +66,45 @@ fn one() -> f32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Geometry {
+    /// A rectangle, its corners rounded to `radius` (0: sharp).
     Rect {
+        /// Left edge in pixels.
         x: f32,
+        /// Top edge in pixels.
         y: f32,
+        /// Width in pixels.
         w: f32,
+        /// Height in pixels.
         h: f32,
+        /// Corner radius in pixels; 0 when absent.
         #[serde(default)]
         radius: f32,
     },
+    /// A circle.
     Circle {
+        /// Centre x in pixels.
         cx: f32,
+        /// Centre y in pixels.
         cy: f32,
+        /// Radius in pixels.
         r: f32,
     },
+    /// An ellipse.
     Ellipse {
+        /// Centre x in pixels.
         cx: f32,
+        /// Centre y in pixels.
         cy: f32,
+        /// Horizontal radius in pixels.
         rx: f32,
+        /// Vertical radius in pixels.
         ry: f32,
     },
     /// Open unless `closed` (then a polygon, which can be filled).
     Polyline {
+        /// The points as `[x, y]` in pixels; at least two.
         points: Vec<[f32; 2]>,
+        /// Whether the last point joins back to the first; false when absent.
         #[serde(default)]
         closed: bool,
     },
@@ -88,14 +117,19 @@ pub type Stop = (f32, Color);
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Fill {
+    /// A single colour.
     Solid(Color),
+    /// A linear or radial gradient.
     Gradient(Gradient),
 }
 
+/// A gradient fill with 1 to 4 stops, in pixels inside the layer's rect.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Gradient {
+    /// From `start` to `end`.
     Linear { start: [f32; 2], end: [f32; 2], stops: Vec<Stop> },
+    /// Around `center` out to `radius`.
     Radial { center: [f32; 2], radius: f32, stops: Vec<Stop> },
 }
 
@@ -116,10 +150,13 @@ impl Fill {
 /// A shape with its paint. At least one of `fill` and `stroke`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Shape {
+    /// What the shape is and where.
     #[serde(flatten)]
     pub geometry: Geometry,
+    /// What fills the shape; no fill when absent.
     #[serde(default)]
     pub fill: Option<Fill>,
+    /// The shape's outline; none when absent.
     #[serde(default)]
     pub stroke: Option<Stroke>,
 }
@@ -128,6 +165,7 @@ pub struct Shape {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VectorLayerConfig {
+    /// Shapes in drawing order.
     pub shapes: Vec<Shape>,
 }
 

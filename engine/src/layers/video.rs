@@ -4,6 +4,7 @@ use super::{InputView, Layer, LayerError, LayerPass, OpacityBake, PrepareContext
 use crate::registry::{BuildContext, BuildError, LayerKind};
 use crate::scene::{LayerSpec, Params, Rect, SceneError};
 
+/// A `video` layer: draws an input's current frame, cropped and scaled into the layer's rect.
 #[derive(Debug)]
 pub struct VideoLayer {
     input: String,
@@ -16,6 +17,7 @@ pub struct VideoLayer {
 }
 
 impl VideoLayer {
+    /// A video layer showing the input with id `input`.
     pub fn new(input: impl Into<String>) -> Self {
         VideoLayer {
             input: input.into(),

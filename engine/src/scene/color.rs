@@ -7,17 +7,25 @@ use std::str::FromStr;
 /// An sRGB-encoded colour with straight (non-premultiplied) alpha, 8 bits a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Color {
+    /// Red channel, sRGB-encoded.
     pub r: u8,
+    /// Green channel, sRGB-encoded.
     pub g: u8,
+    /// Blue channel, sRGB-encoded.
     pub b: u8,
+    /// Alpha channel, straight (not premultiplied); 255 is opaque.
     pub a: u8,
 }
 
 impl Color {
+    /// Opaque black.
     pub const BLACK: Color = Color::rgba(0, 0, 0, 255);
+    /// Opaque white.
     pub const WHITE: Color = Color::rgba(255, 255, 255, 255);
+    /// Fully transparent black.
     pub const TRANSPARENT: Color = Color::rgba(0, 0, 0, 0);
 
+    /// A colour from its 8-bit channels, with straight alpha.
     pub const fn rgba(r: u8, g: u8, b: u8, a: u8) -> Self {
         Color { r, g, b, a }
     }

@@ -6,7 +6,9 @@ use std::fmt;
 /// A frame rate `num/den` frames per second.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Fps {
+    /// Numerator: frames per `den` seconds.
     pub num: u32,
+    /// Denominator, in seconds.
     pub den: u32,
 }
 
@@ -17,6 +19,7 @@ impl Default for Fps {
 }
 
 impl Fps {
+    /// The rate `num/den` frames per second (not validated).
     pub const fn new(num: u32, den: u32) -> Self {
         Fps { num, den }
     }
@@ -37,6 +40,7 @@ impl Fps {
         Some(Fps::new(num / g, 1000 / g))
     }
 
+    /// The rate in frames per second as a decimal number.
     pub fn as_f64(self) -> f64 {
         f64::from(self.num) / f64::from(self.den)
     }
@@ -64,6 +68,7 @@ impl Fps {
 
 /// The frame rates a scene may have.
 pub const MIN_FPS: f64 = 1.0;
+/// Highest frame rate a scene may have.
 pub const MAX_FPS: f64 = 1000.0;
 
 fn gcd(a: u32, b: u32) -> u32 {

@@ -20,7 +20,9 @@ pub const MAX_PIXELS: u64 = 8192 * 4320;
 /// Most inputs, layers and outputs a scene may have. Each input and layer holds GPU textures;
 /// a 450 000-layer scene took 5 GB before it rendered a frame.
 pub const MAX_INPUTS: usize = 64;
+/// Most layers a scene may have.
 pub const MAX_LAYERS: usize = 256;
+/// Most outputs a scene may have.
 pub const MAX_OUTPUTS: usize = 16;
 
 /// `width` x `height` within the side and area limits, or why not.
@@ -56,8 +58,10 @@ pub enum BlendMode {
 }
 
 impl BlendMode {
+    /// Every blend mode, in declaration order.
     pub const ALL: [BlendMode; 4] = [Self::Normal, Self::Add, Self::Multiply, Self::Screen];
 
+    /// The mode's name as written in JSON.
     pub fn name(self) -> &'static str {
         match self {
             Self::Normal => "normal",
@@ -72,13 +76,18 @@ impl BlendMode {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "[f32; 4]", into = "[f32; 4]")]
 pub struct Rect {
+    /// Left edge in pixels.
     pub x: f32,
+    /// Top edge in pixels.
     pub y: f32,
+    /// Width in pixels.
     pub w: f32,
+    /// Height in pixels.
     pub h: f32,
 }
 
 impl Rect {
+    /// A rectangle with its top-left at (x, y), `w` x `h` pixels.
     pub const fn new(x: f32, y: f32, w: f32, h: f32) -> Self {
         Rect { x, y, w, h }
     }
@@ -103,6 +112,7 @@ impl From<Rect> for [f32; 4] {
 /// One input: a source of frames, named by its id in `Scene::inputs`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct InputSpec {
+    /// The registered input kind, e.g. `test_pattern`.
     pub kind: String,
     /// Everything but `kind`, validated by the registered kind.
     #[serde(flatten)]
@@ -114,7 +124,9 @@ pub struct InputSpec {
 pub struct OutputSpec {
     /// Names the output for updates (`output0`, `output1`, … when not given).
     pub id: String,
+    /// The registered output (sink) kind, e.g. `y4m`.
     pub kind: String,
+    /// Everything but `kind` and `id`, validated by the registered kind.
     #[serde(flatten)]
     pub params: Params,
 }
@@ -123,16 +135,23 @@ pub struct OutputSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayerSpec {
+    /// Unique layer id: 1-64 characters of A-Z, a-z, 0-9, `_` or `-`.
     pub id: String,
+    /// The registered layer kind, e.g. `video`.
     pub kind: String,
+    /// Id of the input this layer draws, from `Scene::inputs`; kinds that need one require it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
+    /// Stacking order: higher `z` is drawn later (on top); equal `z` keeps file order.
     #[serde(default)]
     pub z: i32,
+    /// Opacity in 0..=1; 1 when absent.
     #[serde(default = "one")]
     pub opacity: f32,
+    /// How the layer combines with what is below it; `normal` when absent.
     #[serde(default)]
     pub blend: BlendMode,
+    /// Whether the layer is drawn; true when absent.
     #[serde(default = "yes")]
     pub visible: bool,
     /// Destination in output pixels; the whole frame when absent.
@@ -159,11 +178,17 @@ const COMMON_LAYER_FIELDS: &[&str] = &["id", "kind", "input", "z", "opacity", "b
 /// A whole composition.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Scene {
+    /// Output width in pixels.
     pub width: u32,
+    /// Output height in pixels.
     pub height: u32,
+    /// Output frame rate.
     pub fps: Fps,
+    /// Background colour under all layers.
     pub background: Color,
+    /// Inputs by id.
     pub inputs: BTreeMap<String, InputSpec>,
+    /// Layers in file order (see `draw_order` for the drawing order).
     pub layers: Vec<LayerSpec>,
     /// Where the composition goes besides `--output` (encoded files, HLS, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -202,10 +227,12 @@ fn black() -> Color {
 pub struct SceneError {
     /// Dotted JSON path, e.g. `layers[2].opacity` (`.` for the document itself).
     pub path: String,
+    /// What is wrong with the value.
     pub message: String,
 }
 
 impl SceneError {
+    /// An error at `path`; an empty path stands for the document itself (`.`).
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         let path = path.into();
         SceneError { path: if path.is_empty() { ".".into() } else { path }, message: message.into() }
@@ -219,12 +246,15 @@ pub trait KindCatalog {
     fn check_input(&self, kind: &str, params: &Params) -> Option<Result<(), SceneError>>;
     /// `None` when no layer kind of that name is registered; `Some(Ok(needs_input))` otherwise.
     fn check_layer(&self, kind: &str, params: &Params) -> Option<Result<bool, SceneError>>;
+    /// Names of the registered input kinds.
     fn input_kinds(&self) -> Vec<String>;
+    /// Names of the registered layer kinds.
     fn layer_kinds(&self) -> Vec<String>;
     /// `None` when no output kind of that name is registered.
     fn check_output(&self, _kind: &str, _params: &Params) -> Option<Result<(), SceneError>> {
         None
     }
+    /// Names of the registered output kinds; none by default.
     fn output_kinds(&self) -> Vec<String> {
         Vec::new()
     }
@@ -269,6 +299,7 @@ impl Scene {
         Self::from_value(value, kinds)
     }
 
+    /// Parses and validates a scene from an already parsed JSON value (see `from_json`).
     pub fn from_value(value: Value, kinds: &dyn KindCatalog) -> Result<Scene, SceneError> {
         // serde takes a struct from a JSON array too (`[320, 180]`); a scene is an object.
         if !value.is_object() {
@@ -416,6 +447,7 @@ impl Scene {
         layers
     }
 
+    /// The scene as pretty-printed JSON.
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
