@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 /// colour space to convert with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Readback {
+    /// The pixel format to read back in.
     pub format: PixelFormat,
     /// `None`: the output's size.
     pub size: Option<(u32, u32)>,
@@ -40,13 +41,17 @@ impl From<PixelFormat> for Readback {
 /// Frames in flight between submit and readback; three lets the GPU, the copy and the CPU overlap.
 pub const DEFAULT_RING_DEPTH: usize = 3;
 
+/// Why an engine could not be built or moved to a new scene.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
+    /// A GPU operation failed.
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    /// An input or layer could not be built.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The scene names an input or layer kind the registry does not have.
     #[error("unknown {what} kind {kind:?}")]
     UnknownKind { what: &'static str, kind: String },
 }
@@ -67,10 +72,13 @@ pub struct StageTimes {
 /// Errors of one frame that did not stop it: failed inputs and layers.
 #[derive(Debug, Default)]
 pub struct FrameIssues {
+    /// Inputs that failed this frame: the input's id and why.
     pub sources: Vec<(String, SourceError)>,
+    /// Layers that failed this frame.
     pub layers: Vec<LayerError>,
 }
 
+/// A scene built on a GPU: its inputs, layers, compositor and readback rings.
 pub struct Engine {
     gpu: GpuContext,
     pipelines: Arc<Pipelines>,
@@ -151,18 +159,22 @@ impl Engine {
         })
     }
 
+    /// The scene being rendered.
     pub fn scene(&self) -> &Scene {
         &self.scene
     }
 
+    /// The GPU context the engine renders on.
     pub fn gpu(&self) -> &GpuContext {
         &self.gpu
     }
 
+    /// The render pipelines built for this device, to share with another engine.
     pub fn pipelines(&self) -> &Arc<Pipelines> {
         &self.pipelines
     }
 
+    /// CPU time spent in each stage so far, summed over the frames rendered.
     pub fn times(&self) -> StageTimes {
         self.times
     }
@@ -184,6 +196,7 @@ impl Engine {
         self.output_color_space = cs;
     }
 
+    /// The colour space YUV readbacks are converted into.
     pub fn output_color_space(&self) -> YuvColorSpace {
         self.output_color_space
     }

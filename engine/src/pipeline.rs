@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 /// What one frame did besides reaching the sinks.
 #[derive(Debug, Default)]
 pub struct FrameReport {
+    /// Index of the frame rendered.
     pub index: u64,
     /// Inputs and layers that failed this frame (they were skipped; the rest rendered).
     pub issues: FrameIssues,
@@ -33,18 +34,26 @@ pub struct FrameReport {
 /// Counts over the loop's life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoopStats {
+    /// Frames rendered.
     pub rendered: u64,
+    /// Input failures, counted once per input per frame.
     pub input_errors: u64,
+    /// Layer failures, counted once per layer per frame.
     pub layer_errors: u64,
+    /// Frames a sink refused.
     pub sink_errors: u64,
 }
 
 /// Per-sink outcome once a pipeline has finished.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SinkSummary {
+    /// Id of the output the sink belonged to.
     pub output: String,
+    /// The sink's name.
     pub name: String,
+    /// Frames the sink wrote.
     pub written: u64,
+    /// Frames dropped because the sink's queue was full.
     pub dropped: u64,
 }
 
@@ -88,20 +97,24 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
         Self::with_clock(engine, pacing, Arc::new(SystemClock::default()))
     }
 
+    /// As `new`, with realtime pacing on `clock` instead of the system clock.
     pub fn with_clock(engine: E, pacing: Pacing, clock: Arc<dyn Clock>) -> Self {
         let fps = engine.borrow().scene().fps;
         let timer = (pacing == Pacing::Realtime).then(|| FrameTimer::new(clock.clone(), fps));
         Pipeline { engine, outputs: BTreeMap::new(), clock, timer, next: 0, stats: LoopStats::default() }
     }
 
+    /// The engine being driven.
     pub fn engine(&self) -> &Engine {
         self.engine.borrow()
     }
 
+    /// The engine being driven, mutably.
     pub fn engine_mut(&mut self) -> &mut Engine {
         self.engine.borrow_mut()
     }
 
+    /// Counts since the pipeline was made.
     pub fn stats(&self) -> LoopStats {
         self.stats
     }

@@ -22,13 +22,17 @@ pub struct RunOptions {
     pub stop: Option<Arc<AtomicBool>>,
 }
 
+/// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
+    /// A GPU operation failed.
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    /// A sink failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// No frame count was given and no input ends by itself.
     #[error("no input of the scene ends by itself (test patterns and looping files run forever): say how many frames to render")]
     Endless,
 }
@@ -36,16 +40,24 @@ pub enum RunError {
 /// What a run did.
 #[derive(Clone, Debug)]
 pub struct RunStats {
+    /// Frames rendered.
     pub frames: u64,
+    /// Wall-clock time the run took.
     pub elapsed: Duration,
+    /// CPU time spent in each stage, summed over the engine's frames so far.
     pub times: StageTimes,
+    /// What each sink wrote and dropped.
     pub sinks: Vec<SinkSummary>,
+    /// Ticks skipped because rendering was late (realtime only).
     pub missed_ticks: u64,
+    /// Input failures over the pipeline's life, counted once per input per frame.
     pub input_errors: u64,
+    /// Layer failures over the pipeline's life, counted once per layer per frame.
     pub layer_errors: u64,
 }
 
 impl RunStats {
+    /// Average frames rendered per second of wall-clock time.
     pub fn fps(&self) -> f64 {
         self.frames as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }

@@ -5,10 +5,15 @@ use std::sync::Arc;
 /// Which adapter we run on, for logs, summaries and benchmark tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdapterSummary {
+    /// The adapter's name, as the driver reports it.
     pub name: String,
+    /// The graphics backend, e.g. `Vulkan` or `Metal`.
     pub backend: String,
+    /// The kind of device, e.g. `DiscreteGpu` or `Cpu`.
     pub device_type: String,
+    /// The driver's name; may be empty.
     pub driver: String,
+    /// The driver's version or other details; may be empty.
     pub driver_info: String,
 }
 
@@ -38,26 +43,35 @@ impl From<&wgpu::AdapterInfo> for AdapterSummary {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GpuError {
+    /// No adapter was found; the text is a hint about `WGPU_BACKEND`, possibly empty.
     #[error(
         "no GPU adapter found{0}. On Debian/Ubuntu install Mesa's software Vulkan driver: \
          `apt-get install mesa-vulkan-drivers` (or a vendor GPU driver); \
          check that WGPU_BACKEND is unset or names an available backend"
     )]
     NoAdapter(String),
+    /// No adapter's name contains `WGPU_ADAPTER_NAME`.
     #[error("WGPU_ADAPTER_NAME={wanted:?} matches no adapter; available: {available}")]
     AdapterNotFound { wanted: String, available: String },
+    /// The adapter refused to open a device.
     #[error("could not open the GPU device on {adapter}: {source}")]
     RequestDevice {
+        /// The adapter, as `AdapterSummary` displays it.
         adapter: String,
+        /// The error wgpu returned.
         #[source]
         source: wgpu::RequestDeviceError,
     },
+    /// Work submitted to the GPU was invalid; `what` names the work.
     #[error("GPU validation error in {what}: {message}")]
     Validation { what: String, message: String },
+    /// The GPU ran out of memory; `what` names the work.
     #[error("GPU out of memory in {what}")]
     OutOfMemory { what: String },
+    /// Polling the device or reading a frame back failed.
     #[error("GPU readback failed: {0}")]
     Readback(String),
+    /// A texture size is zero or exceeds the adapter's largest texture side.
     #[error("{what} of {width}x{height} exceeds this adapter's limit of {max}")]
     TooLarge { what: String, width: u32, height: u32, max: u32 },
 }
@@ -158,10 +172,12 @@ impl GpuContext {
         Ok(GpuContext { device, queue, adapter: Arc::new(adapter), instance: Arc::new(instance), summary })
     }
 
+    /// The adapter in use.
     pub fn adapter_summary(&self) -> &AdapterSummary {
         &self.summary
     }
 
+    /// The largest 2D texture side this device allows, in pixels.
     pub fn max_texture_side(&self) -> u32 {
         self.device.limits().max_texture_dimension_2d
     }
@@ -192,7 +208,6 @@ impl GpuContext {
         Ok(value)
     }
 
-    /// Waits until all submitted GPU work is done.
     /// The wgpu device, for code that shares it: configuring a window's surface, drawing an
     /// overlay into the same pass as `present::Presenter`.
     pub fn device(&self) -> &wgpu::Device {
@@ -214,6 +229,7 @@ impl GpuContext {
         &self.instance
     }
 
+    /// Waits until all submitted GPU work is done.
     pub fn wait_idle(&self) -> Result<(), GpuError> {
         self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| GpuError::Readback(e.to_string()))
     }

@@ -22,22 +22,30 @@ pub enum YuvMatrix {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum YuvRange {
+    /// Limited (broadcast) range: Y 16..235, chroma 16..240.
     #[default]
     Limited,
+    /// Full (JPEG) range: 0..255.
     Full,
 }
 
 /// A YUV colour space: matrix and range.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct YuvColorSpace {
+    /// The RGB↔YUV matrix.
     pub matrix: YuvMatrix,
+    /// The value range of Y and chroma.
     pub range: YuvRange,
 }
 
 impl YuvColorSpace {
+    /// BT.601, limited range.
     pub const BT601_LIMITED: Self = Self { matrix: YuvMatrix::Bt601, range: YuvRange::Limited };
+    /// BT.601, full range.
     pub const BT601_FULL: Self = Self { matrix: YuvMatrix::Bt601, range: YuvRange::Full };
+    /// BT.709, limited range.
     pub const BT709_LIMITED: Self = Self { matrix: YuvMatrix::Bt709, range: YuvRange::Limited };
+    /// BT.709, full range.
     pub const BT709_FULL: Self = Self { matrix: YuvMatrix::Bt709, range: YuvRange::Full };
 
     /// The usual guess for untagged video: BT.709 for HD sizes, BT.601 below, limited range.

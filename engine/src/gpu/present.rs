@@ -20,6 +20,7 @@ pub fn pick_surface_format(formats: &[wgpu::TextureFormat]) -> Option<wgpu::Text
     formats.iter().copied().find(|f| plain.contains(f)).or(formats.first().copied())
 }
 
+/// Draws the composited frame into a window's surface, letterboxed to keep its aspect.
 #[derive(Debug)]
 pub struct Presenter {
     pipeline: wgpu::RenderPipeline,
@@ -29,6 +30,7 @@ pub struct Presenter {
 }
 
 impl Presenter {
+    /// Builds the present pipeline for surfaces of `surface_format`.
     pub fn new(gpu: &GpuContext, surface_format: wgpu::TextureFormat) -> Self {
         let device = &gpu.device;
         let module = texture::shader(device, "streamlib present shader", shaders::PRESENT);

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 /// A capture device GStreamer's device monitor reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeviceInfo {
+    /// The device's display name.
     pub name: String,
     /// The v4l2 device node, e.g. `/dev/video0`.
     pub path: Option<String>,
@@ -49,12 +50,15 @@ pub struct CameraConfig {
     /// Requested capture size and rate; the camera's default when absent.
     #[serde(default)]
     pub width: Option<u32>,
+    /// Requested capture height in pixels; the camera's default when absent.
     #[serde(default)]
     pub height: Option<u32>,
+    /// Requested frame rate in frames per second; the camera's default when absent.
     #[serde(default)]
     pub fps: Option<u32>,
 }
 
+/// The producer a camera input runs: a GStreamer pipeline feeding frames.
 pub type CameraProducer = GstProducer;
 
 fn caps_filter(width: Option<u32>, height: Option<u32>, fps: Option<u32>) -> String {
@@ -79,6 +83,7 @@ fn quoted(value: &str) -> Result<String, SourceError> {
 }
 
 impl CameraConfig {
+    /// Starts capturing from the device (the first camera found when none is named).
     pub fn open(&self) -> Result<GstProducer, SourceError> {
         init().map_err(|e| SourceError::Open { path: "camera".into(), message: e.to_string() })?;
         let device = match &self.device {
@@ -115,6 +120,7 @@ pub struct ScreenConfig {
     /// Region `[x, y, w, h]` in screen pixels; the whole screen when absent.
     #[serde(default)]
     pub region: Option<[u32; 4]>,
+    /// Whether the mouse pointer is drawn into the capture.
     #[serde(default)]
     pub show_pointer: bool,
     /// Capture rate; the scene's fps when absent.
@@ -135,6 +141,7 @@ impl ScreenConfig {
         Ok(())
     }
 
+    /// Starts capturing the screen, at `default_fps` frames per second unless `fps` is set.
     pub fn open(&self, default_fps: u32) -> Result<GstProducer, SourceError> {
         let display = self.display.clone().or_else(|| std::env::var("DISPLAY").ok()).ok_or_else(|| {
             SourceError::Open { path: "screen".into(), message: "no X display: set DISPLAY or `display`".into() }

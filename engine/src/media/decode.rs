@@ -382,6 +382,7 @@ impl Drop for GstProducer {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceConfig {
+    /// The video file; a relative path is taken from the scene's base directory.
     pub path: PathBuf,
     /// Start again at `start` when the file ends.
     #[serde(default, rename = "loop")]

@@ -21,15 +21,20 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(300);
 /// An encoder that takes no frame for this long has stalled (a slow x265 frame takes seconds).
 const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The video codec of an encoded output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Codec {
+    /// H.264 (AVC), encoded by x264.
     H264,
+    /// H.265 (HEVC), encoded by x265.
     H265,
+    /// VP9, encoded by libvpx.
     Vp9,
 }
 
 impl Codec {
+    /// The codec's name as written in scenes (`h264`, `h265`, `vp9`).
     pub fn name(self) -> &'static str {
         match self {
             Codec::H264 => "h264",
@@ -66,15 +71,24 @@ impl Codec {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
+    /// Fastest encoding, largest files (VP9 `cpu-used` 8).
     Ultrafast,
+    /// x264's `superfast` (VP9 `cpu-used` 7).
     Superfast,
+    /// x264's `veryfast`, the default (VP9 `cpu-used` 6).
     #[default]
     Veryfast,
+    /// x264's `faster` (VP9 `cpu-used` 5).
     Faster,
+    /// x264's `fast` (VP9 `cpu-used` 4).
     Fast,
+    /// x264's `medium` (VP9 `cpu-used` 3).
     Medium,
+    /// x264's `slow` (VP9 `cpu-used` 2).
     Slow,
+    /// x264's `slower` (VP9 `cpu-used` 1).
     Slower,
+    /// Slowest encoding, smallest files (VP9 `cpu-used` 0).
     Veryslow,
 }
 
@@ -102,14 +116,20 @@ impl Preset {
 /// What every encoded output lets the user choose.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EncoderSettings {
+    /// The codec; the output's default when absent.
     pub codec: Option<Codec>,
+    /// Target bitrate in kbit/s; without it the encoder aims at constant `quality`.
     pub bitrate: Option<u32>,
+    /// Constant quality (x264 1-51, x265 0-51, VP9 cq-level 0-63); the codec's default when absent.
     pub quality: Option<u32>,
+    /// Encoder speed preset.
     pub preset: Preset,
+    /// Frames between keyframes; two seconds' worth when absent.
     pub keyframe_interval: Option<u32>,
 }
 
 impl EncoderSettings {
+    /// Checks the settings are valid for `codec`; errors name the field.
     pub fn check(&self, codec: Codec) -> Result<(), SceneError> {
         if self.bitrate.is_some() && self.quality.is_some() {
             return Err(SceneError::new("quality", "give either `bitrate` or `quality`, not both"));
@@ -312,6 +332,7 @@ impl EncodePipeline {
         }
     }
 
+    /// Frame width and height in pixels.
     pub fn size(&self) -> (u32, u32) {
         (self.width, self.height)
     }
@@ -320,6 +341,7 @@ impl EncodePipeline {
         SinkError::Encode(format!("{}: {}", self.label, bus_error(&self.bus).unwrap_or_else(|| fallback.into())))
     }
 
+    /// The pixel format the pipeline takes (NV12 or I420).
     pub fn format(&self) -> PixelFormat {
         self.format
     }
@@ -426,6 +448,7 @@ impl Drop for EncodePipeline {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSinkConfig {
+    /// The output file.
     pub path: PathBuf,
     /// Container by extension when absent: mp4, mov, mkv or webm.
     #[serde(default)]
@@ -439,6 +462,7 @@ pub struct FileSinkConfig {
     /// Constant quality: x264 1-51, x265 0-51 (default 23), cq-level for VP9 (0-63, default 32).
     #[serde(default)]
     pub quality: Option<u32>,
+    /// Encoder speed preset; `veryfast` by default.
     #[serde(default)]
     pub preset: Preset,
     /// Frames between keyframes; two seconds' worth when absent.
@@ -455,12 +479,17 @@ fn yes() -> bool {
     true
 }
 
+/// The file format an encoded output is written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Container {
+    /// MPEG-4 (`.mp4`, `.m4v`).
     Mp4,
+    /// QuickTime (`.mov`).
     Mov,
+    /// Matroska (`.mkv`).
     Mkv,
+    /// WebM (`.webm`); holds VP9 only.
     Webm,
 }
 
@@ -498,6 +527,7 @@ impl Container {
 }
 
 impl FileSinkConfig {
+    /// The encoder settings these options give.
     pub fn encoder(&self) -> EncoderSettings {
         EncoderSettings {
             codec: self.codec,
@@ -531,6 +561,7 @@ pub struct FileSink {
 }
 
 impl FileSink {
+    /// Checks the options and the output directory, creates the file and starts the encoder.
     pub fn create(config: &FileSinkConfig, target: &SinkTarget<'_>) -> Result<Self, SinkError> {
         let (container, codec) = config.resolve().map_err(|e| SinkError::Unsupported(e.to_string()))?;
         if codec.needs_even_size() && (target.width % 2 == 1 || target.height % 2 == 1) {

@@ -12,6 +12,7 @@ use gstreamer::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Whether the playlists describe a finished video or a live stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HlsMode {
@@ -27,7 +28,9 @@ pub enum HlsMode {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum RenditionSpec {
+    /// A height written as a name, such as `"720p"` (a bare number is read as one too).
     Named(String),
+    /// A rendition given field by field.
     Custom(CustomRendition),
 }
 
@@ -51,14 +54,17 @@ impl<'de> Deserialize<'de> for RenditionSpec {
     }
 }
 
+/// A rendition given as an object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomRendition {
+    /// Rendition name, used as its directory name; `{height}p` when absent.
     #[serde(default)]
     pub name: Option<String>,
     /// Width from the height and the output's aspect when absent.
     #[serde(default)]
     pub width: Option<u32>,
+    /// Height in pixels; must be even.
     pub height: u32,
     /// kbit/s; a default for the height when absent.
     #[serde(default)]
@@ -68,9 +74,13 @@ pub struct CustomRendition {
 /// A resolved rendition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rendition {
+    /// Rendition name, also its directory under the output directory.
     pub name: String,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// Target bitrate in kbit/s.
     pub bitrate_kbps: u32,
 }
 
@@ -133,13 +143,16 @@ pub struct HlsConfig {
     /// smaller steps of 720p / 480p / 360p.
     #[serde(default)]
     pub ladder: Option<Vec<RenditionSpec>>,
+    /// Target segment length in seconds (1-60, default 4).
     #[serde(default = "default_segment_seconds")]
     pub segment_seconds: u32,
+    /// Video on demand (default) or a live sliding window.
     #[serde(default)]
     pub mode: HlsMode,
     /// Segments listed in a live playlist.
     #[serde(default = "default_window")]
     pub window: u32,
+    /// x264 speed preset for every rendition.
     #[serde(default)]
     pub preset: Preset,
 }
