@@ -197,6 +197,16 @@ impl MediaRoot {
     }
 }
 
+/// A copy of the list `field` of the scene (empty when absent).
+fn list(doc: &Value, field: &str) -> Vec<Value> {
+    doc.get(field).and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// Where the entry with `id` is in `items`.
+fn find(items: &[Value], id: &str) -> Option<usize> {
+    items.iter().position(|l| l.get("id").and_then(Value::as_str) == Some(id))
+}
+
 fn set_field(doc: &mut Value, field: &str, value: Value) -> Result<(), ApiError> {
     let obj = doc.as_object_mut().ok_or_else(|| ApiError::new(422, "the scene is not a JSON object"))?;
     obj.insert(field.into(), value);
@@ -205,10 +215,6 @@ fn set_field(doc: &mut Value, field: &str, value: Value) -> Result<(), ApiError>
 
 /// Applies `update` to the scene document `doc`; shape errors are 4xx with the JSON path.
 fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
-    let list = |doc: &Value, field: &str| -> Vec<Value> {
-        doc.get(field).and_then(Value::as_array).cloned().unwrap_or_default()
-    };
-    let find = |items: &[Value], id: &str| items.iter().position(|l| l.get("id").and_then(Value::as_str) == Some(id));
     match update {
         Update::SetScene(scene) => *doc = scene,
         Update::PatchLayer { id, patch } => {
@@ -230,21 +236,8 @@ fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
             }
             set_field(doc, "layers", Value::Array(layers))?;
         }
-        Update::AddLayer(layer) => {
-            let mut layers = list(doc, "layers");
-            let id = layer.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-            if find(&layers, &id).is_some() {
-                return Err(ApiError::at(409, "id", format!("layer {id:?} exists")));
-            }
-            layers.push(layer);
-            set_field(doc, "layers", Value::Array(layers))?;
-        }
-        Update::RemoveLayer(id) => {
-            let mut layers = list(doc, "layers");
-            let i = find(&layers, &id).ok_or_else(|| ApiError::new(404, format!("no layer {id:?}")))?;
-            layers.remove(i);
-            set_field(doc, "layers", Value::Array(layers))?;
-        }
+        Update::AddLayer(layer) => add_entry(doc, "layers", "layer", layer)?,
+        Update::RemoveLayer(id) => remove_entry(doc, "layers", "layer", &id)?,
         Update::AddInput { id, spec } => {
             let inputs = doc.as_object_mut().ok_or_else(|| ApiError::new(500, "scene is not an object"))?;
             let inputs = inputs.entry("inputs").or_insert_with(|| Value::Object(Map::new()));
@@ -263,25 +256,33 @@ fn edit(doc: &mut Value, update: Update) -> Result<(), ApiError> {
             }
         }
         Update::AddOutput(output) => {
-            let mut outputs = list(doc, "outputs");
-            let id = output.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-            if id.is_empty() {
+            if output.get("id").and_then(Value::as_str).unwrap_or_default().is_empty() {
                 return Err(ApiError::at(422, "id", "an added output needs an `id`"));
             }
-            if find(&outputs, &id).is_some() {
-                return Err(ApiError::at(409, "id", format!("output {id:?} exists")));
-            }
-            outputs.push(output);
-            set_field(doc, "outputs", Value::Array(outputs))?;
+            add_entry(doc, "outputs", "output", output)?;
         }
-        Update::RemoveOutput(id) => {
-            let mut outputs = list(doc, "outputs");
-            let i = find(&outputs, &id).ok_or_else(|| ApiError::new(404, format!("no output {id:?}")))?;
-            outputs.remove(i);
-            set_field(doc, "outputs", Value::Array(outputs))?;
-        }
+        Update::RemoveOutput(id) => remove_entry(doc, "outputs", "output", &id)?,
     }
     Ok(())
+}
+
+/// Appends `entry` to the list `field` (layers, outputs) unless one with its id exists (409).
+fn add_entry(doc: &mut Value, field: &str, what: &str, entry: Value) -> Result<(), ApiError> {
+    let mut entries = list(doc, field);
+    let id = entry.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    if find(&entries, &id).is_some() {
+        return Err(ApiError::at(409, "id", format!("{what} {id:?} exists")));
+    }
+    entries.push(entry);
+    set_field(doc, field, Value::Array(entries))
+}
+
+/// Removes the entry `id` from the list `field` (404 when there is none).
+fn remove_entry(doc: &mut Value, field: &str, what: &str, id: &str) -> Result<(), ApiError> {
+    let mut entries = list(doc, field);
+    let i = find(&entries, id).ok_or_else(|| ApiError::new(404, format!("no {what} {id:?}")))?;
+    entries.remove(i);
+    set_field(doc, field, Value::Array(entries))
 }
 
 /// Updates waiting for a later pts (`?at_pts_ns`); more are refused rather than queued.
