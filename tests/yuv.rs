@@ -7,7 +7,6 @@ use common::{gpu, scene};
 use serde_json::json;
 use std::sync::Mutex;
 use streamlib::registry::{BuildContext, BuildError, InputKind};
-use streamlib::scene::{Params, SceneError};
 use streamlib::sources::{FrameProducer, Source, SourceError, ThreadedSource};
 use streamlib::{Engine, FrameTime, Pacing, PixelFormat, Registry, TimestampedFrame, YuvColorSpace};
 
@@ -149,10 +148,8 @@ impl FrameProducer for Once {
 }
 
 impl InputKind for FixedFrame {
-    fn validate(&self, _: &Params) -> Result<(), SceneError> {
-        Ok(())
-    }
-    fn build(&self, id: &str, _: &Params, _: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
+    type Config = streamlib::registry::NoParams;
+    fn build(&self, id: &str, _: Self::Config, _: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
         let frame = self.frame.lock().ok().and_then(|mut f| f.take());
         let source = ThreadedSource::spawn(id, Once(frame), self.color_space, 0).map_err(|e| BuildError::new(id, e))?;
         Ok(Box::new(source))
@@ -244,9 +241,8 @@ fn y4m_round_trip_through_files() {
         "inputs": { "b": { "kind": "test_pattern", "pattern": "smpte_bars" } },
         "layers": [ { "id": "b", "kind": "video", "input": "b" } ]
     }));
-    let target = streamlib::registry::SinkTarget::for_scene(&path, &bars);
-    let mut sinks = Registry::default().sink_for_path(&path).expect("y4m kind").build(&target).expect("sink");
-    let sink = sinks.pop().expect("one sink");
+    let mut sinks = Registry::default().open_output(&path, &bars).expect("y4m sink");
+    let sink = sinks.pop().expect("one sink").sink;
     let handle = streamlib::SinkHandle::spawn("y4m", sink, streamlib::Backpressure::Block, 2).expect("spawn");
     let mut engine = common::engine(bars.clone());
     let options = streamlib::RunOptions { frames: Some(5), stop: None, ..Default::default() };

@@ -76,7 +76,7 @@ enum Readback {
 /// W1 from the engine issue: four full-size layers at 1080p, three translucent and offset, over
 /// still inputs (the same ones `w1-vs-gst` hands to GStreamer).
 pub fn w1_scene() -> Result<Scene> {
-    crate::compare::layers(4, 1920, 1080).scene(&Registry::default())
+    Ok(streamlib_scenes::layers::w1().scene(&Registry::default())?)
 }
 
 pub fn run(mut args: BenchArgs) -> Result<()> {

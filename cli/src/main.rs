@@ -6,7 +6,6 @@ mod bench_serve;
 mod bench_soak;
 mod compare;
 mod hud;
-mod kinds;
 mod plot;
 mod preview;
 mod serve;
@@ -135,12 +134,12 @@ fn real_main(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Preview { scene, output, snapshot_dir, hud } => {
-            let registry = kinds::registry();
+            let registry = streamlib_scenes::registry();
             let scene = load_scene(&registry, &scene)?;
             preview::run(preview::PreviewArgs { scene, registry, output, snapshot_dir, hud })
         }
         Command::Check { scene } => {
-            let scene = load_scene(&kinds::registry(), &scene)?;
+            let scene = load_scene(&streamlib_scenes::registry(), &scene)?;
             println!("{}", scene.to_json_pretty());
             Ok(())
         }
@@ -196,7 +195,7 @@ fn place_output(path: &Path) -> Result<PathBuf, streamlib::SinkError> {
 }
 
 fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: Option<&Path>, realtime: bool) -> Result<()> {
-    let registry = kinds::registry();
+    let registry = streamlib_scenes::registry();
     let scene = load_scene(&registry, scene_path)?;
     let mut named = Vec::new();
     if let Some(output) = output {

@@ -38,6 +38,6 @@ pub fn run(args: ServeArgs) -> Result<()> {
         scene: args.scene,
         header_timeout: args.header_timeout,
         max_connections: args.max_connections,
-        registry: crate::kinds::registry(),
+        registry: streamlib_scenes::registry(),
     })
 }

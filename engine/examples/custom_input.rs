@@ -3,7 +3,7 @@
 //! writes `custom_input.y4m`.
 
 use streamlib::registry::{BuildContext, BuildError, InputKind};
-use streamlib::scene::{Params, SceneError};
+use streamlib::scene::SceneError;
 use streamlib::sources::{FrameProducer, Source, SourceError, ThreadedSource};
 use streamlib::{Fps, FrameTime, GpuContext, PixelFormat, Registry, TimestampedFrame, YuvColorSpace};
 
@@ -39,17 +39,31 @@ impl FrameProducer for Gradient {
 /// `"kind": "gradient_from_rust"`, with an optional `frames` count.
 struct GradientKind;
 
+/// The kind's parameters: the registry parses them, and a bad one fails the scene with its path
+/// (`inputs.g.frames: invalid type ...`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GradientConfig {
+    #[serde(default = "sixty")]
+    frames: u64,
+}
+
+fn sixty() -> u64 {
+    60
+}
+
 impl InputKind for GradientKind {
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        match params.get("frames") {
-            None => Ok(()),
-            Some(v) if v.as_u64().is_some() => Ok(()),
-            Some(_) => Err(SceneError::new("frames", "must be a whole number")),
+    type Config = GradientConfig;
+
+    fn check(&self, config: &GradientConfig) -> Result<(), SceneError> {
+        match config.frames {
+            0 => Err(SceneError::new("frames", "must be at least 1")),
+            _ => Ok(()),
         }
     }
 
-    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
-        let frames = params.get("frames").and_then(|v| v.as_u64()).unwrap_or(60);
+    fn build(&self, id: &str, config: GradientConfig, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
+        let frames = config.frames;
         let producer =
             Gradient { width: ctx.scene.width, height: ctx.scene.height, fps: ctx.scene.fps, index: 0, frames };
         let source =

@@ -1,7 +1,7 @@
 //! A custom output kind: a sink that receives every composited frame on its own thread (here it
 //! prints the average luma of each NV12 frame). `cargo run -p streamlib --example custom_sink`.
 
-use streamlib::registry::{SinkKind, SinkTarget};
+use streamlib::registry::{PathOnly, SinkKind, SinkTarget};
 use streamlib::{GpuContext, OutputFrame, PixelFormat, Registry, Sink, SinkError};
 
 struct LumaMeter;
@@ -33,11 +33,13 @@ impl Sink for LumaMeter {
 struct LumaMeterKind;
 
 impl SinkKind for LumaMeterKind {
+    type Config = PathOnly;
+
     fn extensions(&self) -> &[&str] {
         &["luma"]
     }
 
-    fn build(&self, _target: &SinkTarget<'_>) -> Result<Vec<Box<dyn Sink>>, SinkError> {
+    fn build(&self, _target: &SinkTarget<'_>, _: PathOnly) -> Result<Vec<Box<dyn Sink>>, SinkError> {
         Ok(vec![Box::new(LumaMeter)])
     }
 }

@@ -53,7 +53,12 @@ pub enum EngineError {
     Build(#[from] BuildError),
     /// The scene names an input or layer kind the registry does not have.
     #[error("unknown {what} kind {kind:?}")]
-    UnknownKind { what: &'static str, kind: String },
+    UnknownKind {
+        /// `input` or `layer`.
+        what: &'static str,
+        /// The kind the scene names.
+        kind: String,
+    },
 }
 
 /// CPU time spent in each stage, summed over the frames rendered.

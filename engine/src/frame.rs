@@ -119,16 +119,46 @@ pub struct TimestampedFrame {
 pub enum FrameError {
     /// The number of planes does not match the format.
     #[error("{format:?} frame needs {expected} planes, got {got}")]
-    PlaneCount { format: PixelFormat, expected: usize, got: usize },
+    PlaneCount {
+        /// The frame's format.
+        format: PixelFormat,
+        /// Planes the format has.
+        expected: usize,
+        /// Planes given.
+        got: usize,
+    },
     /// A plane's stride is shorter than one row.
     #[error("plane {plane}: stride {stride} is shorter than a row of {row} bytes")]
-    Stride { plane: usize, stride: usize, row: usize },
+    Stride {
+        /// Plane index.
+        plane: usize,
+        /// Its stride in bytes.
+        stride: usize,
+        /// Bytes in one row of that plane.
+        row: usize,
+    },
     /// A plane holds fewer bytes than its rows need.
     #[error("plane {plane}: {got} bytes is less than the {needed} that {rows} rows at stride {stride} need")]
-    Truncated { plane: usize, got: usize, needed: usize, rows: u32, stride: usize },
+    Truncated {
+        /// Plane index.
+        plane: usize,
+        /// Bytes given.
+        got: usize,
+        /// Bytes the rows need.
+        needed: usize,
+        /// Rows in that plane.
+        rows: u32,
+        /// Its stride in bytes.
+        stride: usize,
+    },
     /// The width or height is zero.
     #[error("frame size {width}x{height} is empty")]
-    Empty { width: u32, height: u32 },
+    Empty {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
 }
 
 impl TimestampedFrame {

@@ -5,6 +5,8 @@
 //! blend mode, and readback rings deliver frames to sinks on their own threads ([`run`]).
 
 #![doc(html_root_url = "https://docs.rs/streamlib")]
+// Every public item says what it is for: the public API is what `lib.rs` re-exports.
+#![warn(missing_docs)]
 
 mod compositor;
 mod engine;

@@ -54,36 +54,65 @@ pub struct ScenePath {
     pub written: bool,
 }
 
-/// An input kind (`inputs.*.kind`).
+/// An input kind (`inputs.*.kind`). The registry parses an input's parameters (everything but
+/// `kind`) into `Config`, so errors name the field and a kind never parses JSON itself.
 pub trait InputKind: Send + Sync {
+    /// The parameters, e.g. a `#[derive(Deserialize)]` struct with `deny_unknown_fields`;
+    /// [`NoParams`] for none.
+    type Config: DeserializeOwned;
     /// The parameters that name files read, so a server can confine them (see
     /// `Registry::scene_paths`).
     fn path_fields(&self) -> &'static [&'static str] {
         &[]
     }
-    /// True when building with `params` reads the scene's size or frame rate (a pattern at the
+    /// True when building with `config` reads the scene's size or frame rate (a pattern at the
     /// scene's size, a file's timing tolerance): a scene update that changes them rebuilds it.
-    fn depends_on_scene(&self, _params: &Params) -> bool {
+    fn depends_on_scene(&self, _config: &Self::Config) -> bool {
         false
     }
-    /// Checks an input's parameters (everything but `kind`); errors name the field.
-    fn validate(&self, params: &Params) -> Result<(), SceneError>;
-    /// Builds the source for input `id` from validated parameters.
-    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError>;
+    /// Checks what parsing cannot (ranges, combinations); errors name the field.
+    fn check(&self, _config: &Self::Config) -> Result<(), SceneError> {
+        Ok(())
+    }
+    /// Builds the source for input `id` from checked parameters.
+    fn build(&self, id: &str, config: Self::Config, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError>;
 }
 
-/// A layer kind (`layers[*].kind`).
+/// A layer kind (`layers[*].kind`). Its own parameters (the layer less the common fields `id`,
+/// `kind`, `input`, `z`, `opacity`, `blend`, ...) are parsed into `Config`.
 pub trait LayerKind: Send + Sync {
+    /// The kind's parameters; [`NoParams`] for none.
+    type Config: DeserializeOwned;
     /// Whether layers of this kind must name an `input`.
     fn needs_input(&self) -> bool;
     /// The parameters that name files read (see `InputKind::path_fields`).
     fn path_fields(&self) -> &'static [&'static str] {
         &[]
     }
-    /// Checks a layer's kind-specific parameters; errors name the field.
-    fn validate(&self, params: &Params) -> Result<(), SceneError>;
-    /// Builds a layer from a validated spec.
-    fn build(&self, spec: &LayerSpec, ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError>;
+    /// Checks what parsing cannot; errors name the field.
+    fn check(&self, _config: &Self::Config) -> Result<(), SceneError> {
+        Ok(())
+    }
+    /// Builds a layer from its spec (common fields) and checked parameters.
+    fn build(
+        &self,
+        spec: &LayerSpec,
+        config: Self::Config,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Layer>, BuildError>;
+}
+
+/// The parameters of a kind that takes none: any field is refused by name.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+/// The parameters of a sink kind that takes only where it writes (`path`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathOnly {
+    /// Where the output goes.
+    pub path: std::path::PathBuf,
 }
 
 /// Where a sink writes and what it is asked to write.
@@ -97,42 +126,118 @@ pub struct SinkTarget<'a> {
     pub height: u32,
     /// Frame rate of the output.
     pub fps: crate::scene::Fps,
-    /// The output's options from the scene (`outputs[i]` less `kind` and the path); empty for
-    /// `--output PATH`.
-    pub params: Params,
 }
 
 impl<'a> SinkTarget<'a> {
     /// A target for `scene`'s size and rate. (A YUV sink learns its colour space from the frames:
     /// `OutputFrame::color_space`.)
     pub fn for_scene(path: &'a Path, scene: &Scene) -> Self {
-        SinkTarget { path, width: scene.width, height: scene.height, fps: scene.fps, params: Params::new() }
+        SinkTarget { path, width: scene.width, height: scene.height, fps: scene.fps }
     }
 }
 
-/// A sink kind: chosen by name or by output file extension.
+/// A sink kind: chosen by name or by output file extension. The output's options, with the
+/// path field (`path_param`) set to where it writes, are parsed into `Config`.
 pub trait SinkKind: Send + Sync {
+    /// The options, including the path field; [`PathOnly`] for none beyond it.
+    type Config: DeserializeOwned;
     /// File extensions (lower case, no dot) this kind writes.
     fn extensions(&self) -> &[&str];
     /// The scene field naming where the output goes (`path`, or `dir` for HLS).
     fn path_param(&self) -> &'static str {
         "path"
     }
-    /// Checks a scene output's options (everything but `kind`). By default only the path.
+    /// Checks what parsing cannot; errors name the field.
+    fn check(&self, _config: &Self::Config) -> Result<(), SceneError> {
+        Ok(())
+    }
+    /// One sink per readback the output needs (an HLS ladder has one per rendition).
+    fn build(&self, target: &SinkTarget<'_>, config: Self::Config) -> Result<Vec<Box<dyn Sink>>, SinkError>;
+}
+
+/// The registry's view of an input kind: JSON parameters in, parsed once per call into the
+/// kind's `Config`.
+pub(crate) trait AnyInputKind: Send + Sync {
+    fn path_fields(&self) -> &'static [&'static str];
+    fn depends_on_scene(&self, params: &Params) -> bool;
+    fn validate(&self, params: &Params) -> Result<(), SceneError>;
+    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError>;
+}
+
+impl<K: InputKind> AnyInputKind for K {
+    fn path_fields(&self) -> &'static [&'static str] {
+        InputKind::path_fields(self)
+    }
+    fn depends_on_scene(&self, params: &Params) -> bool {
+        // A scene that fails to parse was refused before it could run: nothing to rebuild.
+        parse_params(params).is_ok_and(|c| InputKind::depends_on_scene(self, &c))
+    }
     fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        let field = self.path_param();
+        InputKind::check(self, &parse_params(params)?)
+    }
+    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
+        let config = parse_params(params).map_err(|e| BuildError::new(format!("inputs.{id}"), e))?;
+        InputKind::build(self, id, config, ctx)
+    }
+}
+
+/// The registry's view of a layer kind (see `AnyInputKind`).
+pub(crate) trait AnyLayerKind: Send + Sync {
+    fn needs_input(&self) -> bool;
+    fn path_fields(&self) -> &'static [&'static str];
+    fn validate(&self, params: &Params) -> Result<(), SceneError>;
+    fn build(&self, spec: &LayerSpec, ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError>;
+}
+
+impl<K: LayerKind> AnyLayerKind for K {
+    fn needs_input(&self) -> bool {
+        LayerKind::needs_input(self)
+    }
+    fn path_fields(&self) -> &'static [&'static str] {
+        LayerKind::path_fields(self)
+    }
+    fn validate(&self, params: &Params) -> Result<(), SceneError> {
+        LayerKind::check(self, &parse_params(params)?)
+    }
+    fn build(&self, spec: &LayerSpec, ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError> {
+        let config = parse_params(&spec.params).map_err(|e| BuildError::new(format!("layer {}", spec.id), e))?;
+        LayerKind::build(self, spec, config, ctx)
+    }
+}
+
+/// The registry's view of a sink kind (see `AnyInputKind`).
+pub(crate) trait AnySinkKind: Send + Sync {
+    fn extensions(&self) -> &[&str];
+    fn path_param(&self) -> &'static str;
+    fn validate(&self, params: &Params) -> Result<(), SceneError>;
+    /// `params` are the output's options less the path field, which `target.path` replaces.
+    fn build(&self, target: &SinkTarget<'_>, params: &Params) -> Result<Vec<Box<dyn Sink>>, SinkError>;
+}
+
+impl<K: SinkKind> AnySinkKind for K {
+    fn extensions(&self) -> &[&str] {
+        SinkKind::extensions(self)
+    }
+    fn path_param(&self) -> &'static str {
+        SinkKind::path_param(self)
+    }
+    fn validate(&self, params: &Params) -> Result<(), SceneError> {
+        let field = SinkKind::path_param(self);
         match params.get(field) {
             Some(serde_json::Value::String(p)) if !p.is_empty() => {}
             Some(_) => return Err(SceneError::new(field, "must be a non-empty string")),
             None => return Err(SceneError::new(".", format!("missing field `{field}`"))),
         }
-        match params.keys().find(|k| k.as_str() != field) {
-            Some(k) => Err(SceneError::new(k.as_str(), format!("unknown field `{k}`"))),
-            None => Ok(()),
-        }
+        SinkKind::check(self, &parse_params(params)?)
     }
-    /// One sink per readback the output needs (an HLS ladder has one per rendition).
-    fn build(&self, target: &SinkTarget<'_>) -> Result<Vec<Box<dyn Sink>>, SinkError>;
+    fn build(&self, target: &SinkTarget<'_>, params: &Params) -> Result<Vec<Box<dyn Sink>>, SinkError> {
+        let mut params = params.clone();
+        let path = serde_json::Value::String(target.path.to_string_lossy().into_owned());
+        params.insert(SinkKind::path_param(self).into(), path);
+        let config = parse_params(&params).map_err(|e| SinkError::Unsupported(e.to_string()))?;
+        SinkKind::check(self, &config).map_err(|e| SinkError::Unsupported(e.to_string()))?;
+        SinkKind::build(self, target, config)
+    }
 }
 
 /// A sink built for a run, with the name it is reported under.
@@ -146,9 +251,9 @@ pub struct NamedSink {
 /// All registered kinds. `Registry::default()` holds the built-in ones.
 #[derive(Clone)]
 pub struct Registry {
-    inputs: BTreeMap<String, Arc<dyn InputKind>>,
-    layers: BTreeMap<String, Arc<dyn LayerKind>>,
-    sinks: BTreeMap<String, Arc<dyn SinkKind>>,
+    inputs: BTreeMap<String, Arc<dyn AnyInputKind>>,
+    layers: BTreeMap<String, Arc<dyn AnyLayerKind>>,
+    sinks: BTreeMap<String, Arc<dyn AnySinkKind>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -207,17 +312,17 @@ impl Registry {
     }
 
     /// The input kind registered under `name`.
-    pub fn input(&self, name: &str) -> Option<&Arc<dyn InputKind>> {
+    pub(crate) fn input(&self, name: &str) -> Option<&Arc<dyn AnyInputKind>> {
         self.inputs.get(name)
     }
 
     /// The layer kind registered under `name`.
-    pub fn layer(&self, name: &str) -> Option<&Arc<dyn LayerKind>> {
+    pub(crate) fn layer(&self, name: &str) -> Option<&Arc<dyn AnyLayerKind>> {
         self.layers.get(name)
     }
 
     /// The sink kind registered under `name`.
-    pub fn sink(&self, name: &str) -> Option<&Arc<dyn SinkKind>> {
+    pub(crate) fn sink(&self, name: &str) -> Option<&Arc<dyn AnySinkKind>> {
         self.sinks.get(name)
     }
 
@@ -250,7 +355,7 @@ impl Registry {
     }
 
     /// The sink kind that writes files with `path`'s extension.
-    pub fn sink_for_path(&self, path: &Path) -> Result<&Arc<dyn SinkKind>, SinkError> {
+    pub(crate) fn sink_for_path(&self, path: &Path) -> Result<&Arc<dyn AnySinkKind>, SinkError> {
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
         self.sinks.values().find(|k| k.extensions().contains(&ext.as_str())).ok_or_else(|| {
             let known: Vec<&str> = self.sinks.values().flat_map(|k| k.extensions().iter().copied()).collect();
@@ -264,7 +369,7 @@ impl Registry {
 
     /// Sinks for `--output PATH`, chosen by its extension.
     pub fn open_output(&self, path: &Path, scene: &Scene) -> Result<Vec<NamedSink>, SinkError> {
-        let sinks = self.sink_for_path(path)?.build(&SinkTarget::for_scene(path, scene))?;
+        let sinks = self.sink_for_path(path)?.build(&SinkTarget::for_scene(path, scene), &Params::new())?;
         Ok(name_sinks(&path.display().to_string(), sinks))
     }
 
@@ -297,10 +402,9 @@ impl Registry {
         let field = kind.path_param();
         let raw = output.params.get(field).and_then(|v| v.as_str()).unwrap_or_default();
         let path = place(Path::new(raw))?;
-        let mut target = SinkTarget::for_scene(&path, scene);
-        target.params = output.params.clone();
-        target.params.remove(field);
-        let sinks = kind.build(&target).map_err(|e| match e {
+        let mut params = output.params.clone();
+        params.remove(field);
+        let sinks = kind.build(&SinkTarget::for_scene(&path, scene), &params).map_err(|e| match e {
             SinkError::Unsupported(m) => SinkError::Unsupported(format!("output {id}: {m}")),
             other => other,
         })?;

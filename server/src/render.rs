@@ -658,21 +658,19 @@ impl RenderThread {
 mod tests {
     use super::*;
     use streamlib::registry::{BuildContext, BuildError, InputKind};
-    use streamlib::scene::{Params, SceneError};
+    use streamlib::scene::Params;
 
     /// A plugin's input kind whose file field has a name of its own.
     struct Slides;
     impl InputKind for Slides {
+        type Config = Params;
         fn path_fields(&self) -> &'static [&'static str] {
             &["deck"]
-        }
-        fn validate(&self, _: &Params) -> Result<(), SceneError> {
-            Ok(())
         }
         fn build(
             &self,
             id: &str,
-            _: &Params,
+            _: Params,
             _: &BuildContext<'_>,
         ) -> Result<Box<dyn streamlib::sources::Source>, BuildError> {
             Err(BuildError::new(id, "not built in this test"))

@@ -52,7 +52,12 @@ pub enum GpuError {
     NoAdapter(String),
     /// No adapter's name contains `WGPU_ADAPTER_NAME`.
     #[error("WGPU_ADAPTER_NAME={wanted:?} matches no adapter; available: {available}")]
-    AdapterNotFound { wanted: String, available: String },
+    AdapterNotFound {
+        /// The value of `WGPU_ADAPTER_NAME`.
+        wanted: String,
+        /// The adapters there are, comma-separated.
+        available: String,
+    },
     /// The adapter refused to open a device.
     #[error("could not open the GPU device on {adapter}: {source}")]
     RequestDevice {
@@ -64,16 +69,33 @@ pub enum GpuError {
     },
     /// Work submitted to the GPU was invalid; `what` names the work.
     #[error("GPU validation error in {what}: {message}")]
-    Validation { what: String, message: String },
+    Validation {
+        /// The work, e.g. `frame 12`.
+        what: String,
+        /// wgpu's validation message.
+        message: String,
+    },
     /// The GPU ran out of memory; `what` names the work.
     #[error("GPU out of memory in {what}")]
-    OutOfMemory { what: String },
+    OutOfMemory {
+        /// The work, e.g. `frame 12`.
+        what: String,
+    },
     /// Polling the device or reading a frame back failed.
     #[error("GPU readback failed: {0}")]
     Readback(String),
     /// A texture size is zero or exceeds the adapter's largest texture side.
     #[error("{what} of {width}x{height} exceeds this adapter's limit of {max}")]
-    TooLarge { what: String, width: u32, height: u32, max: u32 },
+    TooLarge {
+        /// What was to be made, e.g. `image logo.png`.
+        what: String,
+        /// Asked width in pixels.
+        width: u32,
+        /// Asked height in pixels.
+        height: u32,
+        /// The adapter's `max_texture_dimension_2d`.
+        max: u32,
+    },
 }
 
 /// The shared GPU: cheap to clone (device and queue are reference-counted by wgpu).
@@ -83,6 +105,9 @@ pub struct GpuContext {
     pub(crate) queue: wgpu::Queue,
     pub(crate) adapter: Arc<wgpu::Adapter>,
     pub(crate) instance: Arc<wgpu::Instance>,
+    /// glyphon's shaders and pipelines, made once per device and shared by every text user
+    /// (text layers, drawing layers' text, test cards); each keeps only its own glyph atlas.
+    pub(crate) text_cache: glyphon::Cache,
     summary: AdapterSummary,
 }
 
@@ -169,7 +194,8 @@ impl GpuContext {
             tracing::error!("uncaptured GPU error: {e}");
         }));
         tracing::info!(adapter = %summary, "GPU adapter selected");
-        Ok(GpuContext { device, queue, adapter: Arc::new(adapter), instance: Arc::new(instance), summary })
+        let text_cache = glyphon::Cache::new(&device);
+        Ok(GpuContext { device, queue, adapter: Arc::new(adapter), instance: Arc::new(instance), text_cache, summary })
     }
 
     /// The adapter in use.

@@ -10,8 +10,8 @@ use crate::gpu::vector::{Mesh, VectorCanvas, MSAA_SAMPLES};
 use crate::registry::{BuildContext, BuildError, LayerKind};
 use crate::scene::{Color, Fps, LayerSpec, Params, SceneError};
 use glyphon::{
-    Attrs, Buffer, Cache, ColorMode, Family, Metrics, Resolution, Shaping, TextArea, TextAtlas, TextBounds,
-    TextRenderer, Viewport, Weight,
+    Attrs, Buffer, ColorMode, Family, Metrics, Resolution, Shaping, TextArea, TextAtlas, TextBounds, TextRenderer,
+    Viewport, Weight,
 };
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -153,9 +153,9 @@ impl DrawingLayer {
     fn prepare_text(&mut self, ctx: &PrepareContext<'_>, texts: &[TextItem], size: (u32, u32)) -> Result<(), String> {
         let gpu = ctx.gpu;
         let (viewport, atlas, renderer) = self.text.get_or_insert_with(|| {
-            let cache = Cache::new(&gpu.device);
-            let viewport = Viewport::new(&gpu.device, &cache);
-            let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, &cache, COLOR_FORMAT, ColorMode::Web);
+            let cache = &gpu.text_cache;
+            let viewport = Viewport::new(&gpu.device, cache);
+            let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, cache, COLOR_FORMAT, ColorMode::Web);
             let multisample = wgpu::MultisampleState { count: MSAA_SAMPLES, ..Default::default() };
             let renderer = TextRenderer::new(&mut atlas, &gpu.device, multisample, None);
             (viewport, atlas, renderer)
@@ -345,15 +345,18 @@ impl DrawingLayerKind {
 }
 
 impl LayerKind for DrawingLayerKind {
+    // Drawing code reads its own parameters from the spec (`make`).
+    type Config = Params;
+
     fn needs_input(&self) -> bool {
         false
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
+    fn check(&self, params: &Params) -> Result<(), SceneError> {
         (self.validate)(params)
     }
 
-    fn build(&self, spec: &LayerSpec, _ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError> {
+    fn build(&self, spec: &LayerSpec, _: Params, _ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError> {
         let draw = (self.make)(spec).map_err(|e| BuildError::new(format!("layer {}", spec.id), e))?;
         Ok(Box::new(DrawingLayer::new(draw).with_vars(self.vars.clone())))
     }

@@ -4,8 +4,8 @@
 use super::{Layer, LayerError, LayerPass, OpacityBake, PrepareContext, QuadSlot};
 use crate::frame::{FrameTime, PixelFormat, TimestampedFrame};
 use crate::gpu::convert::{FrameUploader, YuvColorSpace};
-use crate::registry::{parse_params, BuildContext, BuildError, LayerKind};
-use crate::scene::{LayerSpec, Params, Rect, SceneError};
+use crate::registry::{BuildContext, BuildError, LayerKind};
+use crate::scene::{LayerSpec, Rect};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -43,13 +43,28 @@ impl std::fmt::Debug for ImageLayer {
 pub enum ImageError {
     /// The file cannot be opened or read.
     #[error("cannot open image {path}: {error}")]
-    Open { path: String, error: std::io::Error },
+    Open {
+        /// The image file.
+        path: String,
+        /// The operating system's error.
+        error: std::io::Error,
+    },
     /// The file cannot be decoded as an image.
     #[error("cannot decode image {path}: {error}")]
-    Decode { path: String, error: image::ImageError },
+    Decode {
+        /// The image file.
+        path: String,
+        /// The decoder's error.
+        error: image::ImageError,
+    },
     /// The decoded pixels do not form a valid frame.
     #[error("image {path}: {error}")]
-    Frame { path: String, error: crate::frame::FrameError },
+    Frame {
+        /// The image file.
+        path: String,
+        /// What is wrong with the pixels.
+        error: crate::frame::FrameError,
+    },
 }
 
 /// Decodes the image at `path` into its width, height and straight-alpha RGBA8 pixels.
@@ -128,6 +143,8 @@ impl Layer for ImageLayer {
 pub struct ImageLayerKind;
 
 impl LayerKind for ImageLayerKind {
+    type Config = ImageLayerConfig;
+
     fn path_fields(&self) -> &'static [&'static str] {
         &["path"]
     }
@@ -136,12 +153,12 @@ impl LayerKind for ImageLayerKind {
         false
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        parse_params::<ImageLayerConfig>(params).map(|_| ())
-    }
-
-    fn build(&self, spec: &LayerSpec, ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError> {
-        let config: ImageLayerConfig = parse_params(&spec.params).map_err(|e| BuildError::new(&spec.id, e))?;
+    fn build(
+        &self,
+        spec: &LayerSpec,
+        config: ImageLayerConfig,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Layer>, BuildError> {
         let path = ctx.scene.resolve_path(&config.path);
         let layer = ImageLayer::open(&path).map_err(|e| BuildError::new(format!("layer {}", spec.id), e))?;
         ctx.gpu

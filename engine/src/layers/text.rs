@@ -5,10 +5,10 @@
 use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
 use crate::frame::FrameInfo;
 use crate::gpu::texture::{self, Target, COLOR_FORMAT};
-use crate::registry::{parse_params, BuildContext, BuildError, LayerKind};
-use crate::scene::{Color, LayerSpec, Params, Rect, SceneError};
+use crate::registry::{BuildContext, BuildError, LayerKind};
+use crate::scene::{Color, LayerSpec, Rect, SceneError};
 use glyphon::{
-    Attrs, Buffer, Cache, ColorMode, Family, FontSystem, Metrics, Resolution, Shaping, SwashCache, TextArea, TextAtlas,
+    Attrs, Buffer, ColorMode, Family, FontSystem, Metrics, Resolution, Shaping, SwashCache, TextArea, TextAtlas,
     TextBounds, TextRenderer, Viewport, Weight,
 };
 use serde::{Deserialize, Serialize};
@@ -227,10 +227,10 @@ pub fn shared_fonts() -> std::sync::MutexGuard<'static, Fonts> {
 impl TextPainter {
     /// A painter with its own glyph atlas and renderer on `gpu`.
     pub fn new(gpu: &crate::gpu::GpuContext) -> Self {
-        let cache = Cache::new(&gpu.device);
-        let viewport = Viewport::new(&gpu.device, &cache);
+        let cache = &gpu.text_cache;
+        let viewport = Viewport::new(&gpu.device, cache);
         // Web mode: our textures hold sRGB-encoded values in a linear format, like every layer.
-        let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, &cache, COLOR_FORMAT, ColorMode::Web);
+        let mut atlas = TextAtlas::with_color_mode(&gpu.device, &gpu.queue, cache, COLOR_FORMAT, ColorMode::Web);
         let renderer = TextRenderer::new(&mut atlas, &gpu.device, wgpu::MultisampleState::default(), None);
         let buffer = Buffer::new(&mut shared_fonts().system, Metrics::new(24.0, 30.0));
         TextPainter { viewport, atlas, renderer, buffer }
@@ -388,17 +388,22 @@ impl Layer for TextLayer {
 pub struct TextLayerKind;
 
 impl LayerKind for TextLayerKind {
+    type Config = TextLayerConfig;
+
     fn needs_input(&self) -> bool {
         false
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        parse_params::<TextLayerConfig>(params)?.check()
+    fn check(&self, config: &TextLayerConfig) -> Result<(), SceneError> {
+        config.check()
     }
 
-    fn build(&self, spec: &LayerSpec, ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError> {
-        let config: TextLayerConfig = parse_params(&spec.params).map_err(|e| BuildError::new(&spec.id, e))?;
-        config.check().map_err(|e| BuildError::new(&spec.id, e))?;
+    fn build(
+        &self,
+        _spec: &LayerSpec,
+        config: TextLayerConfig,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Layer>, BuildError> {
         Ok(Box::new(TextLayer::new(ctx.gpu, config)))
     }
 }

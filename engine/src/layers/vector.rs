@@ -4,8 +4,8 @@
 
 use super::canvas::{Canvas, Paint, PathBuilder, StrokeStyle};
 use super::{DrawingLayer, Layer};
-use crate::registry::{parse_params, BuildContext, BuildError, LayerKind};
-use crate::scene::{Color, LayerSpec, Params, Rect, SceneError};
+use crate::registry::{BuildContext, BuildError, LayerKind};
+use crate::scene::{Color, LayerSpec, Rect, SceneError};
 use serde::{Deserialize, Serialize};
 
 /// Maximum distance in pixels between a curve and its flattened polygon: a tenth of a pixel is
@@ -128,9 +128,23 @@ pub enum Fill {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Gradient {
     /// From `start` to `end`.
-    Linear { start: [f32; 2], end: [f32; 2], stops: Vec<Stop> },
+    Linear {
+        /// Where offset 0 lies, in layer pixels.
+        start: [f32; 2],
+        /// Where offset 1 lies, in layer pixels.
+        end: [f32; 2],
+        /// Colours by offset, in order.
+        stops: Vec<Stop>,
+    },
     /// Around `center` out to `radius`.
-    Radial { center: [f32; 2], radius: f32, stops: Vec<Stop> },
+    Radial {
+        /// Where offset 0 lies, in layer pixels.
+        center: [f32; 2],
+        /// The distance at offset 1, in pixels.
+        radius: f32,
+        /// Colours by offset, in order.
+        stops: Vec<Stop>,
+    },
 }
 
 impl Fill {
@@ -236,17 +250,22 @@ pub fn draw_shapes(canvas: &mut Canvas, shapes: &[Shape]) {
 pub struct VectorLayerKind;
 
 impl LayerKind for VectorLayerKind {
+    type Config = VectorLayerConfig;
+
     fn needs_input(&self) -> bool {
         false
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        parse_params::<VectorLayerConfig>(params)?.check()
+    fn check(&self, config: &VectorLayerConfig) -> Result<(), SceneError> {
+        config.check()
     }
 
-    fn build(&self, spec: &LayerSpec, _ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError> {
-        let config: VectorLayerConfig = parse_params(&spec.params).map_err(|e| BuildError::new(&spec.id, e))?;
-        config.check().map_err(|e| BuildError::new(&spec.id, e))?;
+    fn build(
+        &self,
+        _spec: &LayerSpec,
+        config: VectorLayerConfig,
+        _ctx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Layer>, BuildError> {
         // A declarative drawing: the same canvas and pipeline as Rust drawing code. The shapes
         // never change, so the drawing layer draws them once and then only composites.
         let shapes = config.shapes;
@@ -260,6 +279,7 @@ impl LayerKind for VectorLayerKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::AnyLayerKind;
 
     fn shape(geometry: Geometry, fill: bool, stroke: bool) -> Shape {
         Shape {

@@ -1,8 +1,8 @@
 //! The `video` layer: an input's frames, cropped, scaled into the layer's rect.
 
 use super::{InputView, Layer, LayerError, LayerPass, OpacityBake, PrepareContext, QuadSlot};
-use crate::registry::{BuildContext, BuildError, LayerKind};
-use crate::scene::{LayerSpec, Params, Rect, SceneError};
+use crate::registry::{BuildContext, BuildError, LayerKind, NoParams};
+use crate::scene::{LayerSpec, Rect};
 
 /// A `video` layer: draws an input's current frame, cropped and scaled into the layer's rect.
 #[derive(Debug)]
@@ -81,18 +81,13 @@ impl Layer for VideoLayer {
 pub struct VideoLayerKind;
 
 impl LayerKind for VideoLayerKind {
+    type Config = NoParams;
+
     fn needs_input(&self) -> bool {
         true
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        match params.keys().next() {
-            Some(k) => Err(SceneError::new(k.as_str(), "unknown field for a video layer")),
-            None => Ok(()),
-        }
-    }
-
-    fn build(&self, spec: &LayerSpec, _ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError> {
+    fn build(&self, spec: &LayerSpec, _: NoParams, _ctx: &BuildContext<'_>) -> Result<Box<dyn Layer>, BuildError> {
         let input = spec.input.clone().ok_or_else(|| BuildError::new(&spec.id, "a video layer needs an input"))?;
         Ok(Box::new(VideoLayer::new(input)))
     }

@@ -3,8 +3,8 @@
 
 use super::decode::{GstProducer, APPSINK_CAPS};
 use super::{init, MediaError};
-use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
-use crate::scene::{Params, SceneError};
+use crate::registry::{BuildContext, BuildError, InputKind};
+use crate::scene::SceneError;
 use crate::sources::{Source, SourceError, ThreadedSource};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -163,12 +163,9 @@ impl ScreenConfig {
 pub struct CameraKind;
 
 impl InputKind for CameraKind {
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        parse_params::<CameraConfig>(params).map(|_| ())
-    }
+    type Config = CameraConfig;
 
-    fn build(&self, id: &str, params: &Params, _ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
-        let config: CameraConfig = parse_params(params).map_err(|e| BuildError::new(id, e))?;
+    fn build(&self, id: &str, config: CameraConfig, _ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
         let producer = config.open().map_err(|e| BuildError::new(format!("inputs.{id}"), e))?;
         spawn_live(id, producer)
     }
@@ -179,16 +176,17 @@ impl InputKind for CameraKind {
 pub struct ScreenKind;
 
 impl InputKind for ScreenKind {
-    fn depends_on_scene(&self, _params: &Params) -> bool {
+    type Config = ScreenConfig;
+
+    fn depends_on_scene(&self, _config: &ScreenConfig) -> bool {
         true
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        parse_params::<ScreenConfig>(params)?.check()
+    fn check(&self, config: &ScreenConfig) -> Result<(), SceneError> {
+        config.check()
     }
 
-    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
-        let config: ScreenConfig = parse_params(params).map_err(|e| BuildError::new(id, e))?;
+    fn build(&self, id: &str, config: ScreenConfig, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
         let fps = ctx.scene.fps.as_f64().round().max(1.0) as u32;
         let producer = config.open(fps).map_err(|e| BuildError::new(format!("inputs.{id}"), e))?;
         spawn_live(id, producer)

@@ -6,8 +6,8 @@
 use super::{bus_error, clock_time, init};
 use crate::frame::{FrameData, FrameTime, PixelFormat, Plane, TimestampedFrame};
 use crate::gpu::convert::{YuvColorSpace, YuvMatrix, YuvRange};
-use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
-use crate::scene::{Params, SceneError};
+use crate::registry::{BuildContext, BuildError, InputKind};
+use crate::scene::SceneError;
 use crate::sources::{FrameProducer, Source, SourceError, ThreadedSource};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -460,7 +460,9 @@ fn explain_open_error(path: &Path, e: SourceError) -> SourceError {
 pub struct FileSourceKind;
 
 impl InputKind for FileSourceKind {
-    fn depends_on_scene(&self, _params: &Params) -> bool {
+    type Config = FileSourceConfig;
+
+    fn depends_on_scene(&self, _config: &FileSourceConfig) -> bool {
         true
     }
 
@@ -468,12 +470,11 @@ impl InputKind for FileSourceKind {
         &["path"]
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        parse_params::<FileSourceConfig>(params)?.check()
+    fn check(&self, config: &FileSourceConfig) -> Result<(), SceneError> {
+        config.check()
     }
 
-    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
-        let config: FileSourceConfig = parse_params(params).map_err(|e| BuildError::new(id, e))?;
+    fn build(&self, id: &str, config: FileSourceConfig, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
         let path = ctx.scene.resolve_path(&config.path);
         let producer = open_file(&path, config.looping, (config.start * 1e9) as u64)
             .map_err(|e| BuildError::new(format!("inputs.{id}"), e))?;

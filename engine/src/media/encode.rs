@@ -5,8 +5,8 @@
 use super::{bus_error, clock_time, init, missing_elements};
 use crate::frame::{OutputFrame, PixelFormat};
 use crate::gpu::convert::{YuvColorSpace, YuvMatrix, YuvRange};
-use crate::registry::{parse_params, SinkKind, SinkTarget};
-use crate::scene::{Fps, Params, SceneError};
+use crate::registry::{SinkKind, SinkTarget};
+use crate::scene::{Fps, SceneError};
 use crate::sinks::{Sink, SinkError};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -628,18 +628,17 @@ impl Sink for FileSink {
 pub struct EncodedFileKind;
 
 impl SinkKind for EncodedFileKind {
+    type Config = FileSinkConfig;
+
     fn extensions(&self) -> &[&str] {
         &["mp4", "m4v", "mov", "mkv", "webm"]
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        parse_params::<FileSinkConfig>(params)?.resolve().map(|_| ())
+    fn check(&self, config: &FileSinkConfig) -> Result<(), SceneError> {
+        config.resolve().map(|_| ())
     }
 
-    fn build(&self, target: &SinkTarget<'_>) -> Result<Vec<Box<dyn Sink>>, SinkError> {
-        let mut params = target.params.clone();
-        params.insert("path".into(), serde_json::Value::String(target.path.to_string_lossy().into_owned()));
-        let config: FileSinkConfig = parse_params(&params).map_err(|e| SinkError::Unsupported(e.to_string()))?;
+    fn build(&self, target: &SinkTarget<'_>, config: FileSinkConfig) -> Result<Vec<Box<dyn Sink>>, SinkError> {
         Ok(vec![Box::new(FileSink::create(&config, target)?)])
     }
 }

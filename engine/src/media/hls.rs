@@ -5,8 +5,8 @@
 
 use super::encode::{Codec, EncodePipeline, EncoderSettings, Preset};
 use crate::frame::{OutputFrame, PixelFormat};
-use crate::registry::{parse_params, SinkKind, SinkTarget};
-use crate::scene::{Fps, Params, SceneError};
+use crate::registry::{SinkKind, SinkTarget};
+use crate::scene::{Fps, SceneError};
 use crate::sinks::{Sink, SinkError};
 use gstreamer::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -339,24 +339,9 @@ impl Sink for HlsRenditionSink {
 #[derive(Debug, Default)]
 pub struct HlsKind;
 
-impl HlsKind {
-    fn config(target: &SinkTarget<'_>) -> Result<(HlsConfig, PathBuf), SinkError> {
-        let mut params = target.params.clone();
-        // `--output dir/master.m3u8` names the master playlist; a scene output names the directory.
-        let (dir, master) = if target.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("m3u8")) {
-            let dir = target.path.parent().map(Path::to_path_buf).unwrap_or_default();
-            (dir, target.path.to_path_buf())
-        } else {
-            (target.path.to_path_buf(), target.path.join("master.m3u8"))
-        };
-        params.insert("dir".into(), serde_json::Value::String(dir.to_string_lossy().into_owned()));
-        let config: HlsConfig = parse_params(&params).map_err(|e| SinkError::Unsupported(e.to_string()))?;
-        config.check().map_err(|e| SinkError::Unsupported(e.to_string()))?;
-        Ok((config, master))
-    }
-}
-
 impl SinkKind for HlsKind {
+    type Config = HlsConfig;
+
     fn extensions(&self) -> &[&str] {
         &["m3u8"]
     }
@@ -365,12 +350,18 @@ impl SinkKind for HlsKind {
         "dir"
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        parse_params::<HlsConfig>(params)?.check()
+    fn check(&self, config: &HlsConfig) -> Result<(), SceneError> {
+        config.check()
     }
 
-    fn build(&self, target: &SinkTarget<'_>) -> Result<Vec<Box<dyn Sink>>, SinkError> {
-        let (config, master) = Self::config(target)?;
+    fn build(&self, target: &SinkTarget<'_>, mut config: HlsConfig) -> Result<Vec<Box<dyn Sink>>, SinkError> {
+        // `--output dir/master.m3u8` names the master playlist; a scene output names the directory.
+        let master = if target.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("m3u8")) {
+            config.dir = target.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            target.path.to_path_buf()
+        } else {
+            target.path.join("master.m3u8")
+        };
         let renditions = config
             .renditions((target.width, target.height))
             .map_err(|m| SinkError::Unsupported(format!("hls ladder: {m}")))?;

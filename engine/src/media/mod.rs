@@ -23,7 +23,12 @@ pub enum MediaError {
     Init(String),
     /// The file could not be read or probed.
     #[error("{path}: {message}")]
-    Unreadable { path: String, message: String },
+    Unreadable {
+        /// The file.
+        path: String,
+        /// What GStreamer or the file system said.
+        message: String,
+    },
     /// The path is not a regular file.
     #[error("{0}: not a regular file")]
     NotRegular(String),

@@ -23,7 +23,12 @@ pub enum SinkError {
     /// The cause is in the message, not a `source()`: printed as a chain it said the same
     /// thing twice ("Read-only file system: Read-only file system").
     #[error("cannot write {path}: {error}")]
-    Io { path: String, error: std::io::Error },
+    Io {
+        /// The file or directory written.
+        path: String,
+        /// The operating system's error.
+        error: std::io::Error,
+    },
     /// The output cannot be made as asked (unknown kind, bad parameters, unavailable codec).
     #[error("{0}")]
     Unsupported(String),

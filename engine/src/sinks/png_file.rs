@@ -3,7 +3,7 @@
 
 use super::{unpremultiply, Sink, SinkError};
 use crate::frame::{OutputFrame, PixelFormat};
-use crate::registry::{SinkKind, SinkTarget};
+use crate::registry::{PathOnly, SinkKind, SinkTarget};
 use std::path::{Path, PathBuf};
 
 /// Writes each frame as a PNG, to a numbered file when the path has a `%d` pattern.
@@ -58,11 +58,13 @@ impl Sink for PngSink {
 pub struct PngSinkKind;
 
 impl SinkKind for PngSinkKind {
+    type Config = PathOnly;
+
     fn extensions(&self) -> &[&str] {
         &["png"]
     }
 
-    fn build(&self, target: &SinkTarget<'_>) -> Result<Vec<Box<dyn Sink>>, SinkError> {
+    fn build(&self, target: &SinkTarget<'_>, _: PathOnly) -> Result<Vec<Box<dyn Sink>>, SinkError> {
         if let Some(dir) = target.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.is_dir() {
                 return Err(SinkError::Io {

@@ -3,7 +3,7 @@
 use super::{Sink, SinkError};
 use crate::frame::{OutputFrame, PixelFormat};
 use crate::gpu::convert::YuvRange;
-use crate::registry::{SinkKind, SinkTarget};
+use crate::registry::{PathOnly, SinkKind, SinkTarget};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -90,11 +90,13 @@ impl Sink for Y4mSink {
 pub struct Y4mSinkKind;
 
 impl SinkKind for Y4mSinkKind {
+    type Config = PathOnly;
+
     fn extensions(&self) -> &[&str] {
         &["y4m"]
     }
 
-    fn build(&self, target: &SinkTarget<'_>) -> Result<Vec<Box<dyn Sink>>, SinkError> {
+    fn build(&self, target: &SinkTarget<'_>, _: PathOnly) -> Result<Vec<Box<dyn Sink>>, SinkError> {
         Ok(vec![Box::new(Y4mSink::create(target)?)])
     }
 }

@@ -21,7 +21,12 @@ use crate::timing::Pacing;
 pub enum SourceError {
     /// A file or device could not be opened.
     #[error("cannot open {path}: {message}")]
-    Open { path: String, message: String },
+    Open {
+        /// The file or device.
+        path: String,
+        /// Why it could not be opened.
+        message: String,
+    },
     /// The input's data could not be read or decoded.
     #[error("{0}")]
     Decode(String),

@@ -5,8 +5,8 @@ use crate::gpu::pattern::{PatternDrawer, PatternId, PatternParams};
 use crate::gpu::texture::Target;
 use crate::layers::text::{timecode, TextBlock, TextPainter};
 use crate::layers::{InputView, TextAlign, TextWeight};
-use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
-use crate::scene::{Color, Params, SceneError};
+use crate::registry::{BuildContext, BuildError, InputKind};
+use crate::scene::{Color, SceneError};
 use serde::{Deserialize, Serialize};
 
 /// The patterns a `test_pattern` input can draw. The discriminants are the shader's `PATTERN`
@@ -193,13 +193,14 @@ impl Source for TestPattern {
 pub struct TestPatternKind;
 
 impl InputKind for TestPatternKind {
-    fn depends_on_scene(&self, params: &Params) -> bool {
+    type Config = TestPatternConfig;
+
+    fn depends_on_scene(&self, config: &TestPatternConfig) -> bool {
         // Drawn at the scene's size unless both sides are given.
-        !(params.contains_key("width") && params.contains_key("height"))
+        !(config.width.is_some() && config.height.is_some())
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        let config: TestPatternConfig = parse_params(params)?;
+    fn check(&self, config: &TestPatternConfig) -> Result<(), SceneError> {
         for (name, v) in [("width", config.width), ("height", config.height)] {
             if let Some(v) = v.filter(|&v| v == 0 || v > crate::scene::MAX_DIMENSION) {
                 return Err(SceneError::new(name, format!("{v} is not in 1..={}", crate::scene::MAX_DIMENSION)));
@@ -214,8 +215,12 @@ impl InputKind for TestPatternKind {
         Ok(())
     }
 
-    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
-        let config: TestPatternConfig = parse_params(params).map_err(|e| BuildError::new(id, e))?;
+    fn build(
+        &self,
+        _id: &str,
+        config: TestPatternConfig,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Source>, BuildError> {
         Ok(Box::new(TestPattern::new(ctx, config)?))
     }
 }

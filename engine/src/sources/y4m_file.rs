@@ -5,8 +5,8 @@ use super::threaded::{FrameProducer, ThreadedSource};
 use super::{Source, SourceError};
 use crate::frame::{FrameTime, PixelFormat, TimestampedFrame};
 use crate::gpu::convert::YuvColorSpace;
-use crate::registry::{parse_params, BuildContext, BuildError, InputKind};
-use crate::scene::{Fps, Params, SceneError};
+use crate::registry::{BuildContext, BuildError, InputKind};
+use crate::scene::Fps;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::BufReader;
@@ -127,7 +127,9 @@ impl FrameProducer for Y4mProducer {
 pub struct Y4mSourceKind;
 
 impl InputKind for Y4mSourceKind {
-    fn depends_on_scene(&self, _params: &Params) -> bool {
+    type Config = Y4mSourceConfig;
+
+    fn depends_on_scene(&self, _config: &Y4mSourceConfig) -> bool {
         true
     }
 
@@ -135,12 +137,7 @@ impl InputKind for Y4mSourceKind {
         &["path"]
     }
 
-    fn validate(&self, params: &Params) -> Result<(), SceneError> {
-        parse_params::<Y4mSourceConfig>(params).map(|_| ())
-    }
-
-    fn build(&self, id: &str, params: &Params, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
-        let config: Y4mSourceConfig = parse_params(params).map_err(|e| BuildError::new(id, e))?;
+    fn build(&self, id: &str, config: Y4mSourceConfig, ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
         let path = ctx.scene.resolve_path(&config.path);
         let producer = Y4mProducer::open(&path, config.looping).map_err(|e| BuildError::new(id, e))?;
         let (_, height) = producer.size();
