@@ -438,6 +438,13 @@ impl Engine {
             );
             presenter.draw(gpu, &mut pass, self.compositor.output(), size);
         }
+        // What the inputs' frames carry travels on with the output (in input id order).
+        let mut metadata = crate::metadata::FrameMetadata::default();
+        for source in self.sources.values() {
+            if let Some(m) = source.metadata() {
+                metadata.merge(m);
+            }
+        }
         for &readback in formats {
             let format = readback.format;
             let source = match readback.size.and_then(|size| self.scalers.get(&size)) {
@@ -446,7 +453,7 @@ impl Engine {
             };
             let (width, height) = source.size();
             let color_space = readback.color_space;
-            let meta = FrameMeta { time: frame.time, color_space, width, height, format };
+            let meta = FrameMeta { time: frame.time, color_space, width, height, format, metadata: metadata.clone() };
             let planes: Vec<&wgpu::Texture> = match color_space {
                 Some(cs) => {
                     let conv = self.converters.entry(readback).or_insert_with(|| OutputConverter::new(&gpu.device));

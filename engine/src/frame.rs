@@ -111,6 +111,11 @@ pub struct TimestampedFrame {
     pub format: PixelFormat,
     /// The pixels, in CPU or GPU memory.
     pub data: FrameData,
+    /// The YUV colour space the frame says it is in (a network frame carries it); `None`: the
+    /// input's own (from its configuration or its file).
+    pub color_space: Option<crate::YuvColorSpace>,
+    /// What travels with the frame (detections, user values, ...).
+    pub meta: crate::metadata::FrameMetadata,
 }
 
 /// Why a CPU frame's planes cannot be used as described.
@@ -184,7 +189,15 @@ impl TimestampedFrame {
             planes.push(Plane { data: data.to_vec(), stride: shape.row_bytes() });
             offset += len;
         }
-        let frame = TimestampedFrame { time, width, height, format, data: FrameData::Cpu(planes) };
+        let frame = TimestampedFrame {
+            time,
+            width,
+            height,
+            format,
+            data: FrameData::Cpu(planes),
+            color_space: None,
+            meta: Default::default(),
+        };
         frame.check()?;
         Ok(frame)
     }
@@ -249,13 +262,15 @@ mod tests {
             height: 1,
             format: PixelFormat::Rgba8,
             data: FrameData::Cpu(vec![Plane { data: vec![0; 64], stride: 8 }]),
+            color_space: None,
+            meta: Default::default(),
         };
         assert!(matches!(frame.check(), Err(FrameError::Stride { .. })));
     }
 }
 
 /// A composited frame read back from the GPU: planes tightly packed, back to back.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct OutputFrame {
     /// When the frame is shown.
     pub time: FrameTime,
@@ -270,6 +285,8 @@ pub struct OutputFrame {
     pub color_space: Option<YuvColorSpace>,
     /// For RGBA the colour is premultiplied, as the compositor made it.
     pub data: Vec<u8>,
+    /// The metadata of the inputs shown in this frame, gathered by the engine.
+    pub meta: crate::metadata::FrameMetadata,
 }
 
 impl OutputFrame {

@@ -16,6 +16,8 @@ mod gpu;
 pub mod layers;
 #[cfg(feature = "media")]
 pub mod media;
+pub mod metadata;
+pub mod net;
 mod pipeline;
 pub mod registry;
 mod runtime;

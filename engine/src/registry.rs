@@ -143,9 +143,17 @@ pub trait SinkKind: Send + Sync {
     type Config: DeserializeOwned;
     /// File extensions (lower case, no dot) this kind writes.
     fn extensions(&self) -> &[&str];
-    /// The scene field naming where the output goes (`path`, or `dir` for HLS).
+    /// URL schemes this kind sends to (`tcp` for `--output tcp://...`).
+    fn schemes(&self) -> &[&str] {
+        &[]
+    }
+    /// The scene field naming where the output goes (`path`, `dir` for HLS, `url` for network).
     fn path_param(&self) -> &'static str {
         "path"
+    }
+    /// False for kinds whose `path_param` is not a file (a URL): the server does not confine it.
+    fn writes_files(&self) -> bool {
+        true
     }
     /// Checks what parsing cannot; errors name the field.
     fn check(&self, _config: &Self::Config) -> Result<(), SceneError> {
@@ -208,7 +216,9 @@ impl<K: LayerKind> AnyLayerKind for K {
 /// The registry's view of a sink kind (see `AnyInputKind`).
 pub(crate) trait AnySinkKind: Send + Sync {
     fn extensions(&self) -> &[&str];
+    fn schemes(&self) -> &[&str];
     fn path_param(&self) -> &'static str;
+    fn writes_files(&self) -> bool;
     fn validate(&self, params: &Params) -> Result<(), SceneError>;
     /// `params` are the output's options less the path field, which `target.path` replaces.
     fn build(&self, target: &SinkTarget<'_>, params: &Params) -> Result<Vec<Box<dyn Sink>>, SinkError>;
@@ -218,8 +228,14 @@ impl<K: SinkKind> AnySinkKind for K {
     fn extensions(&self) -> &[&str] {
         SinkKind::extensions(self)
     }
+    fn schemes(&self) -> &[&str] {
+        SinkKind::schemes(self)
+    }
     fn path_param(&self) -> &'static str {
         SinkKind::path_param(self)
+    }
+    fn writes_files(&self) -> bool {
+        SinkKind::writes_files(self)
     }
     fn validate(&self, params: &Params) -> Result<(), SceneError> {
         let field = SinkKind::path_param(self);
@@ -276,6 +292,8 @@ impl Default for Registry {
         r.register_layer("text", TextLayerKind);
         r.register_layer("vector", VectorLayerKind);
         r.register_sink("y4m", Y4mSinkKind);
+        r.register_input("network", crate::net::NetworkInputKind);
+        r.register_sink("network", crate::net::NetworkOutputKind);
         r.register_sink("png", PngSinkKind);
         #[cfg(feature = "media")]
         {
@@ -347,15 +365,22 @@ impl Registry {
             }
         }
         for (i, output) in scene.outputs.iter().enumerate() {
-            if let Some(kind) = self.sink(&output.kind) {
+            if let Some(kind) = self.sink(&output.kind).filter(|k| k.writes_files()) {
                 push(format!("outputs[{i}]"), &output.params, kind.path_param(), true);
             }
         }
         paths
     }
 
-    /// The sink kind that writes files with `path`'s extension.
+    /// The sink kind that writes files with `path`'s extension, or sends to its URL scheme.
     pub(crate) fn sink_for_path(&self, path: &Path) -> Result<&Arc<dyn AnySinkKind>, SinkError> {
+        if let Some((scheme, _)) = path.to_str().and_then(|p| p.split_once("://")) {
+            return self
+                .sinks
+                .values()
+                .find(|k| k.schemes().contains(&scheme))
+                .ok_or_else(|| SinkError::Unsupported(format!("no output kind sends to {scheme}:// URLs")));
+        }
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
         self.sinks.values().find(|k| k.extensions().contains(&ext.as_str())).ok_or_else(|| {
             let known: Vec<&str> = self.sinks.values().flat_map(|k| k.extensions().iter().copied()).collect();
@@ -401,7 +426,8 @@ impl Registry {
             .ok_or_else(|| SinkError::Unsupported(format!("output {id}: unknown kind {:?}", output.kind)))?;
         let field = kind.path_param();
         let raw = output.params.get(field).and_then(|v| v.as_str()).unwrap_or_default();
-        let path = place(Path::new(raw))?;
+        // A URL is not a file: nothing to place or confine.
+        let path = if kind.writes_files() { place(Path::new(raw))? } else { Path::new(raw).to_path_buf() };
         let mut params = output.params.clone();
         params.remove(field);
         let sinks = kind.build(&SinkTarget::for_scene(&path, scene), &params).map_err(|e| match e {

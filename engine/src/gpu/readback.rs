@@ -15,13 +15,14 @@ const FAILED: u8 = 2;
 const MAP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Timing and shape of the frame a slot holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FrameMeta {
     pub time: crate::frame::FrameTime,
     pub color_space: Option<super::convert::YuvColorSpace>,
     pub width: u32,
     pub height: u32,
     pub format: PixelFormat,
+    pub metadata: crate::metadata::FrameMetadata,
 }
 
 #[derive(Debug)]
@@ -221,7 +222,9 @@ impl ReadbackRing {
         if slot.state.load(Ordering::Acquire) != MAPPED {
             return Err(GpuError::Readback(format!("mapping frame {} failed", slot.meta.time.index)));
         }
-        let meta = slot.meta;
+        let mut slot = slot;
+        let metadata = std::mem::take(&mut slot.meta.metadata);
+        let meta = slot.meta.clone();
         let mut data = Vec::with_capacity(meta.format.frame_len(meta.width, meta.height));
         {
             let view = slot.buffer.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
@@ -247,6 +250,7 @@ impl ReadbackRing {
             format: meta.format,
             color_space: meta.color_space,
             data,
+            meta: metadata,
         })
     }
 }

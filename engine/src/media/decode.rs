@@ -275,6 +275,8 @@ impl GstProducer {
             height: info.height(),
             format,
             data: FrameData::Cpu(planes),
+            color_space: None,
+            meta: Default::default(),
         })
     }
 }

@@ -260,6 +260,7 @@ mod tests {
             format: PixelFormat::Rgba8,
             color_space: None,
             data: vec![0; 4],
+            meta: Default::default(),
         })
     }
 

@@ -60,6 +60,10 @@ pub trait Source: Send {
     fn update(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError>;
     /// The current premultiplied RGBA texture; `None` until the first frame arrives.
     fn current(&self) -> Option<InputView>;
+    /// The metadata of the frame `current` shows (a network input's detections, ...).
+    fn metadata(&self) -> Option<&crate::metadata::FrameMetadata> {
+        None
+    }
     /// True once the source will produce no more new frames.
     fn is_ended(&self) -> bool {
         false

@@ -86,6 +86,11 @@ pub struct ThreadedSource {
     /// over once its last frame has been shown for its whole duration.
     shown_until: u64,
     next_tick: u64,
+    /// What the frame shown carries.
+    metadata: crate::metadata::FrameMetadata,
+    /// A live input shows its last frame this long after frames stop, then nothing.
+    hold: Option<Duration>,
+    last_new_frame: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for ThreadedSource {
@@ -177,7 +182,25 @@ impl ThreadedSource {
             seek_anchor: None,
             shown_until: 0,
             next_tick: 0,
+            metadata: Default::default(),
+            hold: None,
+            last_new_frame: None,
         })
+    }
+
+    /// Shows nothing once no new frame has come for `hold` (a network input whose sender
+    /// stopped), instead of the last frame for ever.
+    pub fn with_hold(mut self, hold: Duration) -> Self {
+        self.hold = Some(hold);
+        self
+    }
+
+    /// False once frames stopped for longer than the hold.
+    fn is_fresh(&self) -> bool {
+        match (self.hold, self.last_new_frame) {
+            (Some(hold), Some(t)) => t.elapsed() <= hold,
+            _ => true,
+        }
     }
 
     /// The last error the producer reported, if any.
@@ -246,12 +269,15 @@ impl Source for ThreadedSource {
             },
         );
         if let Some(frame) = chosen {
+            let color_space = frame.color_space.unwrap_or(self.color_space);
             self.uploader
-                .upload(ctx.gpu, &ctx.pipelines.input, &frame, self.color_space, ctx.encoder)
+                .upload(ctx.gpu, &ctx.pipelines.input, &frame, color_space, ctx.encoder)
                 .map_err(|e| SourceError::Decode(format!("input {}: frame {}: {e}", self.id, frame.time.index)))?;
             self.size = Some((frame.width, frame.height));
             self.position_ns = Some(frame.time.pts_ns);
             self.shown_until = frame.time.pts_ns.saturating_add(frame.time.duration_ns);
+            self.metadata = frame.meta;
+            self.last_new_frame = Some(std::time::Instant::now());
         }
         if let Some(e) = error {
             self.last_error = Some(e.clone());
@@ -261,6 +287,9 @@ impl Source for ThreadedSource {
     }
 
     fn current(&self) -> Option<InputView> {
+        if !self.is_fresh() {
+            return None;
+        }
         let (width, height) = self.size?;
         self.uploader.view().map(|v| InputView {
             view: v.clone(),
@@ -269,6 +298,10 @@ impl Source for ThreadedSource {
             still: false,
             opaque: self.uploader.is_opaque(),
         })
+    }
+
+    fn metadata(&self) -> Option<&crate::metadata::FrameMetadata> {
+        self.size.filter(|_| self.is_fresh()).map(|_| &self.metadata)
     }
 
     fn is_ended(&self) -> bool {

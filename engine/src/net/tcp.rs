@@ -1,0 +1,231 @@
+//! The TCP transport: `tcp://host:port[?mode=listen|connect]` addresses, and reading packets
+//! from a byte stream that may hold garbage (it resynchronises on the next valid header).
+
+use super::wire::{self, Header, WireError, HEADER_LEN};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Which side opens the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Bind the address and wait for peers.
+    Listen,
+    /// Connect to the address (and reconnect when the connection drops).
+    Connect,
+}
+
+/// A parsed `tcp://host:port[?mode=listen|connect]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetAddress {
+    /// `host:port` as written.
+    pub authority: String,
+    /// The role `?mode=` asked for, if any.
+    pub mode: Option<Role>,
+}
+
+impl NetAddress {
+    /// Parses a `tcp://` URL; the error says what is wrong with it.
+    pub fn parse(url: &str) -> Result<NetAddress, String> {
+        let rest = url
+            .strip_prefix("tcp://")
+            .ok_or_else(|| format!("{url:?}: expected tcp://host:port (udp:// is not supported yet)"))?;
+        let (authority, query) = match rest.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (rest, None),
+        };
+        let (host, port) = authority.rsplit_once(':').ok_or_else(|| format!("{url:?}: missing :port"))?;
+        if host.is_empty() {
+            return Err(format!("{url:?}: missing host"));
+        }
+        port.parse::<u16>().map_err(|_| format!("{url:?}: port {port:?} is not a number in 0..=65535"))?;
+        let mut mode = None;
+        for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("mode", "listen")) => mode = Some(Role::Listen),
+                Some(("mode", "connect")) => mode = Some(Role::Connect),
+                Some(("mode", other)) => return Err(format!("{url:?}: mode {other:?} is not listen or connect")),
+                _ => return Err(format!("{url:?}: unknown query parameter {pair:?}")),
+            }
+        }
+        Ok(NetAddress { authority: authority.to_string(), mode })
+    }
+
+    /// The role: `?mode=` if given, else `default`.
+    pub fn role(&self, default: Role) -> Role {
+        self.mode.unwrap_or(default)
+    }
+
+    /// Resolves the address (first result).
+    pub fn resolve(&self) -> std::io::Result<SocketAddr> {
+        self.authority.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address"))
+    }
+}
+
+/// Sets a connection up the way the protocol wants: no Nagle delay, bounded blocking.
+pub fn configure(stream: &TcpStream, read_timeout: Duration) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(read_timeout))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))
+}
+
+/// One packet read from the stream.
+#[derive(Debug)]
+pub struct Packet {
+    /// Its header.
+    pub header: Header,
+    /// Its body, checked against the header's CRC.
+    pub body: Vec<u8>,
+}
+
+/// What a read produced.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A packet with a good header and body CRC.
+    Packet(Packet),
+    /// Nothing within the read timeout.
+    Idle,
+    /// The peer closed the connection.
+    Closed,
+}
+
+/// Reads packets from a byte stream, rejecting and counting bad ones, never allocating more than
+/// the body limit, and resynchronising on the next good header after garbage.
+#[derive(Debug)]
+pub struct PacketReader<R> {
+    stream: R,
+    buf: Vec<u8>,
+    max_body: u32,
+    resyncing: bool,
+    /// Packets rejected so far (a run of garbage counts once).
+    pub malformed: u64,
+    /// The last rejection, for logs and events.
+    pub last_error: Option<WireError>,
+}
+
+impl<R: Read> PacketReader<R> {
+    /// Reads from `stream`, accepting bodies up to `max_body` bytes.
+    pub fn new(stream: R, max_body: u32) -> Self {
+        PacketReader { stream, buf: Vec::new(), max_body, resyncing: false, malformed: 0, last_error: None }
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &R {
+        &self.stream
+    }
+
+    /// Reads until `buf` holds `n` bytes: `Some(true)` done, `Some(false)` closed, `None` timed out.
+    fn fill(&mut self, n: usize) -> std::io::Result<Option<bool>> {
+        let mut chunk = [0u8; 64 * 1024];
+        while self.buf.len() < n {
+            let want = (n - self.buf.len()).min(chunk.len());
+            match self.stream.read(&mut chunk[..want]) {
+                Ok(0) => return Ok(Some(false)),
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(true))
+    }
+
+    fn reject(&mut self, e: WireError) {
+        if !self.resyncing {
+            self.malformed += 1;
+        }
+        self.last_error = Some(e);
+    }
+
+    /// The next good packet. A packet of another major version is returned as an error (the
+    /// caller says `BYE`); every other fault is counted and skipped.
+    pub fn read_packet(&mut self) -> std::io::Result<Result<Incoming, WireError>> {
+        loop {
+            match self.fill(HEADER_LEN)? {
+                Some(true) => {}
+                Some(false) => return Ok(Ok(Incoming::Closed)),
+                None => return Ok(Ok(Incoming::Idle)),
+            }
+            let mut head = [0u8; HEADER_LEN];
+            head.copy_from_slice(&self.buf[..HEADER_LEN]);
+            let header = match Header::decode(&head, self.max_body) {
+                Ok(h) => h,
+                Err(e @ WireError::Version { .. }) => return Ok(Err(e)),
+                Err(e) => {
+                    self.reject(e);
+                    self.resyncing = true;
+                    // Skip to the next possible magic after this byte.
+                    let next = self.buf[1..].windows(4).position(|w| w == wire::MAGIC).map(|p| p + 1);
+                    let keep_from = next.unwrap_or(self.buf.len().saturating_sub(3));
+                    self.buf.drain(..keep_from.max(1));
+                    continue;
+                }
+            };
+            let total = HEADER_LEN + header.body_len as usize;
+            match self.fill(total)? {
+                Some(true) => {}
+                Some(false) => return Ok(Ok(Incoming::Closed)),
+                None => return Ok(Ok(Incoming::Idle)),
+            }
+            self.resyncing = false;
+            let body: Vec<u8> = self.buf[HEADER_LEN..total].to_vec();
+            self.buf.drain(..total);
+            if let Err(e) = header.check_body(&body) {
+                self.reject(e);
+                continue;
+            }
+            return Ok(Ok(Incoming::Packet(Packet { header, body })));
+        }
+    }
+}
+
+/// Writes one packet, whole.
+pub fn send(stream: &mut TcpStream, packet: &[u8]) -> std::io::Result<()> {
+    stream.write_all(packet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::wire::{Control, MessageType};
+
+    #[test]
+    fn addresses_parse_with_their_mode() {
+        let a = NetAddress::parse("tcp://127.0.0.1:9000").expect("plain");
+        assert_eq!((a.authority.as_str(), a.role(Role::Connect)), ("127.0.0.1:9000", Role::Connect));
+        let b = NetAddress::parse("tcp://0.0.0.0:9000?mode=connect").expect("mode");
+        assert_eq!(b.role(Role::Listen), Role::Connect);
+        for bad in ["udp://x:1", "tcp://:1", "tcp://host", "tcp://h:99999", "tcp://h:1?mode=up", "tcp://h:1?x=y"] {
+            assert!(NetAddress::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_reader_skips_garbage_and_counts_it_once_per_run() {
+        let good = Control::Credit(5).packet(0);
+        let mut stream = Vec::new();
+        stream.extend_from_slice(b"garbage that is not a header at all, SLFP and some more bytes");
+        stream.extend_from_slice(&good);
+        let mut corrupt = good.clone();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 0xFF; // body CRC no longer matches
+        stream.extend_from_slice(&corrupt);
+        stream.extend_from_slice(&good);
+        let mut r = PacketReader::new(std::io::Cursor::new(stream), wire::MAX_BODY);
+        let mut got = Vec::new();
+        loop {
+            match r.read_packet().expect("io") {
+                Ok(Incoming::Packet(p)) => got.push(p),
+                Ok(Incoming::Closed) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got.len(), 2);
+        for p in &got {
+            let kind = p.header.message_type().expect("credit");
+            assert_eq!(kind, MessageType::Credit);
+            assert_eq!(Control::decode(kind, &p.body).expect("decode"), Control::Credit(5));
+        }
+        assert_eq!(r.malformed, 2, "one run of garbage and one bad body");
+    }
+}

@@ -1,0 +1,382 @@
+//! The frame protocol over real TCP sockets on loopback: frames arrive with their pts, exact
+//! pixels and metadata, and reach the receiving engine's output; malformed packets are counted
+//! and skipped; an input reconnects when its sender restarts; a slow receiver loses frames
+//! instead of growing memory.
+
+mod common;
+
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use streamlib::frame::FrameData;
+use streamlib::metadata::{Detection, FrameMetadata};
+use streamlib::net::wire::{self, Codec, Compression, Control, Hello, MessageType, WireFrame, WireTiming};
+use streamlib::net::{NetworkInputConfig, NetworkOutputConfig, NetworkProducer, NetworkSink};
+use streamlib::sources::{FrameProducer, SourceError};
+use streamlib::{Fps, FrameTime, OutputFrame, PixelFormat, Registry, Sink, TimestampedFrame};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn metadata() -> FrameMetadata {
+    let mut meta = FrameMetadata { timecode: Some("00:00:00:07".into()), ..Default::default() };
+    meta.detections.push(Detection {
+        x: 0.125,
+        y: 0.25,
+        w: 0.5,
+        h: 0.5,
+        score: 0.75,
+        class: 1,
+        track_id: Some(9),
+        label: "person".into(),
+    });
+    meta.user.insert("speaker".into(), "Ada Lovelace".into());
+    meta
+}
+
+/// An opaque RGBA frame with a pattern every pixel of which differs from its neighbours.
+fn rgba_frame(index: u64, w: u32, h: u32) -> OutputFrame {
+    let mut data = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            data.extend_from_slice(&[(x * 7 + index as u32) as u8, ((y * 13) % 256) as u8, ((x ^ y) * 3) as u8, 255]);
+        }
+    }
+    OutputFrame {
+        time: FrameTime::at(Fps::new(30, 1), index),
+        width: w,
+        height: h,
+        format: PixelFormat::Rgba8,
+        color_space: None,
+        data,
+        meta: metadata(),
+    }
+}
+
+/// A network output built the way a scene builds it.
+fn network_sink(url: &str, format: &str, compression: &str) -> Box<dyn Sink> {
+    let registry = Registry::default();
+    let scene = registry
+        .parse_scene(
+            &json!({ "width": 32, "height": 16,
+                "inputs": { "p": { "kind": "test_pattern", "pattern": "solid" } },
+                "layers": [ { "id": "p", "kind": "video", "input": "p" } ],
+                "outputs": [ { "kind": "network", "url": url, "format": format, "compression": compression } ] })
+            .to_string(),
+        )
+        .expect("scene with a network output");
+    let mut sinks = registry.open_scene_outputs(&scene, |_| panic!("a URL is not a file to place")).expect("sink");
+    sinks.pop().expect("one sink").sink
+}
+
+fn producer(url: &str) -> NetworkProducer {
+    NetworkProducer::open(&NetworkInputConfig { url: url.into(), hold_ms: 1000 }, "test").expect("producer")
+}
+
+/// The next frame within `timeout`.
+fn next(p: &mut NetworkProducer, timeout: Duration) -> Option<TimestampedFrame> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        match p.next_frame() {
+            Ok(Some(f)) => return Some(f),
+            Ok(None) | Err(SourceError::NotYet) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    None
+}
+
+fn packed(frame: &TimestampedFrame) -> Vec<u8> {
+    match &frame.data {
+        FrameData::Cpu(planes) => planes.iter().flat_map(|p| p.data.clone()).collect(),
+        _ => panic!("a CPU frame"),
+    }
+}
+
+/// Writes frames to `sink` until `receive` returns, so whenever the receiver connects it gets some.
+fn while_sending<T>(mut sink: Box<dyn Sink>, frame: impl Fn(u64) -> OutputFrame, receive: impl FnOnce() -> T) -> T {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let frames: Vec<OutputFrame> = (0..8).map(&frame).collect();
+    let sender = std::thread::spawn(move || {
+        let mut i = 0;
+        while !flag.load(Ordering::Relaxed) {
+            sink.write(&frames[i % frames.len()]).expect("write");
+            i += 1;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sink.finish().expect("finish");
+    });
+    let out = receive();
+    stop.store(true, Ordering::Relaxed);
+    sender.join().expect("sender");
+    out
+}
+
+#[test]
+fn raw_frames_arrive_with_their_pts_exact_pixels_and_metadata() {
+    for compression in ["none", "lz4"] {
+        let port = free_port();
+        let sink = network_sink(&format!("tcp://127.0.0.1:{port}"), "rgba", compression);
+        let got = while_sending(
+            sink,
+            |i| rgba_frame(i, 32, 16),
+            || next(&mut producer(&format!("tcp://127.0.0.1:{port}")), Duration::from_secs(10)),
+        );
+        let got = got.expect("a frame over TCP");
+        let index = (0..8).find(|&i| rgba_frame(i, 32, 16).time.pts_ns == got.time.pts_ns).expect("a sent pts");
+        let sent = rgba_frame(index, 32, 16);
+        assert_eq!((got.width, got.height, got.format), (32, 16, PixelFormat::Rgba8));
+        assert_eq!(got.time.duration_ns, sent.time.duration_ns);
+        assert_eq!(packed(&got), sent.data, "raw pixels are exact ({compression})");
+        assert_eq!(got.meta, metadata());
+    }
+}
+
+#[test]
+fn the_receiving_engine_shows_the_frames_and_passes_their_metadata_on() {
+    let port = free_port();
+    let sink = network_sink(&format!("tcp://127.0.0.1:{port}"), "rgba", "none");
+    let out = while_sending(
+        sink,
+        |i| rgba_frame(i, 32, 16),
+        || {
+            let scene = common::scene(json!({
+                "width": 32, "height": 16, "fps": 30,
+                "inputs": { "net": { "kind": "network", "url": format!("tcp://127.0.0.1:{port}") } },
+                "layers": [ { "id": "net", "kind": "video", "input": "net" } ]
+            }));
+            let mut engine = common::engine(scene);
+            // Offline pacing waits for a live input's first frame.
+            engine.render_and_read(0, PixelFormat::Rgba8).expect("render")
+        },
+    );
+    assert_eq!(out.meta, metadata(), "the input's metadata travels with the output frame");
+    let sent = rgba_frame(0, 32, 16);
+    // Pixel (5, 3): green and blue do not depend on the frame index.
+    let [_, g, b, a] = out.rgba_at(5, 3);
+    let i = (3 * 32 + 5) * 4;
+    assert_eq!(a, 255);
+    assert!(g.abs_diff(sent.data[i + 1]) <= 1 && b.abs_diff(sent.data[i + 2]) <= 1, "({g}, {b})");
+}
+
+/// A hand-written sender: accepts the input's connection and says hello.
+fn fake_sender(listener: &TcpListener) -> TcpStream {
+    let (mut s, _) = listener.accept().expect("the input connects");
+    let hello = Control::Hello(Hello {
+        sender: true,
+        codecs: Codec::Rgba.bit(),
+        credit: 0,
+        max_body: 1 << 16,
+        name: "fake".into(),
+    });
+    s.write_all(&hello.packet(0)).expect("hello");
+    s
+}
+
+fn frame_packet(sequence: u64, w: u32, h: u32) -> Vec<u8> {
+    let sent = rgba_frame(sequence, w, h);
+    let frame = WireFrame {
+        codec: Codec::Rgba,
+        width: w,
+        height: h,
+        strides: [w * 4, 0, 0],
+        color_space: None,
+        alpha: wire::AlphaMode::Premultiplied,
+        timing: WireTiming { pts_ns: sent.time.pts_ns, duration_ns: sent.time.duration_ns, ..Default::default() },
+        meta: FrameMetadata::default(),
+        payload: sent.data,
+    };
+    wire::packet(MessageType::Frame, wire::FLAG_KEYFRAME, 1, sequence, &wire::encode_frame(&frame, Compression::None))
+}
+
+/// Fixes the header CRC after editing header bytes, so the fault is the one meant.
+fn reseal(mut p: Vec<u8>) -> Vec<u8> {
+    let crc = crc32c(&p[..28]);
+    p[28..32].copy_from_slice(&crc.to_le_bytes());
+    p
+}
+
+/// Replaces a frame packet's body, resealing both CRCs: a well-formed packet carrying `body`.
+fn with_body(good: &[u8], edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+    let mut body = good[32..].to_vec();
+    edit(&mut body);
+    let mut p = good[..32].to_vec();
+    p[20..24].copy_from_slice(&(body.len() as u32).to_le_bytes());
+    p[24..28].copy_from_slice(&crc32c(&body).to_le_bytes());
+    p.extend_from_slice(&body);
+    reseal(p)
+}
+
+fn crc32c(b: &[u8]) -> u32 {
+    // The protocol's CRC, computed independently of the crate (bitwise, reflected 0x82F63B78).
+    let mut crc = !0u32;
+    for &byte in b {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// The regression corpus: each packet is malformed in one way, and a good frame follows it.
+fn malformed_corpus() -> Vec<(&'static str, Vec<u8>)> {
+    let good = frame_packet(0, 8, 4);
+    let mut cases: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    let mut magic = good.clone();
+    magic[0] = b'X';
+    cases.push(("wrong magic", magic));
+    cases.push(("truncated header", good[..20].to_vec()));
+    let mut header_crc = good.clone();
+    header_crc[12] ^= 0x40;
+    cases.push(("header CRC", header_crc));
+    let mut body_crc = good.clone();
+    let last = body_crc.len() - 1;
+    body_crc[last] ^= 1;
+    cases.push(("body CRC", body_crc));
+    let mut huge = good[..32].to_vec();
+    huge[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+    cases.push(("absurd body length", reseal(huge)));
+    cases.push(("lying meta_len", with_body(&good, |b| b[68..72].copy_from_slice(&1000u32.to_le_bytes()))));
+    cases.push(("absurd size", with_body(&good, |b| b[48..52].copy_from_slice(&1_000_000u32.to_le_bytes()))));
+    cases.push((
+        "decompression bomb",
+        with_body(&good, |b| {
+            b[3] = 1; // LZ4
+            b[76..80].copy_from_slice(&(1u32 << 30).to_le_bytes());
+        }),
+    ));
+    cases.push(("unknown codec", with_body(&good, |b| b[2] = 200)));
+    cases.push((
+        "garbage metadata",
+        with_body(&good, |b| {
+            // A detections section claiming 5 000 boxes in 4 bytes.
+            let meta = [1u8, 0, 4, 0, 0, 0, 0x88, 0x13, 0, 0];
+            b[68..72].copy_from_slice(&(meta.len() as u32).to_le_bytes());
+            let at = 96;
+            b.splice(at..at, meta);
+        }),
+    ));
+    cases.push(("short stride", with_body(&good, |b| b[56..60].copy_from_slice(&4u32.to_le_bytes()))));
+    cases
+}
+
+#[test]
+fn malformed_packets_are_counted_and_the_stream_recovers_at_the_next_good_frame() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("tcp://{}", listener.local_addr().expect("addr"));
+    let corpus = malformed_corpus();
+    let n = corpus.len();
+    let sender = std::thread::spawn(move || {
+        let mut s = fake_sender(&listener);
+        for (i, (_, bad)) in corpus.iter().enumerate() {
+            s.write_all(bad).expect("bad packet");
+            s.write_all(&frame_packet(i as u64 + 1, 8, 4)).expect("good packet");
+        }
+        // Keep the connection open until the receiver closes it (it reads hello and credits).
+        let mut sink = [0u8; 256];
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        while matches!(s.read(&mut sink), Ok(k) if k > 0) {}
+    });
+    let mut p = producer(&url);
+    let stats = p.stats();
+    let mut got = Vec::new();
+    while got.len() < n {
+        match next(&mut p, Duration::from_secs(10)) {
+            Some(f) => got.push(f.time.index),
+            None => break,
+        }
+    }
+    drop(p);
+    sender.join().expect("sender");
+    let expected: Vec<u64> = (1..=n as u64).collect();
+    assert_eq!(got, expected, "every good frame after a bad packet arrives");
+    assert_eq!(stats.malformed.load(Ordering::Relaxed), n as u64, "each bad packet counted once");
+}
+
+#[test]
+fn a_future_major_version_is_refused_with_bye() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("tcp://{}", listener.local_addr().expect("addr"));
+    let sender = std::thread::spawn(move || {
+        let mut s = fake_sender(&listener);
+        let mut future = frame_packet(0, 8, 4);
+        future[4] = 2;
+        s.write_all(&reseal(future)).expect("write");
+        // Read the receiver's hello, then its bye.
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 512];
+        while let Ok(k) = s.read(&mut chunk) {
+            if k == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..k]);
+        }
+        buf
+    });
+    let mut p = producer(&url);
+    assert!(next(&mut p, Duration::from_secs(2)).is_none());
+    drop(p);
+    let received = sender.join().expect("sender");
+    // Packets back to back: find the BYE (type 7) with reason 1 (version).
+    let mut at = 0;
+    let mut bye = None;
+    while at + 32 <= received.len() {
+        let len = u32::from_le_bytes(received[at + 20..at + 24].try_into().expect("4 bytes")) as usize;
+        if received[at + 6] == 7 {
+            bye = received.get(at + 32).copied();
+        }
+        at += 32 + len;
+    }
+    assert_eq!(bye, Some(1), "BYE with reason 1 (version)");
+}
+
+#[test]
+fn an_input_reconnects_when_its_sender_restarts() {
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut p = producer(&url);
+    let stats = p.stats();
+    for round in 0..2u64 {
+        let sink = network_sink(&url, "rgba", "none");
+        let frame =
+            while_sending(sink, |i| rgba_frame(i + round * 100, 32, 16), || next(&mut p, Duration::from_secs(10)));
+        let frame = frame.unwrap_or_else(|| panic!("a frame from sender {round}"));
+        // The pixels say which sender it was (red carries the index).
+        let red = packed(&frame)[0];
+        assert!((round as u8 * 100..round as u8 * 100 + 8).contains(&red), "sender {round}: red {red}");
+    }
+    assert_eq!(stats.connections.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn a_receiver_without_credit_loses_frames_and_the_sender_never_queues_them() {
+    let port = free_port();
+    let config: NetworkOutputConfig =
+        serde_json::from_value(json!({ "url": format!("tcp://127.0.0.1:{port}"), "format": "rgba" })).expect("config");
+    let mut sink = NetworkSink::start(config, "slow receiver test").expect("listen");
+    let stats = sink.stats();
+    // A receiver that grants one frame and never reads.
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let hello = Control::Hello(Hello {
+        sender: false,
+        codecs: Codec::Rgba.bit(),
+        credit: 1,
+        max_body: 1 << 26,
+        name: "slow".into(),
+    });
+    slow.write_all(&hello.packet(0)).expect("hello");
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..200 {
+        sink.write(&rgba_frame(i, 320, 180)).expect("write never blocks on a receiver");
+    }
+    assert_eq!(stats.sent.load(Ordering::Relaxed), 1, "one credit, one frame");
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 199, "the rest dropped and counted");
+    sink.finish().expect("finish");
+    drop(slow);
+}
