@@ -505,3 +505,37 @@ fn a_killed_render_leaves_files_that_play() {
         assert!(text.starts_with("#EXTM3U"), "{playlist}: {text}");
     }
 }
+
+#[test]
+fn two_processes_hop_frames_over_tcp_into_an_mp4_that_ffprobe_reads() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let sender_scene = write_scene(
+        "net-sender.json",
+        r#"{ "width": 160, "height": 90, "fps": 30,
+             "inputs": { "bars": { "kind": "test_pattern", "pattern": "smpte_bars" } },
+             "layers": [ { "id": "bars", "kind": "video", "input": "bars" } ] }"#,
+    );
+    let receiver_scene = write_scene(
+        "net-receiver.json",
+        &format!(
+            r#"{{ "width": 160, "height": 90, "fps": 30,
+                 "inputs": {{ "net": {{ "kind": "network", "url": "tcp://127.0.0.1:{port}" }} }},
+                 "layers": [ {{ "id": "net", "kind": "video", "input": "net" }} ] }}"#
+        ),
+    );
+    let url = format!("tcp://127.0.0.1:{port}");
+    // The sender listens and paces itself; the receiver connects (retrying until it is up).
+    let mut sender = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .args(["render", sender_scene.to_str().expect("path"), "--realtime", "--frames", "300", "--output", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sender");
+    let out = tmp("net-received.mp4");
+    let r = render(&receiver_scene, "30", &out);
+    sender.kill().ok();
+    sender.wait().ok();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let probe = ffprobe(&out, "stream=width,height,nb_read_frames");
+    assert!(probe.contains("width=160") && probe.contains("nb_read_frames=30"), "{probe}");
+}

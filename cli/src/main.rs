@@ -5,6 +5,7 @@ mod bench_media;
 mod bench_serve;
 mod bench_soak;
 mod compare;
+mod fuzz;
 mod hud;
 mod plot;
 mod preview;
@@ -62,6 +63,8 @@ enum Command {
     Check { scene: PathBuf },
     /// Print the GPU adapter streamlib would use.
     Adapter,
+    /// Feed mutated frame-protocol packets to the decoder (docs/protocol.md); fails on a panic.
+    FuzzProtocol(fuzz::FuzzArgs),
     /// Print a media file's metadata: duration, size, frame rate, codec, rotation.
     Probe {
         file: PathBuf,
@@ -149,6 +152,7 @@ fn real_main(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args),
+        Command::FuzzProtocol(args) => fuzz::run(&args),
         Command::Serve(args) => serve::run(args),
     }
 }
