@@ -2,12 +2,13 @@
 //! behind its own bounded queue and credit (a slow receiver loses frames, nobody else does).
 
 use super::tcp::{self, Incoming, NetAddress, PacketReader, Role};
+use super::unix_ns;
 use super::wire::{self, AlphaMode, ByeReason, Codec, Compression, Control, Hello, MessageType, WireFrame, WireTiming};
 use crate::frame::{OutputFrame, PixelFormat};
 use crate::registry::{SinkKind, SinkTarget};
 use crate::scene::SceneError;
 use crate::sinks::{Sink, SinkError};
-use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, select, Receiver, Sender};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,10 +109,6 @@ struct Hub {
     stop: AtomicBool,
     stats: Arc<NetOutputStats>,
     name: String,
-}
-
-fn unix_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl Hub {
@@ -309,12 +306,8 @@ impl NetworkSink {
         let packet = Arc::new(packet);
         for peer in self.hub.live_peers() {
             let sendable = peer.ready.load(Ordering::Relaxed) && peer.credit.load(Ordering::Relaxed) > 0;
-            let sent = sendable
-                && match peer.frames.try_send(packet.clone()) {
-                    Ok(()) => true,
-                    Err(TrySendError::Full(_)) => false,
-                    Err(TrySendError::Disconnected(_)) => false,
-                };
+            // A full queue or a receiver gone: not sent, counted below.
+            let sent = sendable && peer.frames.try_send(packet.clone()).is_ok();
             if sent {
                 peer.credit.fetch_sub(1, Ordering::Relaxed);
             } else {

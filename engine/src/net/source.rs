@@ -4,6 +4,7 @@
 //! for `hold_ms`, then nothing is shown.
 
 use super::tcp::{self, Incoming, NetAddress, PacketReader, Role};
+use super::unix_ns;
 use super::wire::{self, ByeReason, Codec, Control, Hello, MessageType, WireFrame};
 use crate::frame::{FrameData, FrameTime, Plane, TimestampedFrame};
 use crate::registry::{BuildContext, BuildError, InputKind};
@@ -71,10 +72,6 @@ pub struct NetworkProducer {
     next_attempt: Instant,
     name: String,
     stats: Arc<NetInputStats>,
-}
-
-fn unix_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl NetworkProducer {

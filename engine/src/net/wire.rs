@@ -183,6 +183,11 @@ fn arr<const N: usize>(b: &[u8]) -> [u8; N] {
     out
 }
 
+/// The protocol's checksum (CRC32C) of `bytes`.
+pub fn checksum(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
+}
+
 /// One packet's bytes: a header for `body`, then `body`.
 pub fn packet(kind: MessageType, flags: u8, stream_id: u32, sequence: u64, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
