@@ -73,7 +73,8 @@ fn network_sink(url: &str, format: &str, compression: &str) -> Box<dyn Sink> {
 }
 
 fn producer(url: &str) -> NetworkProducer {
-    NetworkProducer::open(&NetworkInputConfig { url: url.into(), hold_ms: 1000 }, "test").expect("producer")
+    let config: NetworkInputConfig = serde_json::from_value(json!({ "url": url })).expect("input config");
+    NetworkProducer::open(&config, "test").expect("producer")
 }
 
 /// The next frame within `timeout`.
@@ -379,4 +380,268 @@ fn a_receiver_without_credit_loses_frames_and_the_sender_never_queues_them() {
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 199, "the rest dropped and counted");
     sink.finish().expect("finish");
     drop(slow);
+}
+
+/// A 640x360 I420 frame of smooth gradients and a moving square: content codecs handle well,
+/// with detail enough that a wrong decode shows.
+fn i420_frame(index: u64) -> OutputFrame {
+    let (w, h) = (640u32, 360u32);
+    let mut data = Vec::with_capacity((w * h * 3 / 2) as usize);
+    let (sx, sy) = (40 + (index as u32 * 8) % 480, 120);
+    for y in 0..h {
+        for x in 0..w {
+            let inside = (sx..sx + 96).contains(&x) && (sy..sy + 96).contains(&y);
+            data.push(if inside { 220 } else { (30 + x * 160 / w + y * 40 / h) as u8 });
+        }
+    }
+    for plane in 0..2 {
+        for y in 0..h / 2 {
+            for x in 0..w / 2 {
+                data.push(if plane == 0 { (90 + x * 60 / (w / 2)) as u8 } else { (100 + y * 50 / (h / 2)) as u8 });
+            }
+        }
+    }
+    OutputFrame {
+        time: FrameTime::at(Fps::new(30, 1), index),
+        width: w,
+        height: h,
+        format: PixelFormat::I420,
+        color_space: Some(streamlib::YuvColorSpace::default_for_height(h)),
+        data,
+        meta: metadata(),
+    }
+}
+
+/// PSNR in dB of a received I420 frame against the one sent (all three planes).
+fn psnr(got: &TimestampedFrame, sent: &OutputFrame) -> f64 {
+    let FrameData::Cpu(planes) = &got.data else { panic!("a CPU frame") };
+    let mut sum = 0f64;
+    let mut n = 0usize;
+    for (i, shape) in sent.format.planes(sent.width, sent.height).iter().enumerate() {
+        let row = shape.row_bytes();
+        for (y, want) in sent.plane(i).chunks_exact(row).enumerate() {
+            let have = &planes[i].data[y * planes[i].stride..y * planes[i].stride + row];
+            for (a, b) in want.iter().zip(have) {
+                sum += (f64::from(*a) - f64::from(*b)).powi(2);
+                n += 1;
+            }
+        }
+    }
+    let mse = sum / n as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+/// A network output from JSON config fields.
+fn output(fields: serde_json::Value) -> NetworkSink {
+    let config: NetworkOutputConfig = serde_json::from_value(fields).expect("output config");
+    NetworkSink::start(config, "test output").expect("output")
+}
+
+/// Frames received until `count` arrived or `timeout` passed.
+fn receive(p: &mut NetworkProducer, count: usize, timeout: Duration) -> Vec<TimestampedFrame> {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    while got.len() < count && start.elapsed() < timeout {
+        if let Ok(Some(f)) = p.next_frame() {
+            got.push(f);
+        }
+    }
+    got
+}
+
+/// The frame of `i420_frame` a received frame is, by its pts.
+fn sent_for(got: &TimestampedFrame) -> OutputFrame {
+    let index = (got.time.pts_ns * 30 + 500_000_000) / 1_000_000_000;
+    let sent = i420_frame(index);
+    assert_eq!(sent.time.pts_ns, got.time.pts_ns, "a pts that was sent");
+    sent
+}
+
+#[test]
+fn jpeg_and_h264_frames_arrive_with_their_pts_metadata_and_at_least_35_db() {
+    for codec in ["jpeg", "h264"] {
+        let port = free_port();
+        let sink = Box::new(output(json!({ "url": format!("tcp://127.0.0.1:{port}"), "codec": codec })));
+        let frames = while_sending(sink, i420_frame, || {
+            receive(&mut producer(&format!("tcp://127.0.0.1:{port}")), 10, Duration::from_secs(20))
+        });
+        assert_eq!(frames.len(), 10, "{codec}: ten frames");
+        for got in &frames {
+            let sent = sent_for(got);
+            assert_eq!((got.width, got.height, got.format), (640, 360, PixelFormat::I420));
+            assert_eq!(got.color_space, sent.color_space, "{codec}: colour space travels");
+            assert_eq!(got.meta, metadata(), "{codec}: metadata travels");
+            let db = psnr(got, &sent);
+            assert!(db >= 35.0, "{codec}: frame {} at {db:.1} dB", got.time.index);
+        }
+    }
+}
+
+/// Forwards datagrams from a sender to `to`, and the receiver's answers back, dropping those
+/// `lose(i)` says and holding every `swap_every`-th back behind the next: deterministic loss
+/// and reordering on a real socket.
+struct LossyProxy {
+    port: u16,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LossyProxy {
+    fn start(to: std::net::SocketAddr, lose: impl Fn(u64) -> bool + Send + 'static, swap_every: u64) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind proxy");
+        // Room for a burst of datagrams while this thread is not scheduled.
+        let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(4 << 20);
+        socket.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
+        let port = socket.local_addr().expect("addr").port();
+        let (dropped, stop) = (std::sync::Arc::new(AtomicU64::new(0)), std::sync::Arc::new(AtomicBool::new(false)));
+        let (d, s) = (dropped.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            let (mut sender, mut held, mut i) = (None, None::<Vec<u8>>, 0u64);
+            while !s.load(Ordering::Relaxed) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+                if from == to {
+                    if let Some(back) = sender {
+                        let _ = socket.send_to(&buf[..n], back);
+                    }
+                    continue;
+                }
+                sender = Some(from);
+                i += 1;
+                if lose(i) {
+                    d.fetch_add(1, Ordering::Relaxed);
+                } else if swap_every > 0 && i % swap_every == 0 && held.is_none() {
+                    held = Some(buf[..n].to_vec());
+                } else {
+                    let _ = socket.send_to(&buf[..n], to);
+                    if let Some(h) = held.take() {
+                        let _ = socket.send_to(&h, to);
+                    }
+                }
+            }
+        });
+        LossyProxy { port, dropped, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for LossyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Sends `frames` frames made by `frame` to `sink` every `gap`, then finishes; returns what
+/// `receive` returns.
+fn send_frames<T>(
+    mut sink: NetworkSink,
+    frames: u64,
+    gap: Duration,
+    frame: impl Fn(u64) -> OutputFrame + Send + 'static,
+    receive: impl FnOnce() -> T,
+) -> (T, NetworkSink) {
+    let sender = std::thread::spawn(move || {
+        // Give the receiver a moment to start reading.
+        std::thread::sleep(Duration::from_millis(200));
+        for i in 0..frames {
+            sink.write(&frame(i)).expect("write");
+            std::thread::sleep(gap);
+        }
+        sink
+    });
+    let out = receive();
+    let mut sink = sender.join().expect("sender");
+    sink.finish().expect("finish");
+    (out, sink)
+}
+
+#[test]
+fn udp_raw_frames_arrive_exact_and_in_order_through_loss_and_reordering() {
+    let recv_port = free_udp_port();
+    let mut p = producer(&format!("udp://127.0.0.1:{recv_port}"));
+    let stats = p.stats();
+    // 2 % of datagrams lost, every 7th swapped with the next.
+    let proxy = LossyProxy::start(([127, 0, 0, 1], recv_port).into(), |i| i % 50 == 0, 7);
+    let sink = output(json!({ "url": format!("udp://127.0.0.1:{}", proxy.port), "format": "rgba" }));
+    let out_stats = sink.stats();
+    let (got, _sink) = send_frames(
+        sink,
+        30,
+        Duration::from_millis(20),
+        |i| rgba_frame(i, 320, 180),
+        || receive(&mut p, 30, Duration::from_secs(10)),
+    );
+    assert!(proxy.dropped.load(Ordering::Relaxed) > 50, "the proxy lost datagrams");
+    let counters = format!(
+        "lost {}, incomplete {}, late {}, nacks {}, proxy dropped {}",
+        stats.lost.load(Ordering::Relaxed),
+        stats.incomplete.load(Ordering::Relaxed),
+        stats.late.load(Ordering::Relaxed),
+        stats.nacks.load(Ordering::Relaxed),
+        proxy.dropped.load(Ordering::Relaxed)
+    );
+    assert_eq!(got.len(), 30, "every frame recovered by resending: {counters}");
+    for (i, f) in got.iter().enumerate() {
+        assert_eq!(f.time.index, i as u64, "in order");
+        assert_eq!(packed(f), rgba_frame(i as u64, 320, 180).data, "frame {i}: exact pixels");
+        assert_eq!(f.meta, metadata());
+    }
+    assert!(stats.nacks.load(Ordering::Relaxed) > 0 && out_stats.retransmitted.load(Ordering::Relaxed) > 0);
+    assert_eq!(stats.lost.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn h264_over_udp_shows_every_frame_at_2_percent_loss_and_recovers_from_an_outage_with_a_keyframe() {
+    // 2 % random-looking loss (a fixed pseudo-random sequence), then an outage of 300 datagrams
+    // that resending cannot bridge (its resends are lost too).
+    let lose = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 100 < 2 || (1500..1800).contains(&i);
+    let recv_port = free_udp_port();
+    let mut p = producer(&format!("udp://127.0.0.1:{recv_port}"));
+    let stats = p.stats();
+    let proxy = LossyProxy::start(([127, 0, 0, 1], recv_port).into(), lose, 11);
+    let sink = output(json!({ "url": format!("udp://127.0.0.1:{}", proxy.port), "codec": "h264",
+        "bitrate": 4000, "keyframe_interval": 600 }));
+    let out_stats = sink.stats();
+    // Until the last frame or, if that one is lost, a timeout.
+    let until_last = |p: &mut NetworkProducer| {
+        let mut got: Vec<TimestampedFrame> = Vec::new();
+        let start = Instant::now();
+        while got.last().is_none_or(|f| f.time.index < 149) && start.elapsed() < Duration::from_secs(10) {
+            got.extend(p.next_frame().ok().flatten());
+        }
+        got
+    };
+    let (got, _sink) = send_frames(sink, 150, Duration::from_millis(15), i420_frame, || until_last(&mut p));
+    for f in &got {
+        let sent = i420_frame(f.time.index);
+        assert_eq!(f.time.pts_ns, sent.time.pts_ns);
+        let db = psnr(f, &sent);
+        assert!(db >= 35.0, "frame {} at {db:.1} dB: never a broken picture", f.time.index);
+    }
+    let (lost, skipped) = (stats.lost.load(Ordering::Relaxed), stats.skipped.load(Ordering::Relaxed));
+    let first = got.iter().filter(|f| f.time.index < 60).count();
+    assert_eq!(first, 60, "the frames before the outage all arrive despite 2 % loss");
+    assert!(lost > 0, "the outage lost frames");
+    assert!(stats.keyframe_requests.load(Ordering::Relaxed) > 0, "the receiver asked for a keyframe");
+    assert!(out_stats.forced_keyframes.load(Ordering::Relaxed) > 0, "the sender forced one");
+    assert!(stats.recovered.load(Ordering::Relaxed) >= 1, "and the picture came back");
+    assert!(got.last().is_some_and(|f| f.time.index >= 140), "frames after the outage are shown");
+    let last = got.last().map_or(0, |f| f.time.index);
+    assert_eq!(
+        got.len() as u64 + lost + skipped,
+        last + 1,
+        "each frame shown, lost or skipped: {lost} lost, {skipped} skipped"
+    );
 }

@@ -195,7 +195,7 @@ impl EncoderSettings {
 }
 
 /// GStreamer's colorimetry for our YUV output colour space.
-fn colorimetry(cs: YuvColorSpace) -> &'static str {
+pub(crate) fn colorimetry(cs: YuvColorSpace) -> &'static str {
     match (cs.matrix, cs.range) {
         (YuvMatrix::Bt709, YuvRange::Limited) => "bt709",
         (YuvMatrix::Bt601, YuvRange::Limited) => "bt601",

@@ -10,6 +10,7 @@ mod probe;
 
 pub use capture::{list_cameras, CameraConfig, CameraKind, CameraProducer, DeviceInfo, ScreenConfig, ScreenKind};
 pub use decode::{open_file, FileSourceConfig, FileSourceKind, GstProducer};
+pub(crate) use encode::colorimetry;
 pub use encode::{Codec, Container, EncodedFileKind, EncoderSettings, FileSink, FileSinkConfig, Preset};
 pub use hls::{h264_level, HlsConfig, HlsKind, HlsMode, RenditionSpec};
 pub use probe::{probe, MediaInfo};
@@ -56,7 +57,7 @@ fn missing_elements(names: &[&str]) -> Vec<String> {
 }
 
 /// The first error or warning-free reason a pipeline stopped, from its bus, without waiting.
-fn bus_error(bus: &gst::Bus) -> Option<String> {
+pub(crate) fn bus_error(bus: &gst::Bus) -> Option<String> {
     while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
         if let gst::MessageView::Error(e) = msg.view() {
             return Some(describe_error(e));

@@ -1,66 +1,10 @@
-//! The TCP transport: `tcp://host:port[?mode=listen|connect]` addresses, and reading packets
-//! from a byte stream that may hold garbage (it resynchronises on the next valid header).
+//! The TCP transport: reading packets from a byte stream that may hold garbage (it
+//! resynchronises on the next valid header), and writing them whole.
 
 use super::wire::{self, Header, WireError, HEADER_LEN};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::Duration;
-
-/// Which side opens the connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Bind the address and wait for peers.
-    Listen,
-    /// Connect to the address (and reconnect when the connection drops).
-    Connect,
-}
-
-/// A parsed `tcp://host:port[?mode=listen|connect]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NetAddress {
-    /// `host:port` as written.
-    pub authority: String,
-    /// The role `?mode=` asked for, if any.
-    pub mode: Option<Role>,
-}
-
-impl NetAddress {
-    /// Parses a `tcp://` URL; the error says what is wrong with it.
-    pub fn parse(url: &str) -> Result<NetAddress, String> {
-        let rest = url
-            .strip_prefix("tcp://")
-            .ok_or_else(|| format!("{url:?}: expected tcp://host:port (udp:// is not supported yet)"))?;
-        let (authority, query) = match rest.split_once('?') {
-            Some((a, q)) => (a, Some(q)),
-            None => (rest, None),
-        };
-        let (host, port) = authority.rsplit_once(':').ok_or_else(|| format!("{url:?}: missing :port"))?;
-        if host.is_empty() {
-            return Err(format!("{url:?}: missing host"));
-        }
-        port.parse::<u16>().map_err(|_| format!("{url:?}: port {port:?} is not a number in 0..=65535"))?;
-        let mut mode = None;
-        for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("mode", "listen")) => mode = Some(Role::Listen),
-                Some(("mode", "connect")) => mode = Some(Role::Connect),
-                Some(("mode", other)) => return Err(format!("{url:?}: mode {other:?} is not listen or connect")),
-                _ => return Err(format!("{url:?}: unknown query parameter {pair:?}")),
-            }
-        }
-        Ok(NetAddress { authority: authority.to_string(), mode })
-    }
-
-    /// The role: `?mode=` if given, else `default`.
-    pub fn role(&self, default: Role) -> Role {
-        self.mode.unwrap_or(default)
-    }
-
-    /// Resolves the address (first result).
-    pub fn resolve(&self) -> std::io::Result<SocketAddr> {
-        self.authority.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address"))
-    }
-}
 
 /// Sets a connection up the way the protocol wants: no Nagle delay, bounded blocking.
 pub fn configure(stream: &TcpStream, read_timeout: Duration) -> std::io::Result<()> {
@@ -188,17 +132,6 @@ pub fn send(stream: &mut TcpStream, packet: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::net::wire::{Control, MessageType};
-
-    #[test]
-    fn addresses_parse_with_their_mode() {
-        let a = NetAddress::parse("tcp://127.0.0.1:9000").expect("plain");
-        assert_eq!((a.authority.as_str(), a.role(Role::Connect)), ("127.0.0.1:9000", Role::Connect));
-        let b = NetAddress::parse("tcp://0.0.0.0:9000?mode=connect").expect("mode");
-        assert_eq!(b.role(Role::Listen), Role::Connect);
-        for bad in ["udp://x:1", "tcp://:1", "tcp://host", "tcp://h:99999", "tcp://h:1?mode=up", "tcp://h:1?x=y"] {
-            assert!(NetAddress::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn the_reader_skips_garbage_and_counts_it_once_per_run() {

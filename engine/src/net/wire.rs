@@ -86,6 +86,8 @@ pub enum MessageType {
     Pong = 6,
     /// The last packet.
     Bye = 7,
+    /// UDP: the receiver asks for datagrams of a packet again.
+    Nack = 8,
 }
 
 impl MessageType {
@@ -98,6 +100,7 @@ impl MessageType {
             5 => Self::Ping,
             6 => Self::Pong,
             7 => Self::Bye,
+            8 => Self::Nack,
             _ => return None,
         })
     }
@@ -772,7 +775,17 @@ pub enum Control {
     Pong(Pong),
     /// The last packet, with a reason code and why.
     Bye(u8, String),
+    /// UDP: resend chunks of packet `packet_id` (none listed: all of them).
+    Nack {
+        /// The packet's id from its chunk headers.
+        packet_id: u32,
+        /// The chunk indices missing, at most `MAX_NACK_CHUNKS`.
+        chunks: Vec<u16>,
+    },
 }
+
+/// Chunk indices one `NACK` lists at most.
+pub const MAX_NACK_CHUNKS: usize = 512;
 
 impl Control {
     /// The message's packet (control messages use stream 0).
@@ -807,6 +820,13 @@ impl Control {
                 body.push(*reason);
                 put_string(&mut body, message, 256);
                 MessageType::Bye
+            }
+            Control::Nack { packet_id, chunks } => {
+                let chunks = &chunks[..chunks.len().min(MAX_NACK_CHUNKS)];
+                body.extend_from_slice(&packet_id.to_le_bytes());
+                body.extend_from_slice(&(chunks.len() as u16).to_le_bytes());
+                chunks.iter().for_each(|c| body.extend_from_slice(&c.to_le_bytes()));
+                MessageType::Nack
             }
         };
         packet(kind, 0, 0, sequence, &body)
@@ -843,6 +863,15 @@ impl Control {
                 malformed: r.u64("malformed")?,
             }),
             MessageType::Bye => Control::Bye(r.u8("reason")?, r.string("message", 256)?),
+            MessageType::Nack => {
+                let packet_id = r.u32("packet_id")?;
+                let count = r.u16("count")? as usize;
+                if count > MAX_NACK_CHUNKS {
+                    return Err(invalid("count", format!("{count} chunks exceeds {MAX_NACK_CHUNKS}")));
+                }
+                let chunks = (0..count).map(|_| r.u16("chunks")).collect::<Result<_, _>>()?;
+                Control::Nack { packet_id, chunks }
+            }
         })
     }
 }
@@ -921,6 +950,8 @@ mod tests {
             Control::Ping(123),
             Control::Pong(Pong { echo_ns: 1, received: 2, lost: 3, malformed: 4 }),
             Control::Bye(ByeReason::Normal as u8, "done".into()),
+            Control::Nack { packet_id: 7, chunks: vec![0, 3, 65535] },
+            Control::Nack { packet_id: u32::MAX, chunks: Vec::new() },
         ];
         for m in messages {
             let bytes = m.packet(1);
