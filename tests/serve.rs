@@ -504,3 +504,93 @@ fn the_api_survives_a_short_fuzz_run() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("'5xx': 0"), "{text}");
 }
+
+/// Reads server-sent events until `done` holds for one or `timeout` passes; returns the events.
+fn events_until(
+    server: &Server,
+    timeout: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut s = TcpStream::connect(&server.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    write!(s, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    let (mut text, mut events, mut buf) = (String::new(), Vec::new(), [0u8; 65536]);
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text += &String::from_utf8_lossy(&buf[..n]);
+        }
+        while let Some(at) = text.find("data: ") {
+            let Some(end) = text[at..].find('\n') else { break };
+            let line = text[at + 6..at + end].to_string();
+            text = text[at + end..].to_string();
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                let finished = done(&v);
+                events.push(v);
+                if finished {
+                    return events;
+                }
+            }
+        }
+    }
+    events
+}
+
+fn metric(server: &Server, line_start: &str) -> Option<f64> {
+    let (_, text) = server.request("GET", "/metrics", "");
+    text.lines().filter(|l| l.starts_with(line_start)).find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Two servers joined by the frame protocol: an output added with `POST /outputs`, the
+/// receiver's `/metrics` and `/events` reporting the link's state, counters and the sender's
+/// metadata, and the state turning to holding and stale when the sender's output goes.
+#[test]
+fn a_network_link_between_two_servers_reports_its_state_counters_and_metadata() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let sender = Server::start("net-sender", &[]);
+    assert_eq!(sender.request("PUT", "/scene", SCENE).0, 200);
+    let output = format!(r#"{{"id": "uplink", "kind": "network", "url": "tcp://127.0.0.1:{port}", "codec": "jpeg"}}"#);
+    let (status, body) = sender.request("POST", "/outputs", &output);
+    assert_eq!(status, 200, "{body}");
+    let revision: serde_json::Value = serde_json::from_str(&body).expect("applied");
+    let revision = revision["revision"].as_u64().expect("revision");
+    let receiver = Server::start("net-receiver", &[]);
+    let scene = format!(
+        r#"{{"width": 64, "height": 48, "fps": 30,
+            "inputs": {{ "net": {{ "kind": "network", "url": "tcp://127.0.0.1:{port}", "hold_ms": 1500 }} }},
+            "layers": [ {{ "id": "v", "kind": "video", "input": "net" }},
+                        {{ "id": "t", "kind": "text", "text": "{{meta.net.timecode}}", "size": 10, "rect": [0, 30, 64, 18] }} ] }}"#
+    );
+    assert_eq!(receiver.request("PUT", "/scene", &scene).0, 200);
+    let live = events_until(&receiver, Duration::from_secs(15), |e| {
+        e["type"] == "stats"
+            && e["inputs"][0]["state"] == "live"
+            && e["inputs"][0]["counters"]["frames"].as_u64() > Some(5)
+    });
+    let stats = live.last().expect("events");
+    assert_eq!(stats["inputs"][0]["state"], "live", "{live:?}");
+    let input = &stats["inputs"][0];
+    assert_eq!(input["input"], "net");
+    assert_eq!(input["metadata"]["scene_revision"].as_u64(), Some(revision), "the sender's revision: {input}");
+    assert!(input["metadata"]["timecode"].as_str().is_some_and(|t| t.len() == 11), "the sender's timecode: {input}");
+    assert_eq!(input["counters"]["connected"], 1);
+    assert_eq!(input["counters"]["malformed"], 0);
+    assert!(input["latency_ms"].as_f64().is_some());
+    assert_eq!(metric(&receiver, r#"streamlib_input_state{input="net",state="live"}"#), Some(1.0));
+    assert!(metric(&receiver, r#"streamlib_input_frames_total{input="net"}"#) > Some(5.0));
+    assert_eq!(metric(&sender, r#"streamlib_sink_net_peers{output="uplink""#), Some(1.0), "one receiver");
+    // The red box came across the network (JPEG: within a tolerance).
+    let [r, g, b, _] = pixel(&receiver, 4, 4);
+    assert!(r > 200 && g < 60 && b < 60, "({r}, {g}, {b})");
+    // The sender's output goes: the receiver holds the last frame, then shows nothing.
+    assert_eq!(sender.request("DELETE", "/outputs/uplink", "").0, 200);
+    let states =
+        events_until(&receiver, Duration::from_secs(10), |e| e["type"] == "input_state" && e["state"] == "stale");
+    let seen: Vec<&str> =
+        states.iter().filter(|e| e["type"] == "input_state").filter_map(|e| e["state"].as_str()).collect();
+    assert!(seen.ends_with(&["stale"]), "{seen:?}");
+    assert_eq!(metric(&receiver, r#"streamlib_input_state{input="net",state="stale"}"#), Some(1.0));
+}

@@ -7,7 +7,7 @@ use crate::gpu::blend::{opacity_step, LayerParams, SLOT_STRIDE};
 use crate::gpu::pattern::{PatternDrawer, PatternId, PatternParams};
 use crate::gpu::texture::{self, Target};
 use crate::gpu::{GpuContext, Pipelines};
-use crate::layers::{InputViews, Layer, LayerError, LayerPass, PrepareContext};
+use crate::layers::{InputMetadata, InputViews, Layer, LayerError, LayerPass, PrepareContext};
 use crate::scene::{BlendMode, Color, LayerSpec};
 use std::collections::HashSet;
 
@@ -100,7 +100,7 @@ impl Compositor {
         encoder: &mut wgpu::CommandEncoder,
         frame: &FrameInfo,
         layers: &mut [LayerEntry],
-        inputs: &InputViews,
+        (inputs, metadata): (&InputViews, &InputMetadata),
     ) -> Vec<LayerError> {
         if layers.is_empty() {
             let params = PatternParams {
@@ -129,6 +129,7 @@ impl Compositor {
                 encoder: &mut *encoder,
                 frame,
                 inputs,
+                metadata,
                 spec: &entry.spec,
                 quads: &mut self.quads,
             };

@@ -9,7 +9,7 @@ use crate::gpu::readback::{FrameMeta, ReadbackRing};
 use crate::gpu::texture::{self, Target};
 use crate::gpu::timestamps::{GpuStageTimes, GpuTimestamps};
 use crate::gpu::{GpuContext, GpuError, Pipelines};
-use crate::layers::{InputViews, LayerError};
+use crate::layers::{InputMetadata, InputViews, LayerError};
 use crate::registry::{BuildContext, BuildError, Registry};
 use crate::scene::{LayerSpec, Scene};
 use crate::sources::{Source, SourceContext, SourceError};
@@ -100,6 +100,8 @@ pub struct Engine {
     ring_depth: usize,
     output_color_space: YuvColorSpace,
     pacing: Pacing,
+    /// Stamped on output frames' metadata (see `set_scene_revision`).
+    scene_revision: Option<u64>,
     times: StageTimes,
     reported: HashSet<String>,
 }
@@ -159,6 +161,7 @@ impl Engine {
             timestamps: None,
             ring_depth: DEFAULT_RING_DEPTH,
             pacing,
+            scene_revision: None,
             times: StageTimes::default(),
             reported: HashSet::new(),
         })
@@ -313,6 +316,22 @@ impl Engine {
         self.sources.get(id).is_some_and(|s| s.is_finite() && s.is_ended())
     }
 
+    /// The live inputs' feed states and link counters, by input id.
+    pub fn input_feeds(&self) -> Vec<(String, crate::counters::FeedStatus)> {
+        self.sources.iter().filter_map(|(id, s)| Some((id.clone(), s.feed_status()?))).collect()
+    }
+
+    /// The metadata of the frame input `id` shows now (what a network sender attached).
+    pub fn input_metadata(&self, id: &str) -> Option<&crate::metadata::FrameMetadata> {
+        self.sources.get(id).and_then(|s| s.metadata())
+    }
+
+    /// The revision of the scene (a server counts its edits) that output frames carry in their
+    /// metadata, so a receiver downstream knows which edit a frame shows.
+    pub fn set_scene_revision(&mut self, revision: u64) {
+        self.scene_revision = Some(revision);
+    }
+
     /// Ids of the inputs that can seek.
     pub fn seekable_inputs(&self) -> Vec<String> {
         self.sources.iter().filter(|(_, s)| s.is_seekable()).map(|(id, _)| id.clone()).collect()
@@ -391,6 +410,7 @@ impl Engine {
         let t1 = Instant::now();
         let mut issues = FrameIssues::default();
         let mut inputs = InputViews::new();
+        let mut metadata = InputMetadata::new();
         for (id, source) in &mut self.sources {
             let mut ctx = SourceContext {
                 gpu,
@@ -409,12 +429,16 @@ impl Engine {
             if let Some(view) = source.current() {
                 inputs.insert(id.clone(), view);
             }
+            if let Some(meta) = source.metadata().filter(|m| !m.is_empty()) {
+                metadata.insert(id.clone(), meta.clone());
+            }
         }
         if let Some(t) = &self.timestamps {
             t.stamp(&mut encoder, 1);
         }
         let t2 = Instant::now();
-        issues.layers = self.compositor.render(gpu, &self.pipelines, &mut encoder, &frame, &mut self.layers, &inputs);
+        issues.layers =
+            self.compositor.render(gpu, &self.pipelines, &mut encoder, &frame, &mut self.layers, (&inputs, &metadata));
         if let Some(t) = &self.timestamps {
             t.stamp(&mut encoder, 2);
         }
@@ -438,12 +462,17 @@ impl Engine {
             );
             presenter.draw(gpu, &mut pass, self.compositor.output(), size);
         }
-        // What the inputs' frames carry travels on with the output (in input id order).
+        // What the inputs' frames carry travels on with the output (in input id order); the
+        // origin's timecode is kept, and the revision is this engine's scene's when it has one.
         let mut metadata = crate::metadata::FrameMetadata::default();
         for source in self.sources.values() {
             if let Some(m) = source.metadata() {
                 metadata.merge(m);
             }
+        }
+        metadata.timecode.get_or_insert_with(|| crate::layers::text::timecode(frame.time.index, frame.fps));
+        if self.scene_revision.is_some() {
+            metadata.scene_revision = self.scene_revision;
         }
         for &readback in formats {
             let format = readback.format;

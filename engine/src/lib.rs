@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod compositor;
+pub mod counters;
 mod engine;
 pub mod files;
 pub mod frame;

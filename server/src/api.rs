@@ -241,6 +241,58 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
         "Frames waiting in each sink's queue.",
         st.sinks.iter().map(|s| (label(s), s.queue as f64)).collect(),
     );
+    let input_label = |i: &super::render::InputStatus| format!("input=\"{}\"", i.input);
+    metric(
+        "input_state",
+        "gauge",
+        "Live inputs: 1 for the state each is in (waiting, live, holding the last frame, stale).",
+        st.inputs
+            .iter()
+            .flat_map(|i| {
+                ["waiting", "live", "holding", "stale"].into_iter().map(move |state| {
+                    let now = serde_json::to_value(i.feed.state).ok() == Some(serde_json::Value::from(state));
+                    (format!("{{{},state=\"{state}\"}}", input_label(i)), if now { 1.0 } else { 0.0 })
+                })
+            })
+            .collect(),
+    );
+    metric(
+        "input_latency_seconds",
+        "gauge",
+        "Latest send-to-arrival latency of a network input.",
+        st.inputs
+            .iter()
+            .filter_map(|i| Some((format!("{{{}}}", input_label(i)), i.feed.latency_ms? / 1000.0)))
+            .collect(),
+    );
+    // Link counters, one family each: streamlib_input_lost_total{input="cam"} ...
+    let mut names: Vec<&str> = st.inputs.iter().flat_map(|i| i.feed.counters.keys().copied()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let rows = st
+            .inputs
+            .iter()
+            .filter_map(|i| Some((format!("{{{}}}", input_label(i)), *i.feed.counters.get(name)? as f64)));
+        let (family, kind) = if name == "connected" {
+            (format!("input_{name}"), "gauge")
+        } else {
+            (format!("input_{name}_total"), "counter")
+        };
+        metric(&family, kind, "Network input link counter (see docs/protocol.md).", rows.collect());
+    }
+    let mut names: Vec<&str> = st.sinks.iter().flat_map(|s| s.counters.keys().copied()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let rows = st.sinks.iter().filter_map(|s| Some((label(s), *s.counters.get(name)? as f64)));
+        let (family, kind) = if name == "peers" {
+            (format!("sink_net_{name}"), "gauge")
+        } else {
+            (format!("sink_net_{name}_total"), "counter")
+        };
+        metric(&family, kind, "Network output counter (see docs/protocol.md).", rows.collect());
+    }
     metric(
         "input_errors_total",
         "counter",

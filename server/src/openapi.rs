@@ -59,8 +59,8 @@ pub fn document() -> Value {
             "/outputs/{id}": { "delete": { "summary": "stop and finish an output", "parameters": id, "responses": with(json!({ "200": applied })) } },
             "/snapshot.png": { "get": { "summary": "the current composited frame", "responses": { "200": { "description": "PNG", "content": { "image/png": {} } }, "409": { "$ref": "#/components/responses/Error" } } } },
             "/health": { "get": { "summary": "liveness (no token needed)", "security": [], "responses": { "200": { "description": "ok" } } } },
-            "/metrics": { "get": { "summary": "Prometheus text: fps, frames, drops per sink, stage times, queue depths", "responses": { "200": { "description": "text/plain" } } } },
-            "/events": { "get": { "summary": "server-sent events: stats (each second), scene_applied, input_error, input_ended, sink_error", "responses": { "200": { "description": "text/event-stream" } } } },
+            "/metrics": { "get": { "summary": "Prometheus text: fps, frames, drops per sink, stage times, queue depths, live inputs' state, latency and link counters, network outputs' counters", "responses": { "200": { "description": "text/plain" } } } },
+            "/events": { "get": { "summary": "server-sent events: stats (each second, with live inputs' state, link counters and metadata, and sinks' counters), input_state (a live input turned live, holding or stale), scene_applied, input_error, input_ended, sink_error", "responses": { "200": { "description": "text/event-stream" } } } },
             "/media/{path}": { "get": { "summary": "files under the media root (HLS playlists and segments)", "parameters": [{ "name": "path", "in": "path", "required": true, "schema": { "type": "string" } }], "responses": { "200": { "description": "the file" }, "404": { "description": "no such file" } } } },
             "/openapi.json": { "get": { "summary": "this document", "responses": { "200": { "description": "OpenAPI 3" } } } }
         }

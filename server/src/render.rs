@@ -99,6 +99,8 @@ pub struct Status {
     pub missed_ticks: u64,
     pub stage_seconds: [f64; 4],
     pub sinks: Vec<SinkStatus>,
+    /// Live inputs (network, camera): state and link counters.
+    pub inputs: Vec<InputStatus>,
     pub input_errors: u64,
     pub layer_errors: u64,
     pub updates_rejected: u64,
@@ -117,6 +119,17 @@ pub struct SinkStatus {
     pub dropped: u64,
     pub queue: usize,
     pub error: Option<String>,
+    /// The sink's own counters (a network output's receivers, resends, ...).
+    pub counters: std::collections::BTreeMap<&'static str, u64>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InputStatus {
+    pub input: String,
+    #[serde(flatten)]
+    pub feed: streamlib::counters::FeedStatus,
+    /// The metadata of the frame shown now (a sender's detections, timecode, values).
+    pub metadata: Option<streamlib::metadata::FrameMetadata>,
 }
 
 /// Where relative file paths of the scene resolve; nothing may escape it, by `..` or by a
@@ -441,6 +454,7 @@ impl RenderThread {
         let mut pending: Vec<(u64, Update, UpdateReply)> = Vec::new();
         let mut snapshots: Vec<(u64, oneshot::Sender<Result<OutputFrame, ApiError>>)> = Vec::new();
         let mut reported_ended = std::collections::HashSet::new();
+        let mut feed_states = std::collections::HashMap::new();
         let mut reported_sinks = std::collections::HashSet::new();
         let (mut last_stats, mut frames_at_last) = (Instant::now(), 0u64);
         let mut rendered = 0u64;
@@ -543,8 +557,15 @@ impl RenderThread {
                 let fps = (rendered - frames_at_last) as f64 / last_stats.elapsed().as_secs_f64();
                 (last_stats, frames_at_last) = (Instant::now(), rendered);
                 let status = self.update_status(r, rendered, fps);
+                for input in &status.2 {
+                    // A feed that stops or comes back is news; its counters ride on `stats`.
+                    if feed_states.insert(input.input.clone(), input.feed.state) != Some(input.feed.state) {
+                        let _ = self.events.send(serde_json::json!({ "type": "input_state", "input": input.input,
+                            "state": input.feed.state }));
+                    }
+                }
                 let _ = self.events.send(serde_json::json!({ "type": "stats", "frames": rendered, "fps": fps,
-                    "missed_ticks": status.0, "sinks": status.1 }));
+                    "missed_ticks": status.0, "sinks": status.1, "inputs": status.2 }));
             } else if rendered.is_multiple_of(8) {
                 self.update_status(r, rendered, f64::NAN);
             }
@@ -609,6 +630,9 @@ impl RenderThread {
             return Err(e);
         }
         *revision += 1;
+        if let Some(r) = running.as_mut() {
+            r.pipeline.engine_mut().set_scene_revision(*revision);
+        }
         self.publish_scene(&doc, *revision);
         let _ = self.events.send(serde_json::json!({ "type": "scene_applied", "revision": *revision, "frame": frame }));
         Ok(Applied { revision: *revision, frame })
@@ -621,7 +645,7 @@ impl RenderThread {
         }
     }
 
-    fn update_status(&self, r: &Running, rendered: u64, fps: f64) -> (u64, Vec<SinkStatus>) {
+    fn update_status(&self, r: &Running, rendered: u64, fps: f64) -> (u64, Vec<SinkStatus>, Vec<InputStatus>) {
         let sinks: Vec<SinkStatus> = r
             .pipeline
             .outputs()
@@ -633,8 +657,15 @@ impl RenderThread {
                     dropped: s.stats().dropped.load(Ordering::Relaxed),
                     queue: s.queue_len(),
                     error: s.error(),
+                    counters: s.counters(),
                 })
             })
+            .collect();
+        let engine = r.pipeline.engine();
+        let inputs: Vec<InputStatus> = engine
+            .input_feeds()
+            .into_iter()
+            .map(|(id, feed)| InputStatus { metadata: engine.input_metadata(&id).cloned(), input: id, feed })
             .collect();
         let t = r.pipeline.engine().times();
         let missed = r.pipeline.missed_ticks();
@@ -647,10 +678,11 @@ impl RenderThread {
             s.stage_seconds =
                 [t.sources.as_secs_f64(), t.composite.as_secs_f64(), t.submit.as_secs_f64(), t.readback.as_secs_f64()];
             s.sinks = sinks.clone();
+            s.inputs = inputs.clone();
             s.input_errors = r.pipeline.stats().input_errors;
             s.layer_errors = r.pipeline.stats().layer_errors;
         }
-        (missed, sinks)
+        (missed, sinks, inputs)
     }
 }
 

@@ -41,6 +41,10 @@ pub struct InputView {
 /// Current textures of all inputs that have produced a frame, by input id.
 pub type InputViews = HashMap<String, InputView>;
 
+/// The metadata of the frame each input shows (a network sender's timecode, values,
+/// detections), by input id; inputs without any are absent.
+pub type InputMetadata = HashMap<String, crate::metadata::FrameMetadata>;
+
 /// A layer failed for this frame; it is skipped and everything else still renders.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("layer {layer}: {message}")]
@@ -78,6 +82,8 @@ pub struct PrepareContext<'a> {
     pub frame: &'a FrameInfo,
     /// Current textures of the inputs.
     pub inputs: &'a InputViews,
+    /// Metadata of the inputs' current frames.
+    pub metadata: &'a InputMetadata,
     /// The layer's spec from the scene.
     pub spec: &'a LayerSpec,
     pub(crate) quads: &'a mut Vec<LayerParams>,

@@ -2,7 +2,7 @@
 //! into the layer's own texture (re-drawn only when the text changes), then composited like any
 //! other texture. Fonts are bundled (`assets/fonts/`), never taken from the system.
 
-use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
+use super::{InputMetadata, Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
 use crate::frame::FrameInfo;
 use crate::gpu::texture::{self, Target, COLOR_FORMAT};
 use crate::registry::{BuildContext, BuildError, LayerKind};
@@ -65,7 +65,9 @@ fn shadow_offset() -> [f32; 2] {
 }
 
 /// Parameters of a `text` layer. `text` may contain `{frame}`, `{timecode}`, `{pts}` and `{fps}`,
-/// filled in every frame.
+/// filled in every frame, and the metadata of an input's current frame (what a network sender
+/// attached): `{meta.ID.timecode}`, `{meta.ID.revision}`, `{meta.ID.detections}` (how many) and
+/// `{meta.ID.user.KEY}`; empty when the input has no such value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextLayerConfig {
@@ -134,11 +136,47 @@ pub fn timecode(index: u64, fps: crate::scene::Fps) -> String {
     format!("{:02}:{:02}:{:02}:{:02}", seconds / 3600 % 100, seconds / 60 % 60, seconds % 60, index % rate)
 }
 
-/// The text with its placeholders filled for `frame`.
-pub fn fill_placeholders(text: &str, frame: &FrameInfo) -> String {
+/// The value `{meta.ID.FIELD}` names, empty when absent.
+fn metadata_value(path: &str, metadata: &InputMetadata) -> String {
+    let Some((id, field)) = path.split_once('.') else { return String::new() };
+    let Some(meta) = metadata.get(id) else { return String::new() };
+    match field.split_once('.') {
+        Some(("user", key)) => meta.user.get(key).cloned().unwrap_or_default(),
+        None if field == "timecode" => meta.timecode.clone().unwrap_or_default(),
+        None if field == "revision" => meta.scene_revision.map(|r| r.to_string()).unwrap_or_default(),
+        None if field == "detections" => meta.detections.len().to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Replaces each `{meta.…}` with the value it names.
+fn fill_metadata(text: &str, metadata: &InputMetadata) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("{meta.") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 6..];
+        match after.find('}') {
+            Some(end) => {
+                out.push_str(&metadata_value(&after[..end], metadata));
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[at..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text with its placeholders filled for `frame` and the inputs' `metadata`.
+pub fn fill_placeholders(text: &str, frame: &FrameInfo, metadata: &InputMetadata) -> String {
     if !text.contains('{') {
         return text.to_string();
     }
+    let text = if text.contains("{meta.") { fill_metadata(text, metadata) } else { text.to_string() };
     text.replace("{frame}", &frame.time.index.to_string())
         .replace("{timecode}", &timecode(frame.time.index, frame.fps))
         .replace("{pts}", &format!("{:.3}", frame.time.pts_ns as f64 / 1e9))
@@ -367,7 +405,7 @@ impl Layer for TextLayer {
             self.target = Some(target);
             self.drawn = None;
         }
-        let text = fill_placeholders(&self.config.text, ctx.frame);
+        let text = fill_placeholders(&self.config.text, ctx.frame, ctx.metadata);
         if self.drawn.as_deref() != Some(text.as_str()) {
             self.draw(ctx, &text, size).map_err(|e| LayerError::new(&ctx.spec.id, e))?;
             self.drawn = Some(text);
@@ -429,11 +467,22 @@ mod tests {
     fn placeholders_are_filled() {
         let frame = FrameInfo::new(1234, Fps::new(25, 1), 10, 10);
         assert_eq!(
-            fill_placeholders("{frame} {timecode} {pts} {fps} {other}", &frame),
+            fill_placeholders("{frame} {timecode} {pts} {fps} {other}", &frame, &Default::default()),
             "1234 00:00:49:09 49.360 25 {other}"
         );
         let ntsc = FrameInfo::new(30, Fps::new(30000, 1001), 10, 10);
-        assert_eq!(fill_placeholders("{fps}", &ntsc), "29.97");
+        assert_eq!(fill_placeholders("{fps}", &ntsc, &Default::default()), "29.97");
+        let mut meta = crate::metadata::FrameMetadata { timecode: Some("01:02:03:04".into()), ..Default::default() };
+        meta.user.insert("speaker".into(), "Ada".into());
+        let metadata: InputMetadata = [("cam".to_string(), meta)].into_iter().collect();
+        assert_eq!(
+            fill_placeholders(
+                "{meta.cam.user.speaker} at {meta.cam.timecode}{meta.cam.user.none}{meta.x.timecode} {meta.cam",
+                &frame,
+                &metadata
+            ),
+            "Ada at 01:02:03:04 {meta.cam"
+        );
         assert_eq!(timecode(30, Fps::new(30000, 1001)), "00:00:01:00");
     }
 }

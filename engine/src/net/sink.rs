@@ -129,6 +129,23 @@ pub struct NetOutputStats {
     pub retransmitted: AtomicU64,
 }
 
+impl crate::counters::Counters for NetOutputStats {
+    fn snapshot(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("peers", get(&self.peers)),
+            ("connections", get(&self.connections)),
+            ("sent", get(&self.sent)),
+            ("dropped", get(&self.dropped)),
+            ("forced_keyframes", get(&self.forced_keyframes)),
+            ("encode_errors", get(&self.encode_errors)),
+            ("retransmitted", get(&self.retransmitted)),
+        ]
+        .into_iter()
+        .collect()
+    }
+}
+
 struct Peer {
     frames: Sender<Arc<Vec<u8>>>,
     control: Sender<Vec<u8>>,
@@ -708,6 +725,10 @@ fn connect_loop(address: &NetAddress, hub: &Arc<Hub>) {
 impl Sink for NetworkSink {
     fn format(&self) -> PixelFormat {
         self.config.pixel_format()
+    }
+
+    fn counters(&self) -> Option<Arc<dyn crate::counters::Counters>> {
+        Some(self.shared.stats.clone())
     }
 
     fn write(&mut self, frame: &OutputFrame) -> Result<(), SinkError> {

@@ -132,6 +132,33 @@ impl Link {
     }
 }
 
+impl crate::counters::Counters for NetInputStats {
+    fn snapshot(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("connected", u64::from(self.connected.load(Ordering::Relaxed))),
+            ("connections", get(&self.connections)),
+            ("frames", get(&self.frames)),
+            ("lost", get(&self.lost)),
+            ("malformed", get(&self.malformed)),
+            ("incomplete", get(&self.incomplete)),
+            ("late", get(&self.late)),
+            ("skipped", get(&self.skipped)),
+            ("keyframe_requests", get(&self.keyframe_requests)),
+            ("nacks", get(&self.nacks)),
+            ("recovered", get(&self.recovered)),
+            ("undecodable", get(&self.undecodable)),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn latency_ms(&self) -> Option<f64> {
+        let ns = self.last_latency_ns.load(Ordering::Relaxed);
+        (self.frames.load(Ordering::Relaxed) > 0).then_some(ns as f64 / 1e6)
+    }
+}
+
 struct Connection {
     link: Link,
     sequence: u64,
@@ -586,6 +613,10 @@ impl FrameProducer for NetworkProducer {
 
     fn is_live(&self) -> bool {
         true
+    }
+
+    fn counters(&self) -> Option<Arc<dyn crate::counters::Counters>> {
+        Some(self.stats.clone())
     }
 }
 

@@ -52,6 +52,10 @@ pub trait Sink: Send {
     fn write(&mut self, frame: &OutputFrame) -> Result<(), SinkError>;
     /// Flushes and closes the output (trailers, playlists); called once at the end.
     fn finish(&mut self) -> Result<(), SinkError>;
+    /// Counters the sink keeps beyond frames written (a network output's receivers and drops).
+    fn counters(&self) -> Option<Arc<dyn crate::counters::Counters>> {
+        None
+    }
 }
 
 /// What happens when a sink's queue is full.
@@ -81,6 +85,7 @@ pub struct SinkHandle {
     policy: Backpressure,
     stats: Arc<SinkStats>,
     error: Arc<Mutex<Option<String>>>,
+    counters: Option<Arc<dyn crate::counters::Counters>>,
     thread: Option<JoinHandle<Result<(), SinkError>>>,
 }
 
@@ -93,7 +98,7 @@ impl std::fmt::Debug for SinkHandle {
 impl SinkHandle {
     /// Starts `sink` on a thread with a queue of `depth` frames.
     pub fn spawn(name: &str, mut sink: Box<dyn Sink>, policy: Backpressure, depth: usize) -> Result<Self, SinkError> {
-        let (format, size) = (sink.format(), sink.size());
+        let (format, size, counters) = (sink.format(), sink.size(), sink.counters());
         let (tx, rx): (Sender<Arc<OutputFrame>>, Receiver<Arc<OutputFrame>>) = bounded(depth.max(1));
         let stats = Arc::new(SinkStats::default());
         let error = Arc::new(Mutex::new(None));
@@ -131,6 +136,7 @@ impl SinkHandle {
             policy,
             stats,
             error,
+            counters,
             thread: Some(thread),
         })
     }
@@ -153,6 +159,11 @@ impl SinkHandle {
     /// The sink's written and dropped frame counters.
     pub fn stats(&self) -> &Arc<SinkStats> {
         &self.stats
+    }
+
+    /// The sink's own counters, by name (empty for sinks that keep none).
+    pub fn counters(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.counters.as_ref().map(|c| c.snapshot()).unwrap_or_default()
     }
 
     /// Why the sink stopped, once it has failed.

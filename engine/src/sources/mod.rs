@@ -91,4 +91,9 @@ pub trait Source: Send {
     fn is_paused(&self) -> bool {
         false
     }
+    /// A live input's state (live, holding, stale) and its link's counters; `None` for inputs
+    /// that are not fed from outside.
+    fn feed_status(&self) -> Option<crate::counters::FeedStatus> {
+        None
+    }
 }

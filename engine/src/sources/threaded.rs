@@ -37,7 +37,14 @@ pub trait FrameProducer: Send + 'static {
     fn seek(&mut self, _position_ns: u64) -> Result<(), SourceError> {
         Err(SourceError::Unsupported("this input cannot seek".into()))
     }
+    /// Counters the producer keeps while it runs on its thread (a network link's).
+    fn counters(&self) -> Option<Arc<dyn crate::counters::Counters>> {
+        None
+    }
 }
+
+/// A live input counts as holding once no new frame came for this long.
+const HOLDING_AFTER: Duration = Duration::from_millis(250);
 
 /// From the producer thread; `u64` is the seek generation the message belongs to.
 enum Message {
@@ -91,6 +98,7 @@ pub struct ThreadedSource {
     /// A live input shows its last frame this long after frames stop, then nothing.
     hold: Option<Duration>,
     last_new_frame: Option<std::time::Instant>,
+    counters: Option<Arc<dyn crate::counters::Counters>>,
 }
 
 impl std::fmt::Debug for ThreadedSource {
@@ -152,6 +160,7 @@ impl ThreadedSource {
         max_offset_ns: u64,
     ) -> Result<Self, SourceError> {
         let (finite, seekable, live) = (producer.is_finite(), producer.is_seekable(), producer.is_live());
+        let counters = producer.counters();
         let (tx, rx) = bounded(CHANNEL_DEPTH);
         let (control_tx, control_rx) = bounded(8);
         let stop = Arc::new(AtomicBool::new(false));
@@ -185,6 +194,7 @@ impl ThreadedSource {
             metadata: Default::default(),
             hold: None,
             last_new_frame: None,
+            counters,
         })
     }
 
@@ -342,6 +352,26 @@ impl Source for ThreadedSource {
 
     fn is_paused(&self) -> bool {
         self.pause_requested
+    }
+
+    fn feed_status(&self) -> Option<crate::counters::FeedStatus> {
+        use crate::counters::{FeedState, FeedStatus};
+        if !self.live {
+            return None;
+        }
+        let since = self.last_new_frame.map(|t| t.elapsed());
+        let state = match (since, self.hold) {
+            (None, _) => FeedState::Waiting,
+            (Some(s), Some(hold)) if s > hold => FeedState::Stale,
+            (Some(s), _) if s > HOLDING_AFTER => FeedState::Holding,
+            _ => FeedState::Live,
+        };
+        Some(FeedStatus {
+            state,
+            since_frame_ms: since.map(|s| s.as_millis() as u64),
+            counters: self.counters.as_ref().map(|c| c.snapshot()).unwrap_or_default(),
+            latency_ms: self.counters.as_ref().and_then(|c| c.latency_ms()),
+        })
     }
 }
 
