@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what streamlib needs on Debian 12 (root or sudo): GStreamer and its plugins, Mesa's
 # software Vulkan driver (lavapipe) for machines without a GPU, Xvfb for windows in CI, and the
-# tools the tests verify outputs with (ffmpeg/ffprobe, gst-launch-1.0). Safe to run again.
+# tools the tests verify outputs with (ffmpeg/ffprobe, gst-launch-1.0), and iproute2 and nftables
+# for the three-hop network chain. Safe to run again.
 set -euo pipefail
 
 SUDO=""
@@ -13,7 +14,7 @@ PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   mesa-vulkan-drivers libvulkan1 libxkbcommon-x11-0 xvfb fonts-dejavu-core
-  ffmpeg xdotool x11-apps imagemagick python3
+  ffmpeg xdotool x11-apps imagemagick python3 iproute2 nftables
 )
 
 missing=()

@@ -37,6 +37,14 @@ fn metadata() -> FrameMetadata {
     meta
 }
 
+/// Received metadata less the capture time the sender stamped (checked to be there and recent).
+fn as_sent(meta: &FrameMetadata) -> FrameMetadata {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    let capture = meta.capture_ns.expect("a capture time travels with every frame");
+    assert!(now - capture < 60_000_000_000, "capture {capture} is recent");
+    FrameMetadata { capture_ns: None, ..meta.clone() }
+}
+
 /// An opaque RGBA frame with a pattern every pixel of which differs from its neighbours.
 fn rgba_frame(index: u64, w: u32, h: u32) -> OutputFrame {
     let mut data = Vec::with_capacity((w * h * 4) as usize);
@@ -133,7 +141,7 @@ fn raw_frames_arrive_with_their_pts_exact_pixels_and_metadata() {
         assert_eq!((got.width, got.height, got.format), (32, 16, PixelFormat::Rgba8));
         assert_eq!(got.time.duration_ns, sent.time.duration_ns);
         assert_eq!(packed(&got), sent.data, "raw pixels are exact ({compression})");
-        assert_eq!(got.meta, metadata());
+        assert_eq!(as_sent(&got.meta), metadata());
     }
 }
 
@@ -155,7 +163,7 @@ fn the_receiving_engine_shows_the_frames_and_passes_their_metadata_on() {
             engine.render_and_read(0, PixelFormat::Rgba8).expect("render")
         },
     );
-    assert_eq!(out.meta, metadata(), "the input's metadata travels with the output frame");
+    assert_eq!(as_sent(&out.meta), metadata(), "the input's metadata travels with the output frame");
     let sent = rgba_frame(0, 32, 16);
     // Pixel (5, 3): green and blue do not depend on the frame index.
     let [_, g, b, a] = out.rgba_at(5, 3);
@@ -474,7 +482,7 @@ fn jpeg_and_h264_frames_arrive_with_their_pts_metadata_and_at_least_35_db() {
             let sent = sent_for(got);
             assert_eq!((got.width, got.height, got.format), (640, 360, PixelFormat::I420));
             assert_eq!(got.color_space, sent.color_space, "{codec}: colour space travels");
-            assert_eq!(got.meta, metadata(), "{codec}: metadata travels");
+            assert_eq!(as_sent(&got.meta), metadata(), "{codec}: metadata travels");
             let db = psnr(got, &sent);
             assert!(db >= 35.0, "{codec}: frame {} at {db:.1} dB", got.time.index);
         }
@@ -596,7 +604,7 @@ fn udp_raw_frames_arrive_exact_and_in_order_through_loss_and_reordering() {
     for (i, f) in got.iter().enumerate() {
         assert_eq!(f.time.index, i as u64, "in order");
         assert_eq!(packed(f), rgba_frame(i as u64, 320, 180).data, "frame {i}: exact pixels");
-        assert_eq!(f.meta, metadata());
+        assert_eq!(as_sent(&f.meta), metadata());
     }
     assert!(stats.nacks.load(Ordering::Relaxed) > 0 && out_stats.retransmitted.load(Ordering::Relaxed) > 0);
     assert_eq!(stats.lost.load(Ordering::Relaxed), 0);

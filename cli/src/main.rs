@@ -260,9 +260,55 @@ fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: Option<&Pa
             stats.input_errors, stats.layer_errors
         );
     }
+    for line in link_report(&engine, &stats) {
+        println!("{line}");
+    }
     if interrupted {
         eprintln!("interrupted: {} frames written and the output closed properly", stats.frames);
         std::process::exit(130);
     }
     Ok(())
+}
+
+/// One line per network input and output: what the link did, with its latency percentiles.
+fn link_report(engine: &Engine, stats: &streamlib::RunStats) -> Vec<String> {
+    let ms = |us: Option<&u64>| us.map_or("-".to_string(), |v| format!("{:.1}", *v as f64 / 1000.0));
+    let mut lines = Vec::new();
+    for (id, feed) in engine.input_feeds() {
+        let c = &feed.counters;
+        if c.is_empty() {
+            continue;
+        }
+        let n = |k: &str| c.get(k).copied().unwrap_or(0);
+        lines.push(format!(
+            "input {id}: {} frames, {} lost, {} incomplete, {} late, {} skipped, {} recovered by keyframe, {} NACKs, \
+             {} malformed; hop latency p50 {} ms p95 {} ms; glass-to-glass p50 {} ms p95 {} ms",
+            n("frames"),
+            n("lost"),
+            n("incomplete"),
+            n("late"),
+            n("skipped"),
+            n("recovered"),
+            n("nacks"),
+            n("malformed"),
+            ms(c.get("latency_p50_us")),
+            ms(c.get("latency_p95_us")),
+            ms(c.get("glass_p50_us")),
+            ms(c.get("glass_p95_us")),
+        ));
+    }
+    for s in stats.sinks.iter().filter(|s| !s.counters.is_empty()) {
+        let n = |k: &str| s.counters.get(k).copied().unwrap_or(0);
+        lines.push(format!(
+            "output {}: {} frames sent to {} receivers ({} connections), {} not sent, {} datagrams resent, {} keyframes forced",
+            s.name,
+            n("sent"),
+            n("peers"),
+            n("connections"),
+            n("dropped"),
+            n("retransmitted"),
+            n("forced_keyframes"),
+        ));
+    }
+    lines
 }

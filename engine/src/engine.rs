@@ -408,6 +408,9 @@ impl Engine {
             t.stamp(&mut encoder, 0);
         }
         let t1 = Instant::now();
+        // What a frame made here counts as its capture time downstream (glass-to-glass latency).
+        let rendered_at_ns =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         let mut issues = FrameIssues::default();
         let mut inputs = InputViews::new();
         let mut metadata = InputMetadata::new();
@@ -471,6 +474,7 @@ impl Engine {
             }
         }
         metadata.timecode.get_or_insert_with(|| crate::layers::text::timecode(frame.time.index, frame.fps));
+        metadata.capture_ns.get_or_insert(rendered_at_ns);
         if self.scene_revision.is_some() {
             metadata.scene_revision = self.scene_revision;
         }

@@ -43,12 +43,21 @@ pub struct FrameMetadata {
     /// Free-form values, e.g. `{"speaker": "Ada"}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub user: BTreeMap<String, String>,
+    /// When the picture was first captured or rendered, ns since the Unix epoch on the origin's
+    /// system clock; kept across network hops (the protocol's `capture_ns`), so the last hop
+    /// measures glass-to-glass latency. After a merge, the oldest input's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_ns: Option<u64>,
 }
 
 impl FrameMetadata {
     /// True when there is nothing in it.
     pub fn is_empty(&self) -> bool {
-        self.detections.is_empty() && self.timecode.is_none() && self.scene_revision.is_none() && self.user.is_empty()
+        self.detections.is_empty()
+            && self.timecode.is_none()
+            && self.scene_revision.is_none()
+            && self.user.is_empty()
+            && self.capture_ns.is_none()
     }
 
     /// Adds `other`'s contents: detections are appended, user values and the rest replaced
@@ -62,5 +71,9 @@ impl FrameMetadata {
             self.scene_revision = other.scene_revision;
         }
         self.user.extend(other.user.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.capture_ns = match (self.capture_ns, other.capture_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 }

@@ -55,6 +55,8 @@ pub struct SinkSummary {
     pub written: u64,
     /// Frames dropped because the sink's queue was full.
     pub dropped: u64,
+    /// The sink's own counters (a network output's receivers, drops, resends).
+    pub counters: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// What a sink asks to be read back: its format and size, in the engine's output colour space.
@@ -271,6 +273,7 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
             for sink in sinks {
                 let stats = sink.stats().clone();
                 let name = sink.name().to_string();
+                let counters = sink.counters();
                 if let Err(e) = sink.finish() {
                     first_error.get_or_insert(e);
                 }
@@ -279,6 +282,7 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
                     name,
                     written: stats.written.load(Ordering::Relaxed),
                     dropped: stats.dropped.load(Ordering::Relaxed),
+                    counters,
                 });
             }
         }

@@ -632,7 +632,7 @@ impl NetworkSink {
             timing: WireTiming {
                 pts_ns: frame.time.pts_ns,
                 duration_ns: frame.time.duration_ns,
-                capture_ns: unix_ns(),
+                capture_ns: frame.meta.capture_ns.unwrap_or_else(unix_ns),
                 ..Default::default()
             },
             meta: frame.meta.clone(),

@@ -88,6 +88,52 @@ pub struct NetInputStats {
     pub undecodable: AtomicU64,
     /// The last frame's latency, send to arrival, ns (same host or synchronised clocks).
     pub last_latency_ns: AtomicU64,
+    /// Recent latencies, for percentiles.
+    pub latencies: std::sync::Mutex<Latencies>,
+}
+
+/// The latencies of the last frames: this hop's (send to arrival) and glass-to-glass (the
+/// origin's capture to arrival), in µs.
+#[derive(Debug, Default)]
+pub struct Latencies {
+    hop: std::collections::VecDeque<u64>,
+    glass: std::collections::VecDeque<u64>,
+}
+
+/// Frames the latency percentiles are taken over.
+const LATENCY_WINDOW: usize = 600;
+
+impl Latencies {
+    fn add(&mut self, hop_ns: u64, glass_ns: Option<u64>) {
+        for (ring, v) in [(&mut self.hop, Some(hop_ns)), (&mut self.glass, glass_ns)] {
+            if let Some(v) = v {
+                if ring.len() == LATENCY_WINDOW {
+                    ring.pop_front();
+                }
+                ring.push_back(v / 1000);
+            }
+        }
+    }
+
+    /// p50 and p95 of this hop's latency, µs.
+    pub fn hop(&self) -> Option<(u64, u64)> {
+        percentiles(&self.hop)
+    }
+
+    /// p50 and p95 of the glass-to-glass latency, µs.
+    pub fn glass(&self) -> Option<(u64, u64)> {
+        percentiles(&self.glass)
+    }
+}
+
+fn percentiles(values: &std::collections::VecDeque<u64>) -> Option<(u64, u64)> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v: Vec<u64> = values.iter().copied().collect();
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    Some((at(0.5), at(0.95)))
 }
 
 /// How packets reach the input.
@@ -135,6 +181,15 @@ impl Link {
 impl crate::counters::Counters for NetInputStats {
     fn snapshot(&self) -> std::collections::BTreeMap<&'static str, u64> {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let latencies = self.latencies.lock().unwrap_or_else(|p| p.into_inner());
+        let (hop, glass) = (latencies.hop(), latencies.glass());
+        drop(latencies);
+        let percentiles = [
+            ("latency_p50_us", hop.map(|h| h.0)),
+            ("latency_p95_us", hop.map(|h| h.1)),
+            ("glass_p50_us", glass.map(|g| g.0)),
+            ("glass_p95_us", glass.map(|g| g.1)),
+        ];
         [
             ("connected", u64::from(self.connected.load(Ordering::Relaxed))),
             ("connections", get(&self.connections)),
@@ -150,6 +205,7 @@ impl crate::counters::Counters for NetInputStats {
             ("undecodable", get(&self.undecodable)),
         ]
         .into_iter()
+        .chain(percentiles.into_iter().filter_map(|(k, v)| Some((k, v?))))
         .collect()
     }
 
@@ -494,7 +550,12 @@ impl NetworkProducer {
         let restarted = c.expected.is_some_and(|e| sequence + 1 < e);
         stats.lost.fetch_add(gap, Ordering::Relaxed);
         c.expected = Some(sequence + 1);
-        stats.last_latency_ns.store(unix_ns().saturating_sub(frame.timing.send_ns), Ordering::Relaxed);
+        let now = unix_ns();
+        stats.last_latency_ns.store(now.saturating_sub(frame.timing.send_ns), Ordering::Relaxed);
+        stats.latencies.lock().unwrap_or_else(|p| p.into_inner()).add(
+            now.saturating_sub(frame.timing.send_ns),
+            (frame.timing.capture_ns > 0).then(|| now.saturating_sub(frame.timing.capture_ns)),
+        );
         if restarted {
             self.new_stream();
         }
@@ -535,7 +596,10 @@ impl NetworkProducer {
                 }
             },
         };
-        for (sequence, format, frame, planes) in pictures {
+        for (sequence, format, mut frame, planes) in pictures {
+            if frame.timing.capture_ns > 0 {
+                frame.meta.capture_ns = Some(frame.timing.capture_ns);
+            }
             let result = TimestampedFrame {
                 time: FrameTime { index: sequence, pts_ns: frame.timing.pts_ns, duration_ns: frame.timing.duration_ns },
                 width: frame.width,
