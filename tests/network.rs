@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use streamlib::frame::FrameData;
 use streamlib::metadata::{Detection, FrameMetadata};
+use streamlib::net::proxy::LossyProxy;
 use streamlib::net::wire::{self, Codec, Compression, Control, Hello, MessageType, WireFrame, WireTiming};
 use streamlib::net::{NetworkInputConfig, NetworkOutputConfig, NetworkProducer, NetworkSink};
 use streamlib::sources::{FrameProducer, SourceError};
@@ -489,64 +490,6 @@ fn jpeg_and_h264_frames_arrive_with_their_pts_metadata_and_at_least_35_db() {
     }
 }
 
-/// Forwards datagrams from a sender to `to`, and the receiver's answers back, dropping those
-/// `lose(i)` says and holding every `swap_every`-th back behind the next: deterministic loss
-/// and reordering on a real socket.
-struct LossyProxy {
-    port: u16,
-    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl LossyProxy {
-    fn start(to: std::net::SocketAddr, lose: impl Fn(u64) -> bool + Send + 'static, swap_every: u64) -> Self {
-        use std::sync::atomic::{AtomicBool, AtomicU64};
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind proxy");
-        // Room for a burst of datagrams while this thread is not scheduled.
-        let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(4 << 20);
-        socket.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
-        let port = socket.local_addr().expect("addr").port();
-        let (dropped, stop) = (std::sync::Arc::new(AtomicU64::new(0)), std::sync::Arc::new(AtomicBool::new(false)));
-        let (d, s) = (dropped.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            let (mut sender, mut held, mut i) = (None, None::<Vec<u8>>, 0u64);
-            while !s.load(Ordering::Relaxed) {
-                let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
-                if from == to {
-                    if let Some(back) = sender {
-                        let _ = socket.send_to(&buf[..n], back);
-                    }
-                    continue;
-                }
-                sender = Some(from);
-                i += 1;
-                if lose(i) {
-                    d.fetch_add(1, Ordering::Relaxed);
-                } else if swap_every > 0 && i % swap_every == 0 && held.is_none() {
-                    held = Some(buf[..n].to_vec());
-                } else {
-                    let _ = socket.send_to(&buf[..n], to);
-                    if let Some(h) = held.take() {
-                        let _ = socket.send_to(&h, to);
-                    }
-                }
-            }
-        });
-        LossyProxy { port, dropped, stop, thread: Some(thread) }
-    }
-}
-
-impl Drop for LossyProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
@@ -581,8 +524,8 @@ fn udp_raw_frames_arrive_exact_and_in_order_through_loss_and_reordering() {
     let mut p = producer(&format!("udp://127.0.0.1:{recv_port}"));
     let stats = p.stats();
     // 2 % of datagrams lost, every 7th swapped with the next.
-    let proxy = LossyProxy::start(([127, 0, 0, 1], recv_port).into(), |i| i % 50 == 0, 7);
-    let sink = output(json!({ "url": format!("udp://127.0.0.1:{}", proxy.port), "format": "rgba" }));
+    let proxy = LossyProxy::start(([127, 0, 0, 1], recv_port).into(), Box::new(|i| i % 50 == 0), 7).expect("proxy");
+    let sink = output(json!({ "url": format!("udp://{}", proxy.addr), "format": "rgba" }));
     let out_stats = sink.stats();
     let (got, _sink) = send_frames(
         sink,
@@ -618,8 +561,8 @@ fn h264_over_udp_shows_every_frame_at_2_percent_loss_and_recovers_from_an_outage
     let recv_port = free_udp_port();
     let mut p = producer(&format!("udp://127.0.0.1:{recv_port}"));
     let stats = p.stats();
-    let proxy = LossyProxy::start(([127, 0, 0, 1], recv_port).into(), lose, 11);
-    let sink = output(json!({ "url": format!("udp://127.0.0.1:{}", proxy.port), "codec": "h264",
+    let proxy = LossyProxy::start(([127, 0, 0, 1], recv_port).into(), Box::new(lose), 11).expect("proxy");
+    let sink = output(json!({ "url": format!("udp://{}", proxy.addr), "codec": "h264",
         "bitrate": 4000, "keyframe_interval": 600 }));
     let out_stats = sink.stats();
     // Until the last frame or, if that one is lost, a timeout.

@@ -24,6 +24,9 @@ pub enum Workload {
     Media,
     /// PATCH requests per second against `streamlib serve` rendering W1, and the frames it costs.
     Serve,
+    /// The frame protocol against GStreamer on loopback: H.264 over UDP (RTP), raw 720p over TCP
+    /// (GDP), raw 1080p rates, H.264 under 2 % loss.
+    Network,
     /// A long server run (text, moving inputs, live HLS, a PATCH every 100 ms): memory, fds,
     /// threads and HLS size sampled; they must stay flat.
     Soak,
@@ -97,6 +100,7 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
             )
         }
         Workload::Media => return crate::bench_media::media(args.frames, args.runs, args.json.as_deref()),
+        Workload::Network => return crate::bench_network::network(args.frames, args.json.as_deref()),
         Workload::Serve => return crate::bench_serve::serve(if args.quick { 3 } else { 10 }, 4),
         Workload::Soak => {
             let plot = args.plot.as_deref();

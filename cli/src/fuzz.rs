@@ -4,10 +4,12 @@
 
 use anyhow::{bail, Result};
 use std::io::Cursor;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 use streamlib::metadata::{Detection, FrameMetadata};
 use streamlib::net::tcp::{Incoming, PacketReader};
+use streamlib::net::udp::{chunks, Reassembler};
 use streamlib::net::wire::{self, Codec, Compression, Control, Hello, MessageType, Pong, WireFrame, WireTiming};
 use streamlib::YuvColorSpace;
 
@@ -84,6 +86,7 @@ fn seeds() -> Vec<Vec<u8>> {
         Control::Ping(9),
         Control::Pong(Pong::default()),
         Control::Bye(0, "bye".into()),
+        Control::Nack { packet_id: 3, chunks: vec![0, 2] },
     ] {
         out.push(c.packet(1));
     }
@@ -159,6 +162,8 @@ struct Counts {
     controls_ok: u64,
     rejected: u64,
     malformed: u64,
+    /// Packets the UDP reassembler put together from the input's datagrams.
+    reassembled: u64,
 }
 
 /// Everything a receiver does with untrusted bytes: read packets (with resync), decode them.
@@ -176,6 +181,16 @@ fn feed(input: &[u8], counts: &mut Counts) {
         }
     }
     counts.malformed += reader.malformed;
+    // The same bytes over UDP: as one datagram, and cut into chunks that arrive backwards.
+    let mut udp = Reassembler::default();
+    let (from, now) = (SocketAddr::from(([127, 0, 0, 1], 9)), Instant::now());
+    let _ = udp.push(from, input, now);
+    for d in chunks(input, 1, 512).iter().rev() {
+        if udp.push(from, d, now).is_some() {
+            counts.reassembled += 1;
+        }
+    }
+    let _ = udp.nacks(now + std::time::Duration::from_millis(5));
     // The body parsers straight, CRC or not.
     if input.len() > wire::HEADER_LEN {
         let body = &input[wire::HEADER_LEN..];
@@ -240,6 +255,7 @@ mod tests {
             feed(&mutate(&mut rng, &seeds), &mut counts);
         }
         // Resealed mutations get past the CRCs: bodies are both accepted and rejected.
+        assert!(counts.reassembled > 1000, "the UDP reassembler sees whole packets: {}", counts.reassembled);
         assert!(
             counts.frames_ok > 100 && counts.rejected > 100,
             "{} ok, {} rejected",

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_media;
+mod bench_network;
 mod bench_serve;
 mod bench_soak;
 mod compare;

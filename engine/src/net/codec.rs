@@ -1,7 +1,8 @@
 //! JPEG and H.264 for the network kinds, through GStreamer, one frame in and one out: appsrc →
 //! encoder or decoder → appsink, pushed and pulled on the caller's thread so no frame waits in a
-//! queue. x264 runs with `tune=zerolatency` (no lookahead, no B-frames) and slice threads (frame
-//! threads hold a frame back each: x264enc's own threads property undoes the tune's choice); the
+//! queue. x264 runs with `tune=zerolatency` (no B-frames), slice threads and no lookahead
+//! (x264enc's own properties override the tune's: its default `rc-lookahead=40` with automatic
+//! `sync-lookahead` held every frame back by one, measured in `bench network`); the
 //! H.264 decoder uses slice threads for the same reason. Codecs see their own monotonic
 //! timestamps, so a stream whose pts jump (a sender restarting) is never reordered, and every
 //! output says which input it came from.
@@ -145,7 +146,7 @@ impl FrameEncoder {
             Compressed::Jpeg => format!("jpegenc name=enc quality={} ! image/jpeg", s.quality.clamp(1, 100)),
             Compressed::H264 => format!(
                 "x264enc name=enc tune=zerolatency speed-preset=ultrafast bitrate={} key-int-max={} \
-                 byte-stream=true threads=2 sliced-threads=true ! h264parse config-interval=-1 ! \
+                 byte-stream=true threads=2 sliced-threads=true rc-lookahead=0 sync-lookahead=0 ! h264parse config-interval=-1 ! \
                  video/x-h264,stream-format=byte-stream,alignment=au",
                 s.bitrate_kbps.max(50),
                 s.keyframe_interval.max(1)

@@ -6,6 +6,7 @@
 pub mod address;
 #[cfg(feature = "media")]
 pub mod codec;
+pub mod proxy;
 pub mod sink;
 pub mod source;
 pub mod tcp;

@@ -8,7 +8,9 @@ use super::address::{NetAddress, Role, Transport};
 use super::tcp::{self, Incoming, PacketReader};
 use super::udp::{ResendRing, UdpEndpoint};
 use super::unix_ns;
-use super::wire::{self, AlphaMode, ByeReason, Codec, Compression, Control, Hello, MessageType, WireFrame, WireTiming};
+use super::wire::{
+    self, AlphaMode, ByeReason, Codec, Compression, Control, FramePacket, Hello, MessageType, WireFrame, WireTiming,
+};
 use crate::frame::{OutputFrame, PixelFormat};
 use crate::registry::{SinkKind, SinkTarget};
 use crate::scene::SceneError;
@@ -147,7 +149,7 @@ impl crate::counters::Counters for NetOutputStats {
 }
 
 struct Peer {
-    frames: Sender<Arc<Vec<u8>>>,
+    frames: Sender<Arc<FramePacket>>,
     control: Sender<Vec<u8>>,
     credit: AtomicI64,
     ready: AtomicBool,
@@ -251,7 +253,7 @@ impl Hub {
     }
 
     /// Queues `packet` for every receiver that can take it.
-    fn broadcast(&self, packet: Vec<u8>, keyframe: bool) {
+    fn broadcast(&self, packet: FramePacket, keyframe: bool) {
         let packet = Arc::new(packet);
         let gated = self.shared.codec == Codec::H264;
         let stats = &self.shared.stats;
@@ -300,7 +302,7 @@ impl Hub {
 
 fn write_loop(
     mut stream: TcpStream,
-    frames: Receiver<Arc<Vec<u8>>>,
+    frames: Receiver<Arc<FramePacket>>,
     control: Receiver<Vec<u8>>,
     alive: &AtomicBool,
     missed: &AtomicBool,
@@ -315,12 +317,10 @@ fn write_loop(
             },
             recv(frames) -> m => match m {
                 Ok(packet) => {
-                    let mut bytes = (*packet).clone();
-                    if missed.swap(false, Ordering::Relaxed) {
-                        bytes[7] |= wire::FLAG_DISCONTINUITY;
-                    }
-                    wire::stamp_send_time(&mut bytes, unix_ns());
-                    let r = tcp::send(&mut stream, &bytes);
+                    // Only the first bytes differ per receiver (send time, flags, CRCs).
+                    let flags = if missed.swap(false, Ordering::Relaxed) { wire::FLAG_DISCONTINUITY } else { 0 };
+                    let head = packet.head(unix_ns(), flags);
+                    let r = tcp::send(&mut stream, &head).and_then(|()| tcp::send(&mut stream, &packet.bytes[head.len()..]));
                     if r.is_ok() {
                         hub.shared.stats.sent.fetch_add(1, Ordering::Relaxed);
                     }
@@ -409,9 +409,8 @@ impl UdpHub {
     }
 
     /// Sends a packet to every receiver, once cut for all, and keeps it for resending.
-    fn send_all(&self, packet: &mut [u8]) {
+    fn send_all(&self, packet: &[u8]) {
         let targets = self.targets();
-        wire::stamp_send_time(packet, unix_ns());
         let mut endpoint = self.endpoint.lock().unwrap_or_else(|p| p.into_inner());
         let (id, datagrams) = endpoint.cut(packet);
         for to in targets {
@@ -621,7 +620,7 @@ impl NetworkSink {
     }
 
     /// Sends `frame` with `payload` in `codec`.
-    fn send(&mut self, frame: &OutputFrame, codec: Codec, payload: Vec<u8>, strides: [u32; 3], keyframe: bool) {
+    fn send(&mut self, frame: &OutputFrame, codec: Codec, payload: &[u8], strides: [u32; 3], keyframe: bool) {
         let wire_frame = WireFrame {
             codec,
             width: frame.width,
@@ -636,15 +635,18 @@ impl NetworkSink {
                 ..Default::default()
             },
             meta: frame.meta.clone(),
-            payload,
+            payload: Vec::new(),
         };
-        let body = wire::encode_frame(&wire_frame, self.config.compression);
         let flags = if keyframe { wire::FLAG_KEYFRAME } else { 0 };
-        let mut packet = wire::packet(MessageType::Frame, flags, self.config.stream_id, self.sequence, &body);
+        let header = (flags, self.config.stream_id, self.sequence);
+        let mut packet = FramePacket::new(&wire_frame, payload, self.config.compression, header);
         self.sequence += 1;
         match &self.fanout {
             Fanout::Tcp(hub) => hub.broadcast(packet, keyframe),
-            Fanout::Udp(hub) => hub.send_all(&mut packet),
+            Fanout::Udp(hub) => {
+                packet.stamp(unix_ns());
+                hub.send_all(&packet.bytes);
+            }
         }
     }
 
@@ -675,7 +677,7 @@ impl NetworkSink {
                 self.encoding.pop_front();
             }
             if let Some((_, f)) = self.encoding.pop_front() {
-                self.send(&f, self.shared.codec, e.data, [0; 3], e.keyframe);
+                self.send(&f, self.shared.codec, &e.data, [0; 3], e.keyframe);
             }
         }
         // Bounded whatever the encoder does.
@@ -740,7 +742,7 @@ impl Sink for NetworkSink {
         for (i, shape) in frame.format.planes(frame.width, frame.height).iter().enumerate() {
             strides[i] = shape.row_bytes() as u32;
         }
-        self.send(frame, Codec::raw(frame.format), frame.data.clone(), strides, true);
+        self.send(frame, Codec::raw(frame.format), &frame.data, strides, true);
         Ok(())
     }
 
@@ -757,7 +759,7 @@ impl Sink for NetworkSink {
             payload: Vec::new(),
         };
         let body = wire::encode_frame(&end, Compression::None);
-        let mut eos =
+        let eos =
             wire::packet(MessageType::Frame, wire::FLAG_END_OF_STREAM, self.config.stream_id, self.sequence, &body);
         match &self.fanout {
             Fanout::Tcp(hub) => {
@@ -769,9 +771,8 @@ impl Sink for NetworkSink {
                 }
             }
             Fanout::Udp(hub) => {
-                hub.send_all(&mut eos);
-                let mut bye = Control::Bye(ByeReason::Normal as u8, "output finished".into()).packet(u64::MAX);
-                hub.send_all(&mut bye);
+                hub.send_all(&eos);
+                hub.send_all(&Control::Bye(ByeReason::Normal as u8, "output finished".into()).packet(u64::MAX));
             }
         }
         self.stop();

@@ -436,19 +436,26 @@ impl NetworkProducer {
         }
     }
 
-    /// Pixels of a raw frame as the engine takes them.
-    fn raw_planes(frame: &WireFrame) -> Vec<Plane> {
+    /// Pixels of a raw frame as the engine takes them: the first plane keeps the payload's
+    /// buffer, only the (smaller) chroma planes are copied out.
+    fn raw_planes(frame: &mut WireFrame) -> Vec<Plane> {
         let Some(format) = frame.codec.pixel_format() else { return Vec::new() };
-        let mut planes = Vec::new();
+        let mut payload = std::mem::take(&mut frame.payload);
+        let shapes = format.planes(frame.width, frame.height);
+        let mut offsets = Vec::with_capacity(shapes.len());
         let mut offset = 0usize;
-        for (i, shape) in format.planes(frame.width, frame.height).iter().enumerate() {
-            let stride = frame.strides[i] as usize;
-            let len = stride * shape.height as usize;
-            // decode_frame checked that the planes add up to the payload.
-            let data = frame.payload.get(offset..offset + len).unwrap_or_default().to_vec();
-            planes.push(Plane { data, stride });
-            offset += len;
+        for (i, shape) in shapes.iter().enumerate() {
+            offsets.push(offset);
+            offset += frame.strides[i] as usize * shape.height as usize;
         }
+        // decode_frame checked that the planes add up to the payload.
+        let mut planes = Vec::with_capacity(shapes.len());
+        for i in (0..shapes.len()).rev() {
+            let data =
+                if i == 0 { std::mem::take(&mut payload) } else { payload.split_off(offsets[i].min(payload.len())) };
+            planes.push(Plane { data, stride: frame.strides[i] as usize });
+        }
+        planes.reverse();
         planes
     }
 
@@ -580,7 +587,8 @@ impl NetworkProducer {
         }
         let pictures = match frame.codec.pixel_format() {
             Some(format) => {
-                let planes = Self::raw_planes(&frame);
+                let mut frame = frame;
+                let planes = Self::raw_planes(&mut frame);
                 vec![(sequence, format, frame, planes)]
             }
             None => match self.decode_compressed(sequence, frame) {

@@ -38,7 +38,11 @@ pub enum Incoming {
 #[derive(Debug)]
 pub struct PacketReader<R> {
     stream: R,
+    /// Header bytes (or garbage being scanned for the next header).
     buf: Vec<u8>,
+    /// A packet whose header was good, and how much of its body has arrived: bodies are read
+    /// straight into their own buffer, never copied.
+    body: Option<(Header, Vec<u8>, usize)>,
     max_body: u32,
     resyncing: bool,
     /// Packets rejected so far (a run of garbage counts once).
@@ -50,7 +54,7 @@ pub struct PacketReader<R> {
 impl<R: Read> PacketReader<R> {
     /// Reads from `stream`, accepting bodies up to `max_body` bytes.
     pub fn new(stream: R, max_body: u32) -> Self {
-        PacketReader { stream, buf: Vec::new(), max_body, resyncing: false, malformed: 0, last_error: None }
+        PacketReader { stream, buf: Vec::new(), body: None, max_body, resyncing: false, malformed: 0, last_error: None }
     }
 
     /// The stream.
@@ -58,20 +62,14 @@ impl<R: Read> PacketReader<R> {
         &self.stream
     }
 
-    /// Reads until `buf` holds `n` bytes: `Some(true)` done, `Some(false)` closed, `None` timed out.
+    /// Reads until `buf` holds `n` bytes (never more): `Some(true)` done, `Some(false)` closed,
+    /// `None` timed out.
     fn fill(&mut self, n: usize) -> std::io::Result<Option<bool>> {
-        let mut chunk = [0u8; 64 * 1024];
-        while self.buf.len() < n {
-            let want = (n - self.buf.len()).min(chunk.len());
-            match self.stream.read(&mut chunk[..want]) {
-                Ok(0) => return Ok(Some(false)),
-                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Ok(None),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(Some(true))
+        let mut filled = self.buf.len();
+        self.buf.resize(n.max(filled), 0);
+        let result = read_into(&mut self.stream, &mut self.buf, &mut filled);
+        self.buf.truncate(filled);
+        result
     }
 
     fn reject(&mut self, e: WireError) {
@@ -85,6 +83,22 @@ impl<R: Read> PacketReader<R> {
     /// caller says `BYE`); every other fault is counted and skipped.
     pub fn read_packet(&mut self) -> std::io::Result<Result<Incoming, WireError>> {
         loop {
+            if let Some((header, mut body, mut filled)) = self.body.take() {
+                let done = read_into(&mut self.stream, &mut body, &mut filled);
+                match done? {
+                    Some(true) => {}
+                    Some(false) => return Ok(Ok(Incoming::Closed)),
+                    None => {
+                        self.body = Some((header, body, filled));
+                        return Ok(Ok(Incoming::Idle));
+                    }
+                }
+                if let Err(e) = header.check_body(&body) {
+                    self.reject(e);
+                    continue;
+                }
+                return Ok(Ok(Incoming::Packet(Packet { header, body })));
+            }
             match self.fill(HEADER_LEN)? {
                 Some(true) => {}
                 Some(false) => return Ok(Ok(Incoming::Closed)),
@@ -105,22 +119,27 @@ impl<R: Read> PacketReader<R> {
                     continue;
                 }
             };
-            let total = HEADER_LEN + header.body_len as usize;
-            match self.fill(total)? {
-                Some(true) => {}
-                Some(false) => return Ok(Ok(Incoming::Closed)),
-                None => return Ok(Ok(Incoming::Idle)),
-            }
             self.resyncing = false;
-            let body: Vec<u8> = self.buf[HEADER_LEN..total].to_vec();
-            self.buf.drain(..total);
-            if let Err(e) = header.check_body(&body) {
-                self.reject(e);
-                continue;
-            }
-            return Ok(Ok(Incoming::Packet(Packet { header, body })));
+            self.buf.clear();
+            // Bounded by the header's checked body_len.
+            self.body = Some((header, vec![0u8; header.body_len as usize], 0));
         }
     }
+}
+
+/// Reads into `buf[*filled..]` until it is full: `Some(true)` full, `Some(false)` closed,
+/// `None` timed out (what arrived is kept in `filled`).
+fn read_into(stream: &mut impl Read, buf: &mut [u8], filled: &mut usize) -> std::io::Result<Option<bool>> {
+    while *filled < buf.len() {
+        match stream.read(&mut buf[*filled..]) {
+            Ok(0) => return Ok(Some(false)),
+            Ok(k) => *filled += k,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(true))
 }
 
 /// Writes one packet, whole.

@@ -369,16 +369,85 @@ fn raw_len(codec: Codec, width: u32, height: u32, strides: [u32; 3]) -> Result<u
 
 /// A `FRAME` body for `frame`, its raw payload compressed as asked.
 pub fn encode_frame(frame: &WireFrame, compression: Compression) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_body_into(&mut out, frame, &frame.payload, compression);
+    out
+}
+
+/// Where `send_ns` sits in a frame packet (header included).
+const SEND_AT: usize = HEADER_LEN + 40;
+
+/// A whole `FRAME` packet, encoded once for every receiver, with what restamping its send time
+/// needs: the CRC of the body after `send_ns`, so a receiver's copy costs a 48-byte checksum
+/// instead of one over the whole payload (CRC32C combines).
+#[derive(Debug)]
+pub struct FramePacket {
+    /// Header and body.
+    pub bytes: Vec<u8>,
+    tail_crc: u32,
+}
+
+impl FramePacket {
+    /// Encodes `frame` with `payload` (its own `payload` field is not read) into a packet.
+    pub fn new(
+        frame: &WireFrame,
+        payload: &[u8],
+        compression: Compression,
+        (flags, stream_id, sequence): (u8, u32, u64),
+    ) -> FramePacket {
+        let mut bytes = vec![0u8; HEADER_LEN];
+        encode_body_into(&mut bytes, frame, payload, compression);
+        let body_len = (bytes.len() - HEADER_LEN) as u32;
+        let mut head = Vec::with_capacity(28);
+        head.extend_from_slice(&MAGIC);
+        head.extend_from_slice(&[MAJOR, MINOR, MessageType::Frame as u8, flags]);
+        head.extend_from_slice(&stream_id.to_le_bytes());
+        head.extend_from_slice(&sequence.to_le_bytes());
+        head.extend_from_slice(&body_len.to_le_bytes());
+        bytes[..24].copy_from_slice(&head);
+        let tail_crc = crc32c::crc32c(&bytes[SEND_AT + 8..]);
+        let mut packet = FramePacket { bytes, tail_crc };
+        let send_ns = frame.timing.send_ns;
+        let stamped = packet.head(send_ns, 0);
+        packet.bytes[..stamped.len()].copy_from_slice(&stamped);
+        packet
+    }
+
+    /// The first bytes of the packet (header and body up to `send_ns`) with `send_ns` and extra
+    /// `flags` set and both CRCs made right; the rest of the packet follows unchanged.
+    pub fn head(&self, send_ns: u64, flags: u8) -> [u8; SEND_AT + 8] {
+        let mut head = [0u8; SEND_AT + 8];
+        head.copy_from_slice(&self.bytes[..SEND_AT + 8]);
+        head[7] |= flags;
+        head[SEND_AT..].copy_from_slice(&send_ns.to_le_bytes());
+        let tail_len = self.bytes.len() - SEND_AT - 8;
+        let body_crc = crc32c::crc32c_combine(crc32c::crc32c(&head[HEADER_LEN..]), self.tail_crc, tail_len);
+        head[24..28].copy_from_slice(&body_crc.to_le_bytes());
+        let header_crc = crc32c::crc32c(&head[..28]);
+        head[28..32].copy_from_slice(&header_crc.to_le_bytes());
+        head
+    }
+
+    /// Sets `send_ns` in place.
+    pub fn stamp(&mut self, send_ns: u64) {
+        let head = self.head(send_ns, 0);
+        self.bytes[..head.len()].copy_from_slice(&head);
+    }
+}
+
+/// Appends a `FRAME` body for `frame` carrying `payload` to `out`.
+fn encode_body_into(out: &mut Vec<u8>, frame: &WireFrame, payload: &[u8], compression: Compression) {
     let compressed;
+    let raw_len = payload.len();
     let (compression, payload): (u8, &[u8]) = match compression {
         Compression::Lz4 if frame.codec.pixel_format().is_some() => {
-            compressed = lz4_flex::block::compress(&frame.payload);
+            compressed = lz4_flex::block::compress(payload);
             (1, &compressed)
         }
-        _ => (0, &frame.payload),
+        _ => (0, payload),
     };
     let meta = encode_metadata(&frame.meta);
-    let mut out = Vec::with_capacity(FRAME_FIXED_LEN as usize + meta.len() + payload.len());
+    out.reserve(FRAME_FIXED_LEN as usize + meta.len() + payload.len());
     out.extend_from_slice(&FRAME_FIXED_LEN.to_le_bytes());
     let (matrix, range) = match frame.color_space {
         None => (0, 0),
@@ -411,27 +480,12 @@ pub fn encode_frame(frame: &WireFrame, compression: Compression) -> Vec<u8> {
     for v in [frame.width, frame.height, frame.strides[0], frame.strides[1], frame.strides[2]] {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    for v in [meta.len() as u32, payload.len() as u32, frame.payload.len() as u32] {
+    for v in [meta.len() as u32, payload.len() as u32, raw_len as u32] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&[0; 16]);
     out.extend_from_slice(&meta);
     out.extend_from_slice(payload);
-    out
-}
-
-/// Overwrites the `send_ns` of an encoded frame packet (header included), fixing the body CRC:
-/// a frame encoded once for several receivers is stamped as each copy leaves.
-pub fn stamp_send_time(packet: &mut [u8], send_ns: u64) {
-    const SEND_AT: usize = HEADER_LEN + 40;
-    if packet.len() < SEND_AT + 8 {
-        return;
-    }
-    packet[SEND_AT..SEND_AT + 8].copy_from_slice(&send_ns.to_le_bytes());
-    let crc = crc32c::crc32c(&packet[HEADER_LEN..]);
-    packet[24..28].copy_from_slice(&crc.to_le_bytes());
-    let header_crc = crc32c::crc32c(&packet[..28]);
-    packet[28..32].copy_from_slice(&header_crc.to_le_bytes());
 }
 
 /// A bounds-checked reader over untrusted bytes.
@@ -879,6 +933,28 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restamped_frame_packet_is_the_packet_encoded_with_that_send_time() {
+        let mut frame = sample_frame();
+        for send_ns in [0, 1, u64::MAX, 1_733_000_000_123_456_789] {
+            frame.timing.send_ns = send_ns;
+            let direct = packet(MessageType::Frame, FLAG_KEYFRAME, 5, 9, &encode_frame(&frame, Compression::None));
+            let mut p = FramePacket::new(&sample_frame(), &frame.payload, Compression::None, (FLAG_KEYFRAME, 5, 9));
+            p.stamp(send_ns);
+            assert_eq!(p.bytes, direct);
+            let mut head = p.head(send_ns, FLAG_DISCONTINUITY).to_vec();
+            head.extend_from_slice(&p.bytes[head.len()..]);
+            let flagged = packet(
+                MessageType::Frame,
+                FLAG_KEYFRAME | FLAG_DISCONTINUITY,
+                5,
+                9,
+                &encode_frame(&frame, Compression::None),
+            );
+            assert_eq!(head, flagged);
+        }
+    }
 
     pub(crate) fn sample_frame() -> WireFrame {
         let (w, h) = (6, 4);
