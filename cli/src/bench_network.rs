@@ -322,7 +322,7 @@ pub fn network(frames: u64, json: Option<&Path>) -> Result<()> {
     h264_udp(30, None)?;
     rows.extend(h264_udp(frames, None)?);
     rows.extend(raw_tcp(1280, 720, 30, frames, true)?);
-    for fps in [30, 60, 120] {
+    for fps in [30, 60, 120, 240] {
         rows.extend(raw_tcp(1920, 1080, fps, frames, false)?);
     }
     rows.extend(h264_udp(frames, Some(2))?);

@@ -1,8 +1,8 @@
 //! JPEG and H.264 for the network kinds, through GStreamer, one frame in and one out: appsrc →
 //! encoder or decoder → appsink, pushed and pulled on the caller's thread so no frame waits in a
-//! queue. x264 runs with `tune=zerolatency` (no B-frames), slice threads and no lookahead
-//! (x264enc's own properties override the tune's: its default `rc-lookahead=40` with automatic
-//! `sync-lookahead` held every frame back by one, measured in `bench network`); the
+//! queue. x264 runs with `tune=zerolatency` (no B-frames), slice threads, no lookahead and the
+//! stream's real frame rate in its caps (with a variable rate, 0/1, x264enc held every frame back
+//! by one: 33 ms at 30 fps in `bench network`); the
 //! H.264 decoder uses slice threads for the same reason. Codecs see their own monotonic
 //! timestamps, so a stream whose pts jump (a sender restarting) is never reordered, and every
 //! output says which input it came from.
@@ -101,6 +101,8 @@ impl Drop for Pipe {
 /// negotiation).
 const FIRST_FRAME: Duration = Duration::from_secs(2);
 const NEXT_FRAME: Duration = Duration::from_millis(200);
+/// After an older frame came out, how long to wait for the one just put in.
+const CATCH_UP: Duration = Duration::from_millis(50);
 
 /// Encodes I420 frames one at a time.
 pub struct FrameEncoder {
@@ -140,20 +142,21 @@ impl FrameEncoder {
         }
     }
 
-    fn build(&mut self, width: u32, height: u32, cs: YuvColorSpace) -> Result<(), String> {
+    fn build(&mut self, width: u32, height: u32, cs: YuvColorSpace, fps: u64) -> Result<(), String> {
         let s = self.settings;
         let encoder = match s.codec {
             Compressed::Jpeg => format!("jpegenc name=enc quality={} ! image/jpeg", s.quality.clamp(1, 100)),
             Compressed::H264 => format!(
                 "x264enc name=enc tune=zerolatency speed-preset=ultrafast bitrate={} key-int-max={} \
-                 byte-stream=true threads=2 sliced-threads=true rc-lookahead=0 sync-lookahead=0 ! h264parse config-interval=-1 ! \
-                 video/x-h264,stream-format=byte-stream,alignment=au",
+                 byte-stream=true threads=2 sliced-threads=true rc-lookahead=0 sync-lookahead=0 ! \
+                 h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au",
                 s.bitrate_kbps.max(50),
                 s.keyframe_interval.max(1)
             ),
         };
         let caps = format!(
-            "video/x-raw,format=I420,width={width},height={height},framerate=0/1,colorimetry={}",
+            // A real rate: with 0/1 (variable) x264enc held every frame back by one.
+            "video/x-raw,format=I420,width={width},height={height},framerate={fps}/1,colorimetry={}",
             crate::media::colorimetry(cs)
         );
         let description = format!(
@@ -181,7 +184,8 @@ impl FrameEncoder {
         if self.pipe.is_none() || self.shape != (frame.width, frame.height, cs) {
             self.pipe = None;
             self.pending.clear();
-            self.build(frame.width, frame.height, cs)?;
+            let fps = (1e9 / frame.time.duration_ns.max(1) as f64).round().clamp(1.0, 1000.0) as u64;
+            self.build(frame.width, frame.height, cs, fps)?;
         }
         let (Some(pipe), Some(info)) = (&self.pipe, &self.info) else { return Err("no encoder".into()) };
         if keyframe && self.settings.codec == Compressed::H264 && self.frames > 0 {
@@ -192,13 +196,17 @@ impl FrameEncoder {
         }
         let input = self.inputs;
         self.inputs += 1;
-        pipe.push(repack(frame, info), self.frames * TICK_NS, TICK_NS)?;
+        let duration = frame.time.duration_ns.max(1_000_000);
+        pipe.push(repack(frame, info), self.frames * duration, duration)?;
         self.pending.push_back(input);
         let mut wait = if self.frames == 0 { FIRST_FRAME } else { NEXT_FRAME };
         self.frames += 1;
         let mut out = Vec::new();
-        while let Some(sample) = pipe.pull(wait)? {
-            wait = Duration::ZERO;
+        // Until this frame is out: an encoder that fell behind once (a slow first frame) would
+        // otherwise hand each frame over one call late for ever.
+        while !self.pending.is_empty() {
+            let Some(sample) = pipe.pull(wait)? else { break };
+            wait = CATCH_UP;
             let buffer = sample.buffer().ok_or("sample without buffer")?;
             let map = buffer.map_readable().map_err(|e| e.to_string())?;
             out.push(Encoded {
@@ -294,8 +302,10 @@ impl FrameDecoder {
         let mut wait = if self.frames == 0 { FIRST_FRAME } else { NEXT_FRAME };
         self.frames += 1;
         let mut out = Vec::new();
-        while let Some(sample) = pipe.pull(wait)? {
-            wait = Duration::ZERO;
+        // Until this frame's picture is out (see `FrameEncoder::encode`).
+        while out.last().is_none_or(|d: &Decoded| d.input < input) {
+            let Some(sample) = pipe.pull(wait)? else { break };
+            wait = CATCH_UP;
             let caps = sample.caps().ok_or("no caps")?;
             let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| e.to_string())?;
             let buffer = sample.buffer().ok_or("sample without buffer")?;
@@ -324,4 +334,47 @@ pub fn missing_elements(codec: Compressed) -> Vec<String> {
         return names.iter().map(|s| s.to_string()).collect();
     }
     names.iter().filter(|n| gst::ElementFactory::find(n).is_none()).map(|n| n.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::FrameTime;
+    use crate::scene::Fps;
+
+    fn frame(i: u64) -> OutputFrame {
+        let (w, h) = (640u32, 360u32);
+        let mut data = vec![100u8; (w * h * 3 / 2) as usize];
+        data[(i as usize * 37) % (w * h) as usize] = 250;
+        OutputFrame {
+            time: FrameTime::at(Fps::new(30, 1), i),
+            width: w,
+            height: h,
+            format: PixelFormat::I420,
+            color_space: Some(YuvColorSpace::default_for_height(h)),
+            data,
+            meta: Default::default(),
+        }
+    }
+
+    #[test]
+    fn h264_frames_come_out_of_the_call_that_put_them_in() {
+        if !missing_elements(Compressed::H264).is_empty() {
+            return;
+        }
+        let mut e = FrameEncoder::new(EncoderSettings {
+            codec: Compressed::H264,
+            bitrate_kbps: 4000,
+            quality: 85,
+            keyframe_interval: 60,
+        });
+        let mut d = FrameDecoder::new(Compressed::H264);
+        for i in 0..10 {
+            let out = e.encode(&frame(i), false).expect("encode");
+            assert_eq!(out.iter().map(|o| o.input).collect::<Vec<_>>(), vec![i], "encoder, frame {i}");
+            let pictures = d.decode(&out[0].data).expect("decode");
+            assert_eq!(pictures.iter().map(|p| p.input).collect::<Vec<_>>(), vec![i], "decoder, frame {i}");
+            std::thread::sleep(Duration::from_millis(33));
+        }
+    }
 }
