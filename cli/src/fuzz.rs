@@ -223,16 +223,17 @@ pub fn run(args: &FuzzArgs) -> Result<()> {
     bar.finish_and_clear();
     let _ = std::panic::take_hook();
     let secs = started.elapsed().as_secs_f64();
-    println!("| inputs | packets decoded | frames accepted | controls accepted | rejected bodies | malformed headers | panics | inputs/s |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| inputs | packets decoded | frames accepted | controls accepted | rejected bodies | malformed headers | UDP packets reassembled | panics | inputs/s |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
-        "| {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
         args.inputs,
         counts.packets,
         counts.frames_ok,
         counts.controls_ok,
         counts.rejected,
         counts.malformed,
+        counts.reassembled,
         panics,
         args.inputs as f64 / secs
     );
