@@ -283,7 +283,7 @@ fn link_report(engine: &Engine, stats: &streamlib::RunStats) -> Vec<String> {
         let n = |k: &str| c.get(k).copied().unwrap_or(0);
         lines.push(format!(
             "input {id}: {} frames, {} lost, {} incomplete, {} late, {} skipped, {} recovered by keyframe, {} NACKs, \
-             {} malformed; hop latency p50 {} ms p95 {} ms; glass-to-glass p50 {} ms p95 {} ms",
+             {} malformed, {} undecodable; hop latency p50 {} ms p95 {} ms; glass-to-glass p50 {} ms p95 {} ms",
             n("frames"),
             n("lost"),
             n("incomplete"),
@@ -292,6 +292,7 @@ fn link_report(engine: &Engine, stats: &streamlib::RunStats) -> Vec<String> {
             n("recovered"),
             n("nacks"),
             n("malformed"),
+            n("undecodable"),
             ms(c.get("latency_p50_us")),
             ms(c.get("latency_p95_us")),
             ms(c.get("glass_p50_us")),

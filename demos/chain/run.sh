@@ -72,11 +72,13 @@ hop() { # name netns scene frames
   pids+=($!)
 }
 echo "chain: phone -> edge -> cloud, $FRAMES frames, $LOSS % loss and $RATE on edge -> cloud; logs in $OUT"
-hop cloud "$cloud" cloud $((FRAMES + 150))
+# Started cloud, edge, phone a second apart; the edge stops before the phone, so it never forwards
+# a held frame (whose capture time would only grow) and the cloud outlives the edge.
+hop cloud "$cloud" cloud $((FRAMES + 90))
 sleep 1
-hop edge "$edge" edge $((FRAMES + 90))
+hop edge "$edge" edge $((FRAMES + 30))
 sleep 1
-hop phone "$phone" phone "$FRAMES"
+hop phone "$phone" phone $((FRAMES + 60))
 status=0
 for p in "${pids[@]}"; do wait "$p" || status=$?; done
 pids=()
@@ -88,10 +90,11 @@ done
 echo "== edge -> cloud link: $(ip netns exec "$edge" nft list table inet chainloss | grep -o 'packets [0-9]*' | head -n 1) dropped by nftables"
 playlist=$(find "$OUT/cloud/hls" -name '*.m3u8' ! -name master.m3u8 | sort | head -n 1)
 if [ -n "$playlist" ]; then
-  frames=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$playlist" | head -n 1 || echo 0)
+  frames=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$playlist" | sed -n 1p)
   echo "== cloud HLS: $playlist plays $frames frames (ffprobe)"
   last=$(find "$OUT/cloud/hls" -name '*.ts' -o -name '*.m4s' | sort | tail -n 1)
-  [ -n "$last" ] && ffmpeg -v error -y -sseof -0.1 -i "$last" -frames:v 1 "$OUT/cloud/last.png" \
+  # Every frame of the last segment over the same file: the last one stays.
+  [ -n "$last" ] && ffmpeg -v error -y -i "$last" -update 1 "$OUT/cloud/last.png" \
     && echo "== the phone's frame counter as the cloud shows it: $OUT/cloud/last.png"
 fi
 exit $status

@@ -309,7 +309,9 @@ impl FrameDecoder {
             let caps = sample.caps().ok_or("no caps")?;
             let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| e.to_string())?;
             let buffer = sample.buffer().ok_or("sample without buffer")?;
-            let from = buffer.pts().map_or(input, |p| self.base + p.nseconds() / TICK_NS);
+            // Never later than what went in: a decoder that shifted timestamps must not make every
+            // picture belong to a frame not yet sent.
+            let from = buffer.pts().map_or(input, |p| (self.base + p.nseconds() / TICK_NS).min(input));
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).map_err(|e| e.to_string())?;
             let mut planes = Vec::with_capacity(3);
             for (i, shape) in PixelFormat::I420.planes(info.width(), info.height()).iter().enumerate() {

@@ -578,6 +578,10 @@ impl NetworkSink {
                     joined: Mutex::new(Vec::new()),
                     shared: shared.clone(),
                 });
+                if fixed.is_some() {
+                    // The destination the URL names is this output's one receiver from the start.
+                    shared.stats.connections.store(1, Ordering::Relaxed);
+                }
                 let h = hub.clone();
                 let inbound = UdpEndpoint::new(inbound, ms(100), ms(100), ms(0));
                 let thread = spawn("streamlib net udp control", Box::new(move || h.control_loop(inbound)))?;

@@ -246,7 +246,14 @@ struct Decoding {
     pending: std::collections::VecDeque<(u64, u64, WireFrame)>,
     #[cfg(feature = "media")]
     inputs: u64,
+    /// Compressed frames in a row that gave no picture.
+    #[cfg(feature = "media")]
+    barren: u32,
 }
+
+/// Frames in a row a decoder may swallow before it is started afresh at the next keyframe.
+#[cfg(feature = "media")]
+const MAX_BARREN: u32 = 15;
 
 /// The codecs this build can decode, as a hello's mask.
 fn decodable() -> u32 {
@@ -483,6 +490,15 @@ impl NetworkProducer {
         };
         d.pending.push_back((d.inputs, sequence, WireFrame { payload: Vec::new(), ..frame }));
         d.inputs += 1;
+        d.barren = if pictures.is_empty() { d.barren + 1 } else { 0 };
+        if d.barren >= MAX_BARREN {
+            // A wedged decoder: a fresh one, from the next keyframe.
+            d.barren = 0;
+            decoder.reset();
+            d.need_key = true;
+            d.pending.clear();
+            return Err(format!("the decoder gave nothing for {MAX_BARREN} frames; restarted"));
+        }
         let mut out = Vec::new();
         for p in pictures {
             while d.pending.front().is_some_and(|(i, ..)| *i < p.input) {

@@ -24,10 +24,13 @@ const MAX_PARTIAL: usize = 8;
 const MAX_BUFFERED: usize = HEADER_LEN + MAX_BODY as usize;
 /// Frames held back waiting for an earlier one.
 const MAX_HELD: usize = 8;
-/// A packet whose datagrams stopped arriving this long ago is missing some: ask again.
-const NACK_AFTER: Duration = Duration::from_millis(3);
+/// A packet whose datagrams stopped arriving this long ago is missing some: ask again. Not much
+/// shorter: a sender preempted mid-frame (a busy machine) would be asked for what is still coming.
+const NACK_AFTER: Duration = Duration::from_millis(8);
 /// Between two asks for the same packet.
-const NACK_RETRY: Duration = Duration::from_millis(15);
+const NACK_RETRY: Duration = Duration::from_millis(20);
+/// Completed packet ids remembered per reassembler, so resent copies are not new packets.
+const RECENT_DONE: usize = 128;
 /// Asks per packet at most.
 const MAX_NACKS: u8 = 3;
 /// Packet ids missing entirely that are remembered for asking.
@@ -108,6 +111,9 @@ pub struct Reassembler {
     /// The newest packet id of each sender (one or a few).
     newest: Vec<(SocketAddr, u32)>,
     missing: Vec<Missing>,
+    done: std::collections::VecDeque<(SocketAddr, u32)>,
+    /// Datagrams of packets already complete (resent copies, duplicates on the way).
+    pub duplicates: u64,
     /// Packets given up: timed out or pushed out by newer ones.
     pub incomplete: u64,
     /// Datagrams that are not chunks of a packet, or contradict the others of theirs.
@@ -130,12 +136,17 @@ impl Reassembler {
             self.malformed += 1;
             return None;
         }
+        if self.done.contains(&(from, id)) {
+            self.duplicates += 1;
+            return None;
+        }
         self.note_id(from, id, now);
         if count == 1 {
             if part.len() != total {
                 self.malformed += 1;
                 return None;
             }
+            self.mark_done(from, id);
             return Some(part.to_vec());
         }
         let at = match self.partial.iter().position(|p| p.from == from && p.id == id) {
@@ -180,6 +191,7 @@ impl Reassembler {
         }
         let p = self.partial.remove(at);
         self.buffered -= p.bytes;
+        self.mark_done(p.from, p.id);
         if p.bytes != p.total {
             self.malformed += 1;
             return None;
@@ -187,6 +199,13 @@ impl Reassembler {
         let mut packet = Vec::with_capacity(p.total);
         p.parts.into_values().for_each(|part| packet.extend_from_slice(&part));
         Some(packet)
+    }
+
+    fn mark_done(&mut self, from: SocketAddr, id: u32) {
+        if self.done.len() == RECENT_DONE {
+            self.done.pop_front();
+        }
+        self.done.push_back((from, id));
     }
 
     /// Remembers ids skipped between a sender's newest and `id` as missing; forgets `id` as missing.
@@ -581,18 +600,20 @@ mod tests {
         // Packet 2 never comes; packet 3 does.
         assert!(r.push(addr(), &chunks(&[3u8; 10], 3, 1400)[0], t0).is_some());
         assert!(r.nacks(t0 + Duration::from_millis(1)).is_empty(), "too soon to ask");
-        let mut asked = r.nacks(t0 + Duration::from_millis(4));
+        let mut asked = r.nacks(t0 + NACK_AFTER);
         asked.sort_by_key(|n| n.1);
         assert_eq!(asked, vec![(addr(), 1, vec![1]), (addr(), 2, vec![])]);
-        let mut t = t0 + Duration::from_millis(4);
+        let mut t = t0 + NACK_AFTER;
         let mut asks = 1;
         for _ in 0..20 {
-            t += Duration::from_millis(16);
+            t += NACK_RETRY;
             asks += r.nacks(t).iter().filter(|n| n.1 == 1).count();
         }
         assert_eq!(asks, usize::from(MAX_NACKS));
-        // The resent chunk completes the packet.
+        // The resent chunk completes the packet; a second copy of it is a duplicate, not a packet.
         assert_eq!(r.push(addr(), &first[1], t).map(|p| p.len()), Some(3000));
+        assert!(r.push(addr(), &first[1], t).is_none());
+        assert_eq!((r.duplicates, r.pending()), (1, 0));
     }
 
     #[test]
