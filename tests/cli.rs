@@ -582,3 +582,43 @@ fn the_three_hop_chain_carries_frames_through_loss_into_hls() {
     let left = Command::new("ip").args(["netns", "list"]).output().expect("ip netns");
     assert!(!String::from_utf8_lossy(&left.stdout).contains(&format!("sledge{}", std::process::id())));
 }
+
+/// `--output srt://…?mode=listener`: ffprobe, calling in mid-stream, reads H.264 in MPEG-TS at the
+/// output's size until the render ends (issue 13, first part).
+#[test]
+fn an_srt_listener_output_is_read_by_ffprobe() {
+    let scene = tmp("srt-scene.json");
+    std::fs::write(
+        &scene,
+        r#"{ "width": 320, "height": 180, "fps": 30,
+             "inputs": { "bars": { "kind": "test_pattern", "pattern": "smpte_bars" } },
+             "layers": [ { "id": "bars", "kind": "video", "input": "bars" } ] }"#,
+    )
+    .expect("scene");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let url = format!("srt://127.0.0.1:{port}?mode=listener&latency=20");
+    let mut render = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .args(["render"])
+        .arg(&scene)
+        .args(["--realtime", "--frames", "120", "--output", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("render");
+    std::thread::sleep(Duration::from_millis(1000));
+    let probe = Command::new("ffprobe")
+        .args(["-v", "quiet", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0"])
+        .arg(format!("srt://127.0.0.1:{port}?mode=caller"))
+        .output()
+        .expect("ffprobe");
+    let status = render.wait().expect("render ends");
+    let mut err = String::new();
+    render.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    assert!(status.success(), "{err}");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    let fields: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
+    assert_eq!(fields.get(..3), Some(&["h264", "320", "180"][..]), "{text}");
+    let frames: u64 = fields.get(3).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    assert!(frames >= 20, "ffprobe decoded {frames} frames of the last ~3 s");
+}

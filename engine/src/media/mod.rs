@@ -1,12 +1,13 @@
 //! Media I/O through GStreamer (feature `media`): decoded file, camera and screen inputs whose
 //! planes are converted on the GPU, encoded file outputs fed by NV12 readback, HLS with an
-//! adaptive-bitrate ladder scaled on the GPU, and `probe` for file metadata.
+//! adaptive-bitrate ladder scaled on the GPU, SRT (MPEG-TS) out, and `probe` for file metadata.
 
 mod capture;
 mod decode;
 mod encode;
 mod hls;
 mod probe;
+mod srt;
 
 pub use capture::{list_cameras, CameraConfig, CameraKind, CameraProducer, DeviceInfo, ScreenConfig, ScreenKind};
 pub use decode::{open_file, FileSourceConfig, FileSourceKind, GstProducer};
@@ -14,6 +15,7 @@ pub(crate) use encode::colorimetry;
 pub use encode::{Codec, Container, EncodedFileKind, EncoderSettings, FileSink, FileSinkConfig, Preset};
 pub use hls::{h264_level, HlsConfig, HlsKind, HlsMode, RenditionSpec};
 pub use probe::{probe, MediaInfo};
+pub use srt::{SrtOutputConfig, SrtOutputKind, SrtSink};
 
 /// Why GStreamer could not start, or a file could not be probed.
 #[derive(Debug, Clone, thiserror::Error)]
