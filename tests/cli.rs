@@ -583,10 +583,11 @@ fn the_three_hop_chain_carries_frames_through_loss_into_hls() {
     assert!(!String::from_utf8_lossy(&left.stdout).contains(&format!("sledge{}", std::process::id())));
 }
 
-/// `--output srt://…?mode=listener`: ffprobe, calling in mid-stream, reads H.264 in MPEG-TS at the
-/// output's size until the render ends (issue 13, first part).
+/// `--output srt://…?mode=listener&passphrase=…`: ffprobe with a wrong passphrase is refused;
+/// with the right one, calling in mid-stream, it reads H.264 in MPEG-TS at the output's size until
+/// the render ends (issue 13, first part).
 #[test]
-fn an_srt_listener_output_is_read_by_ffprobe() {
+fn an_srt_listener_output_is_read_by_ffprobe_with_its_passphrase() {
     let scene = tmp("srt-scene.json");
     std::fs::write(
         &scene,
@@ -596,7 +597,7 @@ fn an_srt_listener_output_is_read_by_ffprobe() {
     )
     .expect("scene");
     let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let url = format!("srt://127.0.0.1:{port}?mode=listener&latency=20");
+    let url = format!("srt://127.0.0.1:{port}?mode=listener&latency=20&passphrase=streamlib-secret");
     let mut render = Command::new(env!("CARGO_BIN_EXE_streamlib"))
         .args(["render"])
         .arg(&scene)
@@ -606,10 +607,16 @@ fn an_srt_listener_output_is_read_by_ffprobe() {
         .spawn()
         .expect("render");
     std::thread::sleep(Duration::from_millis(1000));
+    let wrong = Command::new("ffprobe")
+        .args(["-v", "quiet", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(format!("srt://127.0.0.1:{port}?mode=caller&passphrase=not-the-secret"))
+        .output()
+        .expect("ffprobe");
+    assert!(!wrong.status.success() && wrong.stdout.is_empty(), "a wrong passphrase is refused");
     let probe = Command::new("ffprobe")
         .args(["-v", "quiet", "-count_frames", "-select_streams", "v:0"])
         .args(["-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0"])
-        .arg(format!("srt://127.0.0.1:{port}?mode=caller"))
+        .arg(format!("srt://127.0.0.1:{port}?mode=caller&passphrase=streamlib-secret"))
         .output()
         .expect("ffprobe");
     let status = render.wait().expect("render ends");
@@ -620,5 +627,5 @@ fn an_srt_listener_output_is_read_by_ffprobe() {
     let fields: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
     assert_eq!(fields.get(..3), Some(&["h264", "320", "180"][..]), "{text}");
     let frames: u64 = fields.get(3).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
-    assert!(frames >= 20, "ffprobe decoded {frames} frames of the last ~3 s");
+    assert!(frames >= 15, "ffprobe decoded {frames} frames of the last seconds");
 }

@@ -7,6 +7,7 @@ use common::{gpu, scene};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 use streamlib::media::{self, GstProducer};
 use streamlib::sinks::MemorySink;
 use streamlib::sources::{FrameProducer, SourceError};
@@ -575,4 +576,45 @@ fn camera_errors_are_clear() {
         .expect_err("no camera here");
         assert!(err.to_string().contains("no camera found"), "{err}");
     }
+}
+
+/// An `srt` listener input takes what gst-launch-1.0 sends as a caller (H.264 in MPEG-TS): the
+/// composited frame shows the sender's red picture. Built before any caller exists, it waits on
+/// its own thread (issue 13).
+#[test]
+fn an_srt_listener_input_shows_what_a_gstreamer_caller_sends() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let scene = scene(json!({
+        "width": 64, "height": 36, "fps": 30, "background": "#0000FF",
+        "inputs": { "cam": { "kind": "srt", "url": format!("srt://127.0.0.1:{port}?mode=listener&latency=20") } },
+        "layers": [ { "id": "cam", "kind": "video", "input": "cam" } ]
+    }));
+    let mut engine = common::engine(scene);
+    let mut sender = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", "pattern=red", "is-live=true", "num-buffers=240", "!"])
+        .args([
+            "video/x-raw,width=320,height=180,framerate=30/1",
+            "!",
+            "x264enc",
+            "tune=zerolatency",
+            "key-int-max=15",
+            "!",
+        ])
+        .args(["mpegtsmux", "!", "srtsink", &format!("uri=srt://127.0.0.1:{port}?mode=caller&latency=20")])
+        .spawn()
+        .expect("gst-launch-1.0");
+    // Offline pacing waits up to 5 s for a live input's first frame; the caller needs a moment.
+    let mut shown = None;
+    for i in 0..10 {
+        let frame = engine.render_and_read(i, PixelFormat::Rgba8).expect("render");
+        let [r, g, b, _] = frame.rgba_at(32, 18);
+        if r > 200 && g < 60 && b < 60 {
+            shown = Some(i);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert!(shown.is_some(), "the sender's red never showed");
 }

@@ -297,10 +297,13 @@ impl Default for Registry {
         r.register_sink("png", PngSinkKind);
         #[cfg(feature = "media")]
         {
-            use crate::media::{CameraKind, EncodedFileKind, FileSourceKind, HlsKind, ScreenKind, SrtOutputKind};
+            use crate::media::{
+                CameraKind, EncodedFileKind, FileSourceKind, HlsKind, ScreenKind, SrtInputKind, SrtOutputKind,
+            };
             r.register_input("file", FileSourceKind);
             r.register_input("camera", CameraKind);
             r.register_input("screen", ScreenKind);
+            r.register_input("srt", SrtInputKind);
             r.register_sink("file", EncodedFileKind);
             r.register_sink("hls", HlsKind);
             r.register_sink("srt", SrtOutputKind);

@@ -66,6 +66,12 @@ impl GstProducer {
     /// Builds `description` (which must end in `appsink name=sink`), prerolls it and reports the
     /// first error if it cannot.
     pub fn launch(label: &str, description: &str, live: bool) -> Result<Self, SourceError> {
+        Self::launch_within(label, description, live, PREROLL_TIMEOUT)
+    }
+
+    /// `launch`, giving up when no frame came within `timeout` (a network input waiting for its
+    /// peer tries again later).
+    pub fn launch_within(label: &str, description: &str, live: bool, timeout: Duration) -> Result<Self, SourceError> {
         let open_err = |message: String| SourceError::Open { path: label.to_string(), message };
         init().map_err(|e| open_err(e.to_string()))?;
         let pipeline = gst::parse::launch_full(description, None, gst::ParseFlags::FATAL_ERRORS)
@@ -102,17 +108,17 @@ impl GstProducer {
             nominal_duration_ns: 0,
             ended: false,
         };
-        producer.preroll().map_err(open_err)?;
+        producer.preroll(timeout).map_err(open_err)?;
         Ok(producer)
     }
 
-    fn preroll(&mut self) -> Result<(), String> {
+    fn preroll(&mut self, timeout: Duration) -> Result<(), String> {
         let target = if self.live { gst::State::Playing } else { gst::State::Paused };
         let change = self.pipeline.set_state(target);
         if change.is_err() {
             return Err(self.error_or("the pipeline refused to start"));
         }
-        let deadline = Instant::now() + PREROLL_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         let sample = loop {
             let pulled = if self.live {
                 self.appsink.try_pull_sample(clock_time(PULL_TIMEOUT.as_nanos() as u64))
@@ -129,7 +135,7 @@ impl GstProducer {
                 return Err("the stream holds no video frames".into());
             }
             if Instant::now() > deadline {
-                return Err(format!("no frame within {} s", PREROLL_TIMEOUT.as_secs()));
+                return Err(format!("no frame within {:.1} s", timeout.as_secs_f64()));
             }
         };
         if !self.live {

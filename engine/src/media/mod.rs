@@ -15,7 +15,7 @@ pub(crate) use encode::colorimetry;
 pub use encode::{Codec, Container, EncodedFileKind, EncoderSettings, FileSink, FileSinkConfig, Preset};
 pub use hls::{h264_level, HlsConfig, HlsKind, HlsMode, RenditionSpec};
 pub use probe::{probe, MediaInfo};
-pub use srt::{SrtOutputConfig, SrtOutputKind, SrtSink};
+pub use srt::{SrtInputConfig, SrtInputKind, SrtOutputConfig, SrtOutputKind, SrtProducer, SrtSink};
 
 /// Why GStreamer could not start, or a file could not be probed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,14 +1,23 @@
-//! The `srt` output: H.264 at zero latency in MPEG-TS over SRT (`srtsink`), as a listener that
-//! OBS, ffmpeg, VLC or a media server calls, or as a caller pushing to a listener. The URL takes
-//! GStreamer's SRT conventions: `srt://host:port?mode=listener&latency=20&passphrase=…&streamid=…`.
+//! SRT in and out. The output: H.264 at zero latency in MPEG-TS over SRT (`srtsink`), as a
+//! listener that OBS, ffmpeg, VLC or a media server calls, or as a caller pushing to a listener.
+//! The input (`srtsrc ! tsdemux`, any codec GStreamer decodes) waits for its peer on the producer
+//! thread, never at build, and starts again with backoff when the peer goes; meanwhile the last
+//! frame is held. URLs take GStreamer's SRT conventions:
+//! `srt://host:port?mode=listener&latency=20&passphrase=…&streamid=…`. `tsdemux` holds a frame or
+//! so before it hands one on (MPEG-TS timing), on top of SRT's `latency`.
 
+use super::decode::{GstProducer, APPSINK_CAPS};
 use super::encode::{Codec, EncodePipeline};
+use crate::frame::TimestampedFrame;
 use crate::frame::{OutputFrame, PixelFormat};
+use crate::registry::{BuildContext, BuildError, InputKind};
 use crate::registry::{SinkKind, SinkTarget};
 use crate::scene::SceneError;
 use crate::sinks::{Sink, SinkError};
+use crate::sources::{FrameProducer, Source, SourceError, ThreadedSource};
 use gstreamer::prelude::*;
 use serde::Deserialize;
+use std::time::{Duration, Instant};
 
 /// `{"kind": "srt", "url": "srt://0.0.0.0:9000?mode=listener&latency=20"}` in `outputs`.
 #[derive(Clone, Debug, Deserialize)]
@@ -148,6 +157,127 @@ impl SinkKind for SrtOutputKind {
 
     fn build(&self, target: &SinkTarget<'_>, config: SrtOutputConfig) -> Result<Vec<Box<dyn Sink>>, SinkError> {
         Ok(vec![Box::new(SrtSink::start(&config, target)?)])
+    }
+}
+
+/// `{"kind": "srt", "url": "srt://0.0.0.0:9000?mode=listener"}` in `inputs`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrtInputConfig {
+    /// `srt://host:port` with GStreamer's query parameters; caller by default.
+    pub url: String,
+    /// How long the last frame stays on screen after frames stop, in ms; then nothing.
+    #[serde(default = "default_hold_ms")]
+    pub hold_ms: u64,
+}
+
+fn default_hold_ms() -> u64 {
+    1000
+}
+
+/// How long one attempt waits for a first frame: a listener waits for a caller this long.
+const ATTEMPT: Duration = Duration::from_secs(5);
+
+/// Reads an SRT stream for a `ThreadedSource`, (re)connecting on its own thread.
+pub struct SrtProducer {
+    label: String,
+    description: String,
+    running: Option<GstProducer>,
+    next_attempt: Instant,
+    backoff: Duration,
+}
+
+impl SrtProducer {
+    /// Checks the URL; connecting waits for the first `next_frame`.
+    pub fn new(config: &SrtInputConfig) -> Result<Self, SourceError> {
+        check_url(&config.url).map_err(SourceError::Unsupported)?;
+        let description = format!(
+            "srtsrc uri=\"{}\" ! tsdemux latency=0 ! decodebin ! videoconvert ! {APPSINK_CAPS} ! appsink name=sink",
+            config.url.replace('"', "")
+        );
+        Ok(SrtProducer {
+            label: config.url.clone(),
+            description,
+            running: None,
+            next_attempt: Instant::now(),
+            backoff: Duration::from_millis(250),
+        })
+    }
+}
+
+impl FrameProducer for SrtProducer {
+    fn next_frame(&mut self) -> Result<Option<TimestampedFrame>, SourceError> {
+        if self.running.is_none() {
+            if Instant::now() < self.next_attempt {
+                std::thread::sleep(Duration::from_millis(50));
+                return Err(SourceError::NotYet);
+            }
+            match GstProducer::launch_within(&self.label, &self.description, true, ATTEMPT) {
+                Ok(p) => {
+                    self.running = Some(p);
+                    self.backoff = Duration::from_millis(250);
+                }
+                Err(e) => {
+                    self.next_attempt = Instant::now() + self.backoff;
+                    self.backoff = (self.backoff * 2).min(Duration::from_secs(4));
+                    tracing::debug!("{}: {e}; trying again", self.label);
+                    return Err(SourceError::NotYet);
+                }
+            }
+        }
+        let Some(p) = self.running.as_mut() else { return Err(SourceError::NotYet) };
+        match p.next_frame() {
+            Ok(Some(mut frame)) => {
+                // What the stream's caps say, as a file input does.
+                frame.color_space.get_or_insert(p.color_space());
+                Ok(Some(frame))
+            }
+            Err(SourceError::NotYet) => Err(SourceError::NotYet),
+            // The peer went (end of stream or an error): hold the last frame and start again.
+            Ok(None) | Err(_) => {
+                self.running = None;
+                self.next_attempt = Instant::now() + self.backoff;
+                Err(SourceError::NotYet)
+            }
+        }
+    }
+
+    fn is_finite(&self) -> bool {
+        false
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+}
+
+/// Registry entry for `"kind": "srt"` inputs.
+#[derive(Debug, Default)]
+pub struct SrtInputKind;
+
+impl InputKind for SrtInputKind {
+    type Config = SrtInputConfig;
+
+    fn check(&self, config: &SrtInputConfig) -> Result<(), SceneError> {
+        check_url(&config.url).map_err(|m| SceneError::new("url", m))
+    }
+
+    fn build(&self, id: &str, config: SrtInputConfig, _ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
+        let missing: Vec<&str> = ["srtsrc", "tsdemux"]
+            .into_iter()
+            .filter(|e| super::init().is_err() || gstreamer::ElementFactory::find(e).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(BuildError::new(
+                format!("inputs.{id}"),
+                SourceError::Unsupported(format!("GStreamer elements missing here: {}", missing.join(", "))),
+            ));
+        }
+        let producer = SrtProducer::new(&config).map_err(|e| BuildError::new(format!("inputs.{id}"), e))?;
+        let source = ThreadedSource::spawn(id, producer, crate::YuvColorSpace::default(), u64::MAX / 4)
+            .map_err(|e| BuildError::new(id, e))?
+            .with_hold(Duration::from_millis(config.hold_ms));
+        Ok(Box::new(source))
     }
 }
 
