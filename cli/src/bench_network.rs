@@ -1,7 +1,8 @@
 //! `streamlib bench network`: the frame protocol against GStreamer on loopback, side by side on
 //! the same frames: H.264 640x360@30 over UDP (GStreamer: RTP), raw 1280x720@30 I420 over TCP
-//! (GStreamer: GDP over tcpserversink), the raw 1080p rates TCP holds, and H.264 under 2 %
-//! datagram loss (the same lossy proxy in front of both). Latency is from handing a frame to the
+//! (GStreamer: GDP over tcpserversink), the raw 1080p rates TCP holds, H.264 under 2 %
+//! datagram loss (the same lossy proxy in front of both), and H.264 over SRT in MPEG-TS (our
+//! `srt` output and input against the same GStreamer elements alone). Latency is from handing a frame to the
 //! sender to the receiver having its pixels (encode, network, decode), read back from an index
 //! drawn into each frame, so nothing is taken on trust from either side's timestamps.
 
@@ -303,6 +304,58 @@ fn raw_tcp(w: u32, h: u32, fps: u64, count: u64, with_gst: bool) -> Result<Vec<O
     Ok(out)
 }
 
+/// The same frame as NV12 (what the encoded outputs take).
+fn to_nv12(f: &OutputFrame) -> OutputFrame {
+    let (w, h) = (f.width as usize, f.height as usize);
+    let mut data = f.data[..w * h].to_vec();
+    let (u, v) = (f.plane(1), f.plane(2));
+    for (a, b) in u.iter().zip(v) {
+        data.extend_from_slice(&[*a, *b]);
+    }
+    OutputFrame { format: PixelFormat::Nv12, data, meta: f.meta.clone(), ..*f }
+}
+
+fn srt_case(count: u64) -> Result<[Outcome; 2]> {
+    let (w, h) = (640, 360);
+    let case = "H.264 640x360@30, SRT latency 20 ms, MPEG-TS".to_string();
+    let port = free_port()?;
+    let url = format!("srt://127.0.0.1:{port}?mode=listener&latency=20");
+    let target = streamlib::registry::SinkTarget { path: Path::new(&url), width: w, height: h, fps: Fps::new(30, 1) };
+    let config: streamlib::media::SrtOutputConfig =
+        serde_json::from_value(serde_json::json!({ "url": url, "bitrate": 4000, "keyframe_interval": 60 }))?;
+    let mut sink = streamlib::media::SrtSink::start(&config, &target)?;
+    let input: streamlib::media::SrtInputConfig =
+        serde_json::from_value(serde_json::json!({ "url": format!("srt://127.0.0.1:{port}?mode=caller&latency=20") }))?;
+    let receive = move |arrivals: Arrivals, stop: Arc<AtomicBool>| {
+        let Ok(mut producer) = streamlib::media::SrtProducer::new(&input) else { return };
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(Some(f)) = producer.next_frame() {
+                if let FrameData::Cpu(planes) = &f.data {
+                    if let Some(i) = planes.first().and_then(|p| read_index(&p.data, p.stride)) {
+                        if let Ok(mut a) = arrivals.lock() {
+                            a.push((i, Instant::now()));
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let ours = measure(&case, "streamlib", (w, h, 30, count), |f| Ok(sink.write(&to_nv12(f))?), receive)?;
+    sink.finish()?;
+    let port = free_port()?;
+    let sender = GstSender::start(
+        w,
+        h,
+        30,
+        &format!("{X264} ! h264parse config-interval=-1 ! mpegtsmux alignment=7 ! srtsink uri=\"srt://127.0.0.1:{port}?mode=listener&latency=20\" wait-for-connection=false sync=false async=false"),
+    )?;
+    let receiver = gst_receiver(format!(
+        "srtsrc uri=\"srt://127.0.0.1:{port}?mode=caller&latency=20\" ! tsdemux latency=0 ! h264parse ! avdec_h264 thread-type=slice max-threads=2 ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false"
+    ));
+    let theirs = measure(&case, "GStreamer", (w, h, 30, count), |f| sender.send(f), receiver)?;
+    Ok([ours, theirs])
+}
+
 pub fn network(frames: u64, json: Option<&Path>) -> Result<()> {
     gst::init()?;
     for element in ["x264enc", "avdec_h264", "rtph264pay", "gdppay", "tcpserversink"] {
@@ -326,6 +379,7 @@ pub fn network(frames: u64, json: Option<&Path>) -> Result<()> {
         rows.extend(raw_tcp(1920, 1080, fps, frames, false)?);
     }
     rows.extend(h264_udp(frames, Some(2))?);
+    rows.extend(srt_case(frames)?);
     println!();
     println!("| case | peer | shown | p50 ms | p95 ms | longest freeze ms | p50 ratio GStreamer / streamlib |");
     println!("|---|---|---|---|---|---|---|");
