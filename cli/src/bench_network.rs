@@ -152,23 +152,27 @@ fn frame_index_rows(i: u64, w: u32) -> Vec<u8> {
     full.data[..w as usize * BLOCK].to_vec()
 }
 
+/// Pulls frames from `producer` until told to stop, noting when each index arrived.
+fn collect(mut producer: impl FrameProducer, arrivals: &Arrivals, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(Some(f)) = producer.next_frame() else { continue };
+        let FrameData::Cpu(planes) = &f.data else { continue };
+        if let Some(i) = planes.first().and_then(|p| read_index(&p.data, p.stride)) {
+            if let Ok(mut a) = arrivals.lock() {
+                a.push((i, Instant::now()));
+            }
+        }
+    }
+}
+
 fn ours_receiver(url: String) -> impl FnOnce(Arrivals, Arc<AtomicBool>) + Send + 'static {
     move |arrivals, stop| {
         let config: NetworkInputConfig = match serde_json::from_value(serde_json::json!({ "url": url })) {
             Ok(c) => c,
             Err(_) => return,
         };
-        let Ok(mut producer) = NetworkProducer::open(&config, "bench") else { return };
-        while !stop.load(Ordering::Relaxed) {
-            if let Ok(Some(f)) = producer.next_frame() {
-                if let FrameData::Cpu(planes) = &f.data {
-                    if let Some(i) = planes.first().and_then(|p| read_index(&p.data, p.stride)) {
-                        if let Ok(mut a) = arrivals.lock() {
-                            a.push((i, Instant::now()));
-                        }
-                    }
-                }
-            }
+        if let Ok(producer) = NetworkProducer::open(&config, "bench") {
+            collect(producer, &arrivals, &stop);
         }
     }
 }
@@ -327,17 +331,8 @@ fn srt_case(count: u64) -> Result<[Outcome; 2]> {
     let input: streamlib::media::SrtInputConfig =
         serde_json::from_value(serde_json::json!({ "url": format!("srt://127.0.0.1:{port}?mode=caller&latency=20") }))?;
     let receive = move |arrivals: Arrivals, stop: Arc<AtomicBool>| {
-        let Ok(mut producer) = streamlib::media::SrtProducer::new(&input) else { return };
-        while !stop.load(Ordering::Relaxed) {
-            if let Ok(Some(f)) = producer.next_frame() {
-                if let FrameData::Cpu(planes) = &f.data {
-                    if let Some(i) = planes.first().and_then(|p| read_index(&p.data, p.stride)) {
-                        if let Ok(mut a) = arrivals.lock() {
-                            a.push((i, Instant::now()));
-                        }
-                    }
-                }
-            }
+        if let Ok(producer) = streamlib::media::SrtProducer::new(&input) {
+            collect(producer, &arrivals, &stop);
         }
     };
     let ours = measure(&case, "streamlib", (w, h, 30, count), |f| Ok(sink.write(&to_nv12(f))?), receive)?;

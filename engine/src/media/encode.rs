@@ -623,6 +623,21 @@ impl Sink for FileSink {
     }
 }
 
+/// An encoding pipeline is a sink as it is (the SRT output is one).
+impl Sink for EncodePipeline {
+    fn format(&self) -> PixelFormat {
+        EncodePipeline::format(self)
+    }
+
+    fn write(&mut self, frame: &OutputFrame) -> Result<(), SinkError> {
+        self.push(frame)
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        EncodePipeline::finish(self)
+    }
+}
+
 /// Registry entry for `"kind": "file"` outputs and the mp4/mov/mkv/webm extensions.
 #[derive(Debug, Default)]
 pub struct EncodedFileKind;

@@ -9,7 +9,6 @@
 use super::decode::{GstProducer, APPSINK_CAPS};
 use super::encode::{Codec, EncodePipeline};
 use crate::frame::TimestampedFrame;
-use crate::frame::{OutputFrame, PixelFormat};
 use crate::registry::{BuildContext, BuildError, InputKind};
 use crate::registry::{SinkKind, SinkTarget};
 use crate::scene::SceneError;
@@ -67,14 +66,12 @@ fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The sink of an `srt` output.
-pub struct SrtSink {
-    pipeline: EncodePipeline,
-}
+/// The sink of an `srt` output: an encoding pipeline ending in `srtsink`.
+pub struct SrtSink;
 
 impl SrtSink {
     /// Starts the encoder and the SRT socket (a listener binds now).
-    pub fn start(config: &SrtOutputConfig, target: &SinkTarget<'_>) -> Result<Self, SinkError> {
+    pub fn start(config: &SrtOutputConfig, target: &SinkTarget<'_>) -> Result<EncodePipeline, SinkError> {
         check_url(&config.url).map_err(SinkError::Unsupported)?;
         if target.width % 2 == 1 || target.height % 2 == 1 {
             return Err(SinkError::Unsupported(format!(
@@ -93,7 +90,7 @@ impl SrtSink {
             config.bitrate.max(50)
         );
         let url = config.url.clone();
-        let pipeline = EncodePipeline::new(
+        EncodePipeline::new(
             &config.url,
             Codec::H264.input_format(),
             (target.width, target.height),
@@ -105,22 +102,7 @@ impl SrtSink {
                 out.set_property("uri", url.as_str());
                 Ok(())
             },
-        )?;
-        Ok(SrtSink { pipeline })
-    }
-}
-
-impl Sink for SrtSink {
-    fn format(&self) -> PixelFormat {
-        self.pipeline.format()
-    }
-
-    fn write(&mut self, frame: &OutputFrame) -> Result<(), SinkError> {
-        self.pipeline.push(frame)
-    }
-
-    fn finish(&mut self) -> Result<(), SinkError> {
-        self.pipeline.finish()
+        )
     }
 }
 
