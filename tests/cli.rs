@@ -607,14 +607,15 @@ fn an_srt_listener_output_is_read_by_ffprobe_with_its_passphrase() {
         .spawn()
         .expect("render");
     std::thread::sleep(Duration::from_millis(1000));
-    let wrong = Command::new("ffprobe")
-        .args(["-v", "quiet", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+    // ffprobe under `timeout`: a peer that never answers must fail the test, not hang it.
+    let wrong = Command::new("timeout")
+        .args(["20", "ffprobe", "-v", "quiet", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
         .arg(format!("srt://127.0.0.1:{port}?mode=caller&passphrase=not-the-secret"))
         .output()
         .expect("ffprobe");
     assert!(!wrong.status.success() && wrong.stdout.is_empty(), "a wrong passphrase is refused");
-    let probe = Command::new("ffprobe")
-        .args(["-v", "quiet", "-count_frames", "-select_streams", "v:0"])
+    let probe = Command::new("timeout")
+        .args(["20", "ffprobe", "-v", "quiet", "-count_frames", "-select_streams", "v:0"])
         .args(["-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0"])
         .arg(format!("srt://127.0.0.1:{port}?mode=caller&passphrase=streamlib-secret"))
         .output()

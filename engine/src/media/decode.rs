@@ -66,12 +66,24 @@ impl GstProducer {
     /// Builds `description` (which must end in `appsink name=sink`), prerolls it and reports the
     /// first error if it cannot.
     pub fn launch(label: &str, description: &str, live: bool) -> Result<Self, SourceError> {
-        Self::launch_within(label, description, live, PREROLL_TIMEOUT)
+        let mut producer = Self::build(label, description, live)?;
+        producer.preroll(PREROLL_TIMEOUT).map_err(|message| SourceError::Open { path: label.to_string(), message })?;
+        Ok(producer)
     }
 
-    /// `launch`, giving up when no frame came within `timeout` (a network input waiting for its
-    /// peer tries again later).
-    pub fn launch_within(label: &str, description: &str, live: bool, timeout: Duration) -> Result<Self, SourceError> {
+    /// Builds and starts a live `description` without waiting for a frame: a network input whose
+    /// peer is not there yet waits in `next_frame`, which returns every `PULL_TIMEOUT`, so the
+    /// producer thread still sees a stop. Caps are read from the frames as they come.
+    pub fn start_live(label: &str, description: &str) -> Result<Self, SourceError> {
+        let producer = Self::build(label, description, true)?;
+        if producer.pipeline.set_state(gst::State::Playing).is_err() {
+            let message = producer.error_or("the pipeline refused to start");
+            return Err(SourceError::Open { path: label.to_string(), message });
+        }
+        Ok(producer)
+    }
+
+    fn build(label: &str, description: &str, live: bool) -> Result<Self, SourceError> {
         let open_err = |message: String| SourceError::Open { path: label.to_string(), message };
         init().map_err(|e| open_err(e.to_string()))?;
         let pipeline = gst::parse::launch_full(description, None, gst::ParseFlags::FATAL_ERRORS)
@@ -87,7 +99,7 @@ impl GstProducer {
         appsink.set_max_buffers(if live { 1 } else { 2 });
         appsink.set_drop(live);
         let bus = pipeline.bus().ok_or_else(|| open_err("pipeline has no bus".into()))?;
-        let mut producer = GstProducer {
+        Ok(GstProducer {
             label: label.to_string(),
             pipeline,
             appsink,
@@ -107,9 +119,7 @@ impl GstProducer {
             index: 0,
             nominal_duration_ns: 0,
             ended: false,
-        };
-        producer.preroll(timeout).map_err(open_err)?;
-        Ok(producer)
+        })
     }
 
     fn preroll(&mut self, timeout: Duration) -> Result<(), String> {

@@ -1,7 +1,8 @@
 //! SRT in and out. The output: H.264 at zero latency in MPEG-TS over SRT (`srtsink`), as a
 //! listener that OBS, ffmpeg, VLC or a media server calls, or as a caller pushing to a listener.
 //! The input (`srtsrc ! tsdemux`, any codec GStreamer decodes) waits for its peer on the producer
-//! thread, never at build, and starts again with backoff when the peer goes; meanwhile the last
+//! thread in short polls (never at build, and a removed input stops at once), and starts again
+//! with backoff when the peer goes; meanwhile the last
 //! frame is held. URLs take GStreamer's SRT conventions:
 //! `srt://host:port?mode=listener&latency=20&passphrase=…&streamid=…`. `tsdemux` holds a frame or
 //! so before it hands one on (MPEG-TS timing), on top of SRT's `latency`.
@@ -157,9 +158,6 @@ fn default_hold_ms() -> u64 {
     1000
 }
 
-/// How long one attempt waits for a first frame: a listener waits for a caller this long.
-const ATTEMPT: Duration = Duration::from_secs(5);
-
 /// Reads an SRT stream for a `ThreadedSource`, (re)connecting on its own thread.
 pub struct SrtProducer {
     label: String,
@@ -187,6 +185,14 @@ impl SrtProducer {
     }
 }
 
+impl SrtProducer {
+    /// The next attempt after the backoff, which doubles up to 4 s.
+    fn retry_later(&mut self) {
+        self.next_attempt = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(4));
+    }
+}
+
 impl FrameProducer for SrtProducer {
     fn next_frame(&mut self) -> Result<Option<TimestampedFrame>, SourceError> {
         if self.running.is_none() {
@@ -194,15 +200,13 @@ impl FrameProducer for SrtProducer {
                 std::thread::sleep(Duration::from_millis(50));
                 return Err(SourceError::NotYet);
             }
-            match GstProducer::launch_within(&self.label, &self.description, true, ATTEMPT) {
-                Ok(p) => {
-                    self.running = Some(p);
-                    self.backoff = Duration::from_millis(250);
-                }
+            // A listener waits in `next_frame` for its caller as long as it takes; a caller that
+            // cannot connect fails here or on the bus, and tries again after the backoff.
+            match GstProducer::start_live(&self.label, &self.description) {
+                Ok(p) => self.running = Some(p),
                 Err(e) => {
-                    self.next_attempt = Instant::now() + self.backoff;
-                    self.backoff = (self.backoff * 2).min(Duration::from_secs(4));
                     tracing::debug!("{}: {e}; trying again", self.label);
+                    self.retry_later();
                     return Err(SourceError::NotYet);
                 }
             }
@@ -210,6 +214,8 @@ impl FrameProducer for SrtProducer {
         let Some(p) = self.running.as_mut() else { return Err(SourceError::NotYet) };
         match p.next_frame() {
             Ok(Some(mut frame)) => {
+                // Connected: the next loss starts the backoff over.
+                self.backoff = Duration::from_millis(250);
                 // What the stream's caps say, as a file input does.
                 frame.color_space.get_or_insert(p.color_space());
                 Ok(Some(frame))
@@ -218,7 +224,7 @@ impl FrameProducer for SrtProducer {
             // The peer went (end of stream or an error): hold the last frame and start again.
             Ok(None) | Err(_) => {
                 self.running = None;
-                self.next_attempt = Instant::now() + self.backoff;
+                self.retry_later();
                 Err(SourceError::NotYet)
             }
         }

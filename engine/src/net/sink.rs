@@ -320,7 +320,7 @@ fn write_loop(
                     // Only the first bytes differ per receiver (send time, flags, CRCs).
                     let flags = if missed.swap(false, Ordering::Relaxed) { wire::FLAG_DISCONTINUITY } else { 0 };
                     let head = packet.head(unix_ns(), flags);
-                    let r = tcp::send(&mut stream, &head).and_then(|()| tcp::send(&mut stream, &packet.bytes[head.len()..]));
+                    let r = tcp::send_parts(&mut stream, &[&head, &packet.bytes[head.len()..]]);
                     if r.is_ok() {
                         hub.shared.stats.sent.fetch_add(1, Ordering::Relaxed);
                     }

@@ -255,8 +255,13 @@ struct Decoding {
 #[cfg(feature = "media")]
 const MAX_BARREN: u32 = 15;
 
-/// The codecs this build can decode, as a hello's mask.
+/// The codecs this build can decode, as a hello's mask (asked of GStreamer once per process).
 fn decodable() -> u32 {
+    static MASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MASK.get_or_init(find_decodable)
+}
+
+fn find_decodable() -> u32 {
     let raw = Codec::I420.bit() | Codec::Nv12.bit() | Codec::Rgba.bit() | Codec::Bgra.bit();
     #[cfg(feature = "media")]
     {

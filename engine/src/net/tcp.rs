@@ -147,6 +147,22 @@ pub fn send(stream: &mut TcpStream, packet: &[u8]) -> std::io::Result<()> {
     stream.write_all(packet)
 }
 
+/// Writes one packet given in parts (a per-receiver head, a shared body) with vectored writes:
+/// no copy to join them, and no lone small segment for the head under `TCP_NODELAY`.
+pub fn send_parts(stream: &mut TcpStream, parts: &[&[u8]]) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> = parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match stream.write_vectored(rest) {
+            Ok(0) => return Err(std::io::Error::new(ErrorKind::WriteZero, "the peer takes no more")),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

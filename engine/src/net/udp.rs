@@ -398,6 +398,8 @@ pub struct UdpEndpoint {
     pub last_from: Option<SocketAddr>,
     /// `NACK`s sent.
     pub nacks_sent: u64,
+    /// One datagram's worth, reused by every read.
+    buf: Vec<u8>,
 }
 
 impl UdpEndpoint {
@@ -421,6 +423,7 @@ impl UdpEndpoint {
             malformed: 0,
             last_from: None,
             nacks_sent: 0,
+            buf: vec![0u8; 65536],
         }
     }
 
@@ -483,7 +486,6 @@ impl UdpEndpoint {
 
     /// The next packet: a control packet as soon as it is whole, a frame when its turn comes.
     pub fn recv(&mut self) -> std::io::Result<Result<Incoming, WireError>> {
-        let mut buf = vec![0u8; 65536];
         let deadline = Instant::now() + self.socket.read_timeout()?.unwrap_or(Duration::from_millis(50));
         loop {
             let now = Instant::now();
@@ -506,7 +508,7 @@ impl UdpEndpoint {
             let _ = self
                 .socket
                 .set_read_timeout(Some((deadline - now).min(Duration::from_millis(5)).max(Duration::from_millis(1))));
-            let (n, from) = match self.socket.recv_from(&mut buf) {
+            let (n, from) = match self.socket.recv_from(&mut self.buf) {
                 Ok(r) => r,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
                     continue
@@ -515,7 +517,7 @@ impl UdpEndpoint {
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e),
             };
-            let Some(bytes) = self.reassembler.push(from, &buf[..n], now) else { continue };
+            let Some(bytes) = self.reassembler.push(from, &self.buf[..n], now) else { continue };
             let packet = match parse(bytes, self.max_body) {
                 Ok(Some(p)) => p,
                 Ok(None) => {
