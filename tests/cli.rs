@@ -630,3 +630,91 @@ fn an_srt_listener_output_is_read_by_ffprobe_with_its_passphrase() {
     let frames: u64 = fields.get(3).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
     assert!(frames >= 15, "ffprobe decoded {frames} frames of the last seconds");
 }
+
+/// ffmpeg's PSNR (average over Y, U, V, dB) of a decoded 320x180 I420 frame against our
+/// rendered PNG, compared in YUV: the PNG is converted with the BT.601 limited-range matrix our
+/// outputs below 720 lines are tagged with (comparing in RGB would measure ffmpeg's choice of
+/// matrix instead of our stream).
+fn psnr_against_render(decoded_i420: &Path, rendered_png: &Path) -> f64 {
+    let reference = decoded_i420.with_extension("reference.yuv");
+    let converted = Command::new("ffmpeg")
+        .args(["-y", "-v", "error", "-i"])
+        .arg(rendered_png)
+        .args(["-vf", "scale=out_color_matrix=bt601:out_range=tv", "-pix_fmt", "yuv420p", "-f", "rawvideo"])
+        .arg(&reference)
+        .status()
+        .expect("ffmpeg");
+    assert!(converted.success());
+    let raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "320x180", "-i"];
+    let out = Command::new("ffmpeg")
+        .args(["-v", "info"])
+        .args(raw)
+        .arg(decoded_i420)
+        .args(raw)
+        .arg(&reference)
+        .args(["-lavfi", "psnr", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg psnr");
+    let text = String::from_utf8_lossy(&out.stderr);
+    let average = text.split("average:").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("0");
+    if average == "inf" {
+        f64::INFINITY
+    } else {
+        average.parse().unwrap_or_else(|_| panic!("no PSNR in {text}"))
+    }
+}
+
+/// An `rtp` output writes an SDP that ffmpeg opens mid-stream; the picture it decodes matches
+/// our own render of the scene within 35 dB (issue 13).
+#[test]
+fn ffmpeg_opens_our_rtp_sdp_and_decodes_our_picture() {
+    let port = loop {
+        let p = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        if p % 2 == 0 && p < 65000 {
+            break p;
+        }
+    };
+    let sdp = tmp("rtp-out.sdp");
+    let scene = tmp("rtp-scene.json");
+    let body = r#"{ "width": 320, "height": 180, "fps": 30,
+             "inputs": { "bars": { "kind": "test_pattern", "pattern": "smpte_bars" } },
+             "layers": [ { "id": "bars", "kind": "video", "input": "bars" } ] }"#;
+    std::fs::write(&scene, body).expect("scene");
+    let reference = tmp("rtp-reference.png");
+    assert!(render(&scene, "1", &reference).status.success());
+    let with_output = tmp("rtp-scene-out.json");
+    let mut value: serde_json::Value = serde_json::from_str(body).expect("json");
+    value["outputs"] = serde_json::json!([{ "kind": "rtp", "sdp": sdp, "port": port, "bitrate": 3000 }]);
+    std::fs::write(&with_output, value.to_string()).expect("scene");
+    let mut streaming = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .arg("render")
+        .arg(&with_output)
+        .args(["--realtime", "--frames", "150"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("render");
+    for _ in 0..50 {
+        if std::fs::metadata(&sdp).is_ok_and(|m| m.len() > 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = std::fs::read_to_string(&sdp).expect("the output wrote its SDP");
+    assert!(text.contains(&format!("m=video {port} RTP/AVPF 96 97")), "{text}");
+    let last = tmp("rtp-decoded.yuv");
+    let decoded = Command::new("timeout")
+        .args(["20", "ffmpeg", "-y", "-v", "error", "-protocol_whitelist", "file,udp,rtp", "-i"])
+        .arg(&sdp)
+        .args(["-vf", "select=eq(n\\,59)", "-frames:v", "1", "-pix_fmt", "yuv420p", "-f", "rawvideo"])
+        .arg(&last)
+        .output()
+        .expect("ffmpeg");
+    let status = streaming.wait().expect("render ends");
+    let mut err = String::new();
+    streaming.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    assert!(status.success(), "{err}");
+    assert!(decoded.status.success(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    let db = psnr_against_render(&last, &reference);
+    assert!(db >= 35.0, "ffmpeg decoded our RTP stream at {db:.1} dB against our render");
+}

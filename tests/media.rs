@@ -618,3 +618,83 @@ fn an_srt_listener_input_shows_what_a_gstreamer_caller_sends() {
     let _ = sender.wait();
     assert!(shown.is_some(), "the sender's red never showed");
 }
+
+/// Renders until the composited centre pixel passes `want` (a live input needs a moment), at
+/// most ten tries 300 ms apart.
+fn shows(engine: &mut Engine, want: impl Fn([u8; 4]) -> bool) -> bool {
+    (0..10).any(|i| {
+        let frame = engine.render_and_read(i, PixelFormat::Rgba8).expect("render");
+        let ok = want(frame.rgba_at(32, 18));
+        if !ok {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        ok
+    })
+}
+
+fn free_udp_pair() -> u16 {
+    // An even port whose neighbour is free too (RTP and RTCP).
+    loop {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = s.local_addr().expect("addr").port();
+        if port % 2 == 0 && port < 65000 && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// An `rtp` input given only a port takes H.264 from gst-launch-1.0's rtph264pay (issue 13).
+#[test]
+fn an_rtp_input_shows_what_gstreamer_sends_to_its_port() {
+    let port = free_udp_pair();
+    let scene = scene(json!({
+        "width": 64, "height": 36, "fps": 30, "background": "#0000FF",
+        "inputs": { "cam": { "kind": "rtp", "port": port } },
+        "layers": [ { "id": "cam", "kind": "video", "input": "cam" } ]
+    }));
+    let mut engine = common::engine(scene);
+    let mut sender = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", "pattern=red", "is-live=true", "num-buffers=300", "!"])
+        .args(["video/x-raw,width=320,height=180,framerate=30/1", "!", "x264enc", "tune=zerolatency"])
+        .args(["key-int-max=15", "!", "rtph264pay", "pt=96", "config-interval=-1", "!", "udpsink", "host=127.0.0.1"])
+        .arg(format!("port={port}"))
+        .spawn()
+        .expect("gst-launch-1.0");
+    let red = shows(&mut engine, |[r, g, b, _]| r > 200 && g < 60 && b < 60);
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert!(red, "the sender's red never showed");
+}
+
+/// An `rtp` input opens the SDP file ffmpeg writes (`-sdp_file`) and shows ffmpeg's picture.
+#[test]
+fn an_rtp_input_opens_ffmpegs_sdp_and_shows_its_picture() {
+    let dir = tmp("rtp-ffmpeg");
+    let sdp = dir.join("ffmpeg.sdp");
+    let port = free_udp_pair();
+    let mut sender = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-f", "lavfi", "-i", "color=c=0x00FF00:s=320x180:r=30", "-t", "12"])
+        .args(["-c:v", "libx264", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p", "-f", "rtp"])
+        .arg("-sdp_file")
+        .arg(&sdp)
+        .arg(format!("rtp://127.0.0.1:{port}"))
+        .spawn()
+        .expect("ffmpeg");
+    for _ in 0..50 {
+        if std::fs::metadata(&sdp).is_ok_and(|m| m.len() > 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let scene = scene(json!({
+        "width": 64, "height": 36, "fps": 30, "background": "#0000FF",
+        "inputs": { "cam": { "kind": "rtp", "sdp": sdp } },
+        "layers": [ { "id": "cam", "kind": "video", "input": "cam" } ]
+    }));
+    let mut engine = common::engine(scene);
+    let green = shows(&mut engine, |[r, g, b, _]| g > 200 && r < 60 && b < 60);
+    let _ = sender.kill();
+    let _ = sender.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(green, "ffmpeg's green never showed");
+}

@@ -331,7 +331,7 @@ fn srt_case(count: u64) -> Result<[Outcome; 2]> {
     let input: streamlib::media::SrtInputConfig =
         serde_json::from_value(serde_json::json!({ "url": format!("srt://127.0.0.1:{port}?mode=caller&latency=20") }))?;
     let receive = move |arrivals: Arrivals, stop: Arc<AtomicBool>| {
-        if let Ok(producer) = streamlib::media::SrtProducer::new(&input) {
+        if let Ok(producer) = streamlib::media::srt_producer(&input) {
             collect(producer, &arrivals, &stop);
         }
     };

@@ -13,6 +13,10 @@ pub trait Counters: Send + Sync {
     fn latency_ms(&self) -> Option<f64> {
         None
     }
+    /// Why the link last failed (a peer that refused, a wrong passphrase), kept after it recovers.
+    fn last_error(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How a live input's pictures are doing.
@@ -41,4 +45,7 @@ pub struct FeedStatus {
     pub counters: BTreeMap<&'static str, u64>,
     /// The link's latest latency, ms.
     pub latency_ms: Option<f64>,
+    /// Why the link last failed, if it ever did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }

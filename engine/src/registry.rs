@@ -298,15 +298,18 @@ impl Default for Registry {
         #[cfg(feature = "media")]
         {
             use crate::media::{
-                CameraKind, EncodedFileKind, FileSourceKind, HlsKind, ScreenKind, SrtInputKind, SrtOutputKind,
+                CameraKind, EncodedFileKind, FileSourceKind, HlsKind, RtpInputKind, RtpOutputKind, ScreenKind,
+                SrtInputKind, SrtOutputKind,
             };
             r.register_input("file", FileSourceKind);
             r.register_input("camera", CameraKind);
             r.register_input("screen", ScreenKind);
             r.register_input("srt", SrtInputKind);
+            r.register_input("rtp", RtpInputKind);
             r.register_sink("file", EncodedFileKind);
             r.register_sink("hls", HlsKind);
             r.register_sink("srt", SrtOutputKind);
+            r.register_sink("rtp", RtpOutputKind);
         }
         r
     }

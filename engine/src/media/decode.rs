@@ -75,7 +75,25 @@ impl GstProducer {
     /// peer is not there yet waits in `next_frame`, which returns every `PULL_TIMEOUT`, so the
     /// producer thread still sees a stop. Caps are read from the frames as they come.
     pub fn start_live(label: &str, description: &str) -> Result<Self, SourceError> {
+        Self::start_live_with(label, description, |_| Ok(()))
+    }
+
+    /// Lets up to `frames` decoded frames wait in the appsink (a live input keeps only the newest
+    /// by default): a stream that resends a lost packet releases the frames held behind it at
+    /// once, and they should reach the source thread, which picks by time.
+    pub fn set_live_queue(&self, frames: u32) {
+        self.appsink.set_max_buffers(frames.max(1));
+    }
+
+    /// `start_live`, with `configure` run on the parsed pipeline before it starts: signal
+    /// handlers and links a launch line cannot express (rtpbin's retransmission elements).
+    pub fn start_live_with(
+        label: &str,
+        description: &str,
+        configure: impl FnOnce(&gst::Pipeline) -> Result<(), String>,
+    ) -> Result<Self, SourceError> {
         let producer = Self::build(label, description, true)?;
+        configure(&producer.pipeline).map_err(|message| SourceError::Open { path: label.to_string(), message })?;
         if producer.pipeline.set_state(gst::State::Playing).is_err() {
             let message = producer.error_or("the pipeline refused to start");
             return Err(SourceError::Open { path: label.to_string(), message });

@@ -1,12 +1,15 @@
 //! Media I/O through GStreamer (feature `media`): decoded file, camera and screen inputs whose
 //! planes are converted on the GPU, encoded file outputs fed by NV12 readback, HLS with an
-//! adaptive-bitrate ladder scaled on the GPU, SRT (MPEG-TS) out, and `probe` for file metadata.
+//! adaptive-bitrate ladder scaled on the GPU, SRT (MPEG-TS) and RTP in and out, and `probe` for
+//! file metadata.
 
 mod capture;
 mod decode;
 mod encode;
 mod hls;
+mod live;
 mod probe;
+mod rtp;
 mod srt;
 
 pub use capture::{list_cameras, CameraConfig, CameraKind, CameraProducer, DeviceInfo, ScreenConfig, ScreenKind};
@@ -14,8 +17,13 @@ pub use decode::{open_file, FileSourceConfig, FileSourceKind, GstProducer};
 pub(crate) use encode::colorimetry;
 pub use encode::{Codec, Container, EncodedFileKind, EncoderSettings, FileSink, FileSinkConfig, Preset};
 pub use hls::{h264_level, HlsConfig, HlsKind, HlsMode, RenditionSpec};
+pub use live::{LivePipeline, LiveStats, StartPipeline};
 pub use probe::{probe, MediaInfo};
-pub use srt::{SrtInputConfig, SrtInputKind, SrtOutputConfig, SrtOutputKind, SrtProducer, SrtSink};
+pub use rtp::{
+    rtp_producer, rtp_sdp, rtp_stream, RtpEncoding, RtpInputConfig, RtpInputKind, RtpOutputConfig, RtpOutputKind,
+    RtpSink, RtpStream,
+};
+pub use srt::{srt_producer, SrtInputConfig, SrtInputKind, SrtOutputConfig, SrtOutputKind, SrtSink};
 
 /// Why GStreamer could not start, or a file could not be probed.
 #[derive(Debug, Clone, thiserror::Error)]

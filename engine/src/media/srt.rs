@@ -8,16 +8,19 @@
 //! so before it hands one on (MPEG-TS timing), on top of SRT's `latency`.
 
 use super::decode::{GstProducer, APPSINK_CAPS};
-use super::encode::{Codec, EncodePipeline};
-use crate::frame::TimestampedFrame;
+use super::encode::{live_h264, Codec, EncodePipeline};
+use super::live::LivePipeline;
+use crate::frame::PixelFormat;
 use crate::registry::{BuildContext, BuildError, InputKind};
 use crate::registry::{SinkKind, SinkTarget};
 use crate::scene::SceneError;
+use crate::sinks::Reconnecting;
 use crate::sinks::{Sink, SinkError};
-use crate::sources::{FrameProducer, Source, SourceError, ThreadedSource};
+use crate::sources::{Source, SourceError, ThreadedSource};
 use gstreamer::prelude::*;
 use serde::Deserialize;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 /// `{"kind": "srt", "url": "srt://0.0.0.0:9000?mode=listener&latency=20"}` in `outputs`.
 #[derive(Clone, Debug, Deserialize)]
@@ -81,14 +84,9 @@ impl SrtSink {
             )));
         }
         let gop = config.keyframe_interval.unwrap_or_else(|| target.fps.as_f64().round().max(1.0) as u32);
-        // Zero latency: no lookahead, no B-frames, slice threads; SPS/PPS before every keyframe so
-        // a caller joining mid-stream can start there.
         let rest = format!(
-            "x264enc tune=zerolatency speed-preset=veryfast bitrate={} key-int-max={gop} threads=2 \
-             sliced-threads=true rc-lookahead=0 sync-lookahead=0 ! video/x-h264,profile=high ! \
-             h264parse config-interval=-1 ! mpegtsmux alignment=7 ! \
-             srtsink name=out wait-for-connection=false sync=false async=false",
-            config.bitrate.max(50)
+            "{} ! mpegtsmux alignment=7 ! srtsink name=out wait-for-connection=false sync=false async=false",
+            live_h264(config.bitrate, gop)
         );
         let url = config.url.clone();
         EncodePipeline::new(
@@ -139,7 +137,15 @@ impl SinkKind for SrtOutputKind {
     }
 
     fn build(&self, target: &SinkTarget<'_>, config: SrtOutputConfig) -> Result<Vec<Box<dyn Sink>>, SinkError> {
-        Ok(vec![Box::new(SrtSink::start(&config, target)?)])
+        // A caller whose listener is not up yet, or goes, connects again; a listener's callers
+        // come and go on their own.
+        let (width, height, fps) = (target.width, target.height, target.fps);
+        let label = config.url.clone();
+        let connect = move || -> Result<Box<dyn Sink>, SinkError> {
+            let target = SinkTarget { path: Path::new(""), width, height, fps };
+            Ok(Box::new(SrtSink::start(&config, &target)?))
+        };
+        Ok(vec![Box::new(Reconnecting::start(&label, PixelFormat::Nv12, Box::new(connect))?)])
     }
 }
 
@@ -158,85 +164,17 @@ fn default_hold_ms() -> u64 {
     1000
 }
 
-/// Reads an SRT stream for a `ThreadedSource`, (re)connecting on its own thread.
-pub struct SrtProducer {
-    label: String,
-    description: String,
-    running: Option<GstProducer>,
-    next_attempt: Instant,
-    backoff: Duration,
-}
-
-impl SrtProducer {
-    /// Checks the URL; connecting waits for the first `next_frame`.
-    pub fn new(config: &SrtInputConfig) -> Result<Self, SourceError> {
-        check_url(&config.url).map_err(SourceError::Unsupported)?;
-        let description = format!(
-            "srtsrc uri=\"{}\" ! tsdemux latency=0 ! decodebin ! videoconvert ! {APPSINK_CAPS} ! appsink name=sink",
-            config.url.replace('"', "")
-        );
-        Ok(SrtProducer {
-            label: config.url.clone(),
-            description,
-            running: None,
-            next_attempt: Instant::now(),
-            backoff: Duration::from_millis(250),
-        })
-    }
-}
-
-impl SrtProducer {
-    /// The next attempt after the backoff, which doubles up to 4 s.
-    fn retry_later(&mut self) {
-        self.next_attempt = Instant::now() + self.backoff;
-        self.backoff = (self.backoff * 2).min(Duration::from_secs(4));
-    }
-}
-
-impl FrameProducer for SrtProducer {
-    fn next_frame(&mut self) -> Result<Option<TimestampedFrame>, SourceError> {
-        if self.running.is_none() {
-            if Instant::now() < self.next_attempt {
-                std::thread::sleep(Duration::from_millis(50));
-                return Err(SourceError::NotYet);
-            }
-            // A listener waits in `next_frame` for its caller as long as it takes; a caller that
-            // cannot connect fails here or on the bus, and tries again after the backoff.
-            match GstProducer::start_live(&self.label, &self.description) {
-                Ok(p) => self.running = Some(p),
-                Err(e) => {
-                    tracing::debug!("{}: {e}; trying again", self.label);
-                    self.retry_later();
-                    return Err(SourceError::NotYet);
-                }
-            }
-        }
-        let Some(p) = self.running.as_mut() else { return Err(SourceError::NotYet) };
-        match p.next_frame() {
-            Ok(Some(mut frame)) => {
-                // Connected: the next loss starts the backoff over.
-                self.backoff = Duration::from_millis(250);
-                // What the stream's caps say, as a file input does.
-                frame.color_space.get_or_insert(p.color_space());
-                Ok(Some(frame))
-            }
-            Err(SourceError::NotYet) => Err(SourceError::NotYet),
-            // The peer went (end of stream or an error): hold the last frame and start again.
-            Ok(None) | Err(_) => {
-                self.running = None;
-                self.retry_later();
-                Err(SourceError::NotYet)
-            }
-        }
-    }
-
-    fn is_finite(&self) -> bool {
-        false
-    }
-
-    fn is_live(&self) -> bool {
-        true
-    }
+/// Reads an SRT stream for a `ThreadedSource`, (re)connecting on its own thread: a listener
+/// waits for its caller as long as it takes; a caller that cannot connect, or is refused (a wrong
+/// passphrase), tries again after the backoff and says why in the input's `last_error`.
+pub fn srt_producer(config: &SrtInputConfig) -> Result<LivePipeline, SourceError> {
+    check_url(&config.url).map_err(SourceError::Unsupported)?;
+    let description = format!(
+        "srtsrc uri=\"{}\" ! tsdemux latency=0 ! decodebin ! videoconvert ! {APPSINK_CAPS} ! appsink name=sink",
+        config.url.replace('"', "")
+    );
+    let label = config.url.clone();
+    Ok(LivePipeline::new(&config.url, Box::new(move || GstProducer::start_live(&label, &description))))
 }
 
 /// Registry entry for `"kind": "srt"` inputs.
@@ -261,7 +199,7 @@ impl InputKind for SrtInputKind {
                 SourceError::Unsupported(format!("GStreamer elements missing here: {}", missing.join(", "))),
             ));
         }
-        let producer = SrtProducer::new(&config).map_err(|e| BuildError::new(format!("inputs.{id}"), e))?;
+        let producer = srt_producer(&config).map_err(|e| BuildError::new(format!("inputs.{id}"), e))?;
         let source = ThreadedSource::spawn(id, producer, crate::YuvColorSpace::default(), u64::MAX / 4)
             .map_err(|e| BuildError::new(id, e))?
             .with_hold(Duration::from_millis(config.hold_ms));

@@ -4,10 +4,12 @@
 
 mod png_file;
 mod raw;
+mod reconnect;
 mod y4m_file;
 
 pub use png_file::{write_png, PngSink, PngSinkKind};
 pub use raw::MemorySink;
+pub use reconnect::{Connect, ReconnectStats, Reconnecting};
 pub use y4m_file::{Y4mSink, Y4mSinkKind};
 
 use crate::frame::{OutputFrame, PixelFormat};

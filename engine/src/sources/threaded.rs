@@ -371,6 +371,7 @@ impl Source for ThreadedSource {
             since_frame_ms: since.map(|s| s.as_millis() as u64),
             counters: self.counters.as_ref().map(|c| c.snapshot()).unwrap_or_default(),
             latency_ms: self.counters.as_ref().and_then(|c| c.latency_ms()),
+            last_error: self.counters.as_ref().and_then(|c| c.last_error()),
         })
     }
 }
