@@ -670,20 +670,15 @@ fn psnr_against_render(decoded_i420: &Path, rendered_png: &Path) -> f64 {
 fn ffmpeg_opens_our_rtp_sdp_and_decodes_our_picture() {
     let port = loop {
         let p = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        if p % 2 == 0 && p < 65000 {
+        if p.is_multiple_of(2) && p < 65000 {
             break p;
         }
     };
     let sdp = tmp("rtp-out.sdp");
-    let scene = tmp("rtp-scene.json");
-    let body = r#"{ "width": 320, "height": 180, "fps": 30,
-             "inputs": { "bars": { "kind": "test_pattern", "pattern": "smpte_bars" } },
-             "layers": [ { "id": "bars", "kind": "video", "input": "bars" } ] }"#;
-    std::fs::write(&scene, body).expect("scene");
-    let reference = tmp("rtp-reference.png");
-    assert!(render(&scene, "1", &reference).status.success());
+    let (scene, reference) = bars_scene_and_render("rtp");
     let with_output = tmp("rtp-scene-out.json");
-    let mut value: serde_json::Value = serde_json::from_str(body).expect("json");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&scene).expect("scene")).expect("json");
     value["outputs"] = serde_json::json!([{ "kind": "rtp", "sdp": sdp, "port": port, "bitrate": 3000 }]);
     std::fs::write(&with_output, value.to_string()).expect("scene");
     let mut streaming = Command::new(env!("CARGO_BIN_EXE_streamlib"))
@@ -717,4 +712,95 @@ fn ffmpeg_opens_our_rtp_sdp_and_decodes_our_picture() {
     assert!(decoded.status.success(), "{}", String::from_utf8_lossy(&decoded.stderr));
     let db = psnr_against_render(&last, &reference);
     assert!(db >= 35.0, "ffmpeg decoded our RTP stream at {db:.1} dB against our render");
+}
+
+/// The still bars scene of the protocol tests, and our own render of it as a PNG.
+fn bars_scene_and_render(name: &str) -> (PathBuf, PathBuf) {
+    let scene = tmp(&format!("{name}-scene.json"));
+    std::fs::write(
+        &scene,
+        r#"{ "width": 320, "height": 180, "fps": 30,
+             "inputs": { "bars": { "kind": "test_pattern", "pattern": "smpte_bars" } },
+             "layers": [ { "id": "bars", "kind": "video", "input": "bars" } ] }"#,
+    )
+    .expect("scene");
+    let reference = tmp(&format!("{name}-reference.png"));
+    assert!(render(&scene, "1", &reference).status.success());
+    (scene, reference)
+}
+
+/// ffmpeg decodes frame 30 of `input` (after `args`) to raw I420 at `out`, under a timeout.
+fn ffmpeg_frame_30(args: &[&str], input: &str, out: &Path) -> Output {
+    Command::new("timeout")
+        .args(["25", "ffmpeg", "-y", "-v", "error"])
+        .args(args)
+        .args(["-i", input, "-vf", "select=eq(n\\,30)", "-frames:v", "1", "-pix_fmt", "yuv420p", "-f", "rawvideo"])
+        .arg(out)
+        .output()
+        .expect("ffmpeg")
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// `--output rtmp://…` pushes to ffmpeg acting as an RTMP server. The server comes up a second
+/// after we start: the output connects again until it is there, and ffmpeg decodes our picture.
+#[test]
+fn an_rtmp_output_reaches_a_server_that_starts_late_and_ffmpeg_decodes_it() {
+    let (scene, reference) = bars_scene_and_render("rtmp");
+    let url = format!("rtmp://127.0.0.1:{}/live/streamlib-key", free_tcp_port());
+    let pushing = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .arg("render")
+        .arg(&scene)
+        .args(["--realtime", "--frames", "180", "--output", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("render");
+    std::thread::sleep(Duration::from_millis(1000));
+    let frame = tmp("rtmp-decoded.yuv");
+    let served = ffmpeg_frame_30(&["-listen", "1"], &url, &frame);
+    let out = pushing.wait_with_output().expect("render ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(served.status.success(), "{}", String::from_utf8_lossy(&served.stderr));
+    let report = stdout.lines().find(|l| l.starts_with("output ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        report.contains("connects ") && !report.contains("failures 0,"),
+        "it failed first, then connected: {report}"
+    );
+    let db = psnr_against_render(&frame, &reference);
+    assert!(db >= 35.0, "ffmpeg decoded our RTMP stream at {db:.1} dB against our render");
+}
+
+/// `--output rtsp://127.0.0.1:PORT/live`: ffmpeg pulls over TCP and over UDP (two clients of one
+/// shared media) and decodes our picture.
+#[test]
+fn an_rtsp_server_output_is_pulled_by_ffmpeg_over_tcp_and_udp() {
+    let (scene, reference) = bars_scene_and_render("rtsp");
+    let url = format!("rtsp://127.0.0.1:{}/live", free_tcp_port());
+    let serving = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .arg("render")
+        .arg(&scene)
+        .args(["--realtime", "--frames", "240", "--output", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("render");
+    std::thread::sleep(Duration::from_millis(1000));
+    let (tcp, udp) = (tmp("rtsp-tcp.yuv"), tmp("rtsp-udp.yuv"));
+    let over_tcp = {
+        let (url, tcp) = (url.clone(), tcp.clone());
+        std::thread::spawn(move || ffmpeg_frame_30(&["-rtsp_transport", "tcp"], &url, &tcp))
+    };
+    let over_udp = ffmpeg_frame_30(&["-rtsp_transport", "udp"], &url, &udp);
+    let over_tcp = over_tcp.join().expect("tcp client");
+    let out = serving.wait_with_output().expect("render ends");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (how, result, frame) in [("tcp", over_tcp, tcp), ("udp", over_udp, udp)] {
+        assert!(result.status.success(), "{how}: {}", String::from_utf8_lossy(&result.stderr));
+        let db = psnr_against_render(&frame, &reference);
+        assert!(db >= 35.0, "{how}: ffmpeg decoded our RTSP stream at {db:.1} dB against our render");
+    }
 }

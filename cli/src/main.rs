@@ -271,6 +271,16 @@ fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: Option<&Pa
     Ok(())
 }
 
+/// `name value` pairs of the counters not in `skip`.
+fn others(counters: &std::collections::BTreeMap<&'static str, u64>, skip: &[&str]) -> String {
+    let pairs: Vec<String> = counters
+        .iter()
+        .filter(|(k, _)| !skip.contains(k))
+        .map(|(k, v)| format!("{} {v}", k.replace('_', " ")))
+        .collect();
+    pairs.join(", ")
+}
+
 /// One line per network input and output: what the link did, with its latency percentiles.
 fn link_report(engine: &Engine, stats: &streamlib::RunStats) -> Vec<String> {
     let ms = |us: Option<&u64>| us.map_or("-".to_string(), |v| format!("{:.1}", *v as f64 / 1000.0));
@@ -281,6 +291,12 @@ fn link_report(engine: &Engine, stats: &streamlib::RunStats) -> Vec<String> {
             continue;
         }
         let n = |k: &str| c.get(k).copied().unwrap_or(0);
+        if !c.contains_key("latency_p50_us") {
+            // A standard protocol's input (SRT, RTP): its own counters, and why it last failed.
+            let why = feed.last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default();
+            lines.push(format!("input {id}: {} frames; {}{why}", n("frames"), others(c, &["frames"])));
+            continue;
+        }
         lines.push(format!(
             "input {id}: {} frames, {} lost, {} incomplete, {} late, {} skipped, {} recovered by keyframe, {} NACKs, \
              {} malformed, {} undecodable; hop latency p50 {} ms p95 {} ms; glass-to-glass p50 {} ms p95 {} ms",
@@ -301,6 +317,10 @@ fn link_report(engine: &Engine, stats: &streamlib::RunStats) -> Vec<String> {
     }
     for s in stats.sinks.iter().filter(|s| !s.counters.is_empty()) {
         let n = |k: &str| s.counters.get(k).copied().unwrap_or(0);
+        if !s.counters.contains_key("forced_keyframes") {
+            lines.push(format!("output {}: {}", s.name, others(&s.counters, &[])));
+            continue;
+        }
         lines.push(format!(
             "output {}: {} frames sent to {} receivers ({} connections), {} not sent, {} datagrams resent, {} keyframes forced",
             s.name,

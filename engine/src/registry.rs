@@ -298,8 +298,8 @@ impl Default for Registry {
         #[cfg(feature = "media")]
         {
             use crate::media::{
-                CameraKind, EncodedFileKind, FileSourceKind, HlsKind, RtpInputKind, RtpOutputKind, ScreenKind,
-                SrtInputKind, SrtOutputKind,
+                CameraKind, EncodedFileKind, FileSourceKind, HlsKind, RtmpOutputKind, RtpInputKind, RtpOutputKind,
+                RtspOutputKind, ScreenKind, SrtInputKind, SrtOutputKind,
             };
             r.register_input("file", FileSourceKind);
             r.register_input("camera", CameraKind);
@@ -310,6 +310,8 @@ impl Default for Registry {
             r.register_sink("hls", HlsKind);
             r.register_sink("srt", SrtOutputKind);
             r.register_sink("rtp", RtpOutputKind);
+            r.register_sink("rtmp", RtmpOutputKind);
+            r.register_sink("rtsp", RtspOutputKind);
         }
         r
     }

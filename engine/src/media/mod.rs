@@ -1,6 +1,6 @@
 //! Media I/O through GStreamer (feature `media`): decoded file, camera and screen inputs whose
 //! planes are converted on the GPU, encoded file outputs fed by NV12 readback, HLS with an
-//! adaptive-bitrate ladder scaled on the GPU, SRT (MPEG-TS) and RTP in and out, and `probe` for
+//! adaptive-bitrate ladder scaled on the GPU, SRT (MPEG-TS) and RTP in and out, RTMP push, an RTSP server, and `probe` for
 //! file metadata.
 
 mod capture;
@@ -9,7 +9,9 @@ mod encode;
 mod hls;
 mod live;
 mod probe;
+mod rtmp;
 mod rtp;
+mod rtsp;
 mod srt;
 
 pub use capture::{list_cameras, CameraConfig, CameraKind, CameraProducer, DeviceInfo, ScreenConfig, ScreenKind};
@@ -19,10 +21,12 @@ pub use encode::{Codec, Container, EncodedFileKind, EncoderSettings, FileSink, F
 pub use hls::{h264_level, HlsConfig, HlsKind, HlsMode, RenditionSpec};
 pub use live::{LivePipeline, LiveStats, StartPipeline};
 pub use probe::{probe, MediaInfo};
+pub use rtmp::{RtmpOutputConfig, RtmpOutputKind};
 pub use rtp::{
     rtp_producer, rtp_sdp, rtp_stream, RtpEncoding, RtpInputConfig, RtpInputKind, RtpOutputConfig, RtpOutputKind,
     RtpSink, RtpStream,
 };
+pub use rtsp::{RtspOutputConfig, RtspOutputKind, RtspSink};
 pub use srt::{srt_producer, SrtInputConfig, SrtInputKind, SrtOutputConfig, SrtOutputKind, SrtSink};
 
 /// Why GStreamer could not start, or a file could not be probed.

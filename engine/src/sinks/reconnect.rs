@@ -57,8 +57,14 @@ pub struct Reconnecting {
     inner: Option<Box<dyn Sink>>,
     next_attempt: Instant,
     backoff: Duration,
+    /// When the current connection was made: the backoff starts over once it has lasted.
+    connected_at: Instant,
     stats: Arc<ReconnectStats>,
 }
+
+/// A connection that lasts this long was a real one (an RTMP client's connect fails after the
+/// first frames are accepted).
+const LASTED: Duration = Duration::from_secs(2);
 
 impl Reconnecting {
     /// Connects once now: an error that retrying cannot mend (bad settings, missing elements)
@@ -71,6 +77,7 @@ impl Reconnecting {
             inner: None,
             next_attempt: Instant::now(),
             backoff: FIRST_BACKOFF,
+            connected_at: Instant::now(),
             stats,
             connect: Box::new(|| Err(SinkError::Stopped("not started".into()))),
         };
@@ -90,6 +97,7 @@ impl Reconnecting {
 
     fn connected(&mut self, inner: Box<dyn Sink>) {
         self.inner = Some(inner);
+        self.connected_at = Instant::now();
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
         self.stats.up.store(1, Ordering::Relaxed);
     }
@@ -101,7 +109,10 @@ impl Reconnecting {
         }
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
         self.stats.up.store(0, Ordering::Relaxed);
-        self.inner = None;
+        // Closed here, its error already reported: dropping it would report it again.
+        if let Some(mut inner) = self.inner.take() {
+            let _ = inner.finish();
+        }
         self.next_attempt = Instant::now() + self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
@@ -125,7 +136,9 @@ impl Sink for Reconnecting {
         };
         match inner.write(frame) {
             Ok(()) => {
-                self.backoff = FIRST_BACKOFF;
+                if self.connected_at.elapsed() >= LASTED {
+                    self.backoff = FIRST_BACKOFF;
+                }
                 Ok(())
             }
             Err(e) => {
