@@ -594,3 +594,60 @@ fn a_network_link_between_two_servers_reports_its_state_counters_and_metadata() 
     assert!(seen.ends_with(&["stale"]), "{seen:?}");
     assert_eq!(metric(&receiver, r#"streamlib_input_state{input="net",state="stale"}"#), Some(1.0));
 }
+
+/// A live SRT input whose peer is not there yet: `input_error` events say why (with the count
+/// in `/metrics`) while the scene renders on; when gst-launch-1.0 starts listening and sending,
+/// `input_recovered` follows and its picture shows. An RTMP output with no server reports
+/// `output_error` and keeps reconnecting; the scene never stops (issue 13).
+#[test]
+fn live_links_report_errors_and_recovery_in_events_and_metrics() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let rtmp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let server = Server::start("live-links", &[]);
+    let scene = format!(
+        r##"{{"width": 64, "height": 48, "fps": 30, "background": "#0000FF",
+            "inputs": {{ "cam": {{ "kind": "srt", "url": "srt://127.0.0.1:{port}?mode=caller&latency=20" }} }},
+            "layers": [ {{ "id": "v", "kind": "video", "input": "cam" }} ],
+            "outputs": [ {{ "id": "push", "kind": "rtmp", "url": "rtmp://127.0.0.1:{rtmp}/live/key" }} ] }}"##
+    );
+    let (status, body) = server.request("PUT", "/scene", &scene);
+    assert_eq!(status, 200, "{body}");
+    let failing = events_until(&server, Duration::from_secs(15), |e| e["type"] == "input_error");
+    let error = failing.iter().find(|e| e["type"] == "input_error").unwrap_or_else(|| panic!("{failing:?}"));
+    assert_eq!(error["input"], "cam");
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "it says why: {error}");
+    assert!(metric(&server, r#"streamlib_input_link_errors_total{input="cam"}"#) >= Some(1.0));
+    let pushing = events_until(&server, Duration::from_secs(10), |e| e["type"] == "output_error");
+    assert!(pushing.iter().any(|e| e["type"] == "output_error" && e["output"] == "push"), "{pushing:?}");
+    let [r, g, b, _] = pixel(&server, 32, 24);
+    assert!(b > 200 && r < 60 && g < 60, "the background while the input waits: ({r}, {g}, {b})");
+    let mut sender = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            "pattern=red",
+            "is-live=true",
+            "!",
+            "video/x-raw,width=160,height=90,framerate=30/1",
+        ])
+        .args(["!", "x264enc", "tune=zerolatency", "key-int-max=15", "!", "mpegtsmux", "!", "srtsink"])
+        .arg(format!("uri=srt://127.0.0.1:{port}?mode=listener&latency=20"))
+        .spawn()
+        .expect("gst-launch-1.0");
+    let recovered = events_until(&server, Duration::from_secs(20), |e| e["type"] == "input_recovered");
+    let seen = recovered.iter().any(|e| e["type"] == "input_recovered" && e["input"] == "cam");
+    let [r, g, b, _] = pixel(&server, 32, 24);
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert!(seen, "{recovered:?}");
+    assert!(r > 200 && g < 60 && b < 60, "the sender's red: ({r}, {g}, {b})");
+    // An RTP output's SDP is served for players that open it over HTTP.
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port() & !1;
+    let output = format!(r#"{{"id": "rtp", "kind": "rtp", "sdp": "out.sdp", "port": {rtp}}}"#);
+    let (status, body) = server.request("POST", "/outputs", &output);
+    assert_eq!(status, 200, "{body}");
+    let (status, sdp) = server.request("GET", "/outputs/rtp/sdp", "");
+    assert_eq!(status, 200, "{sdp}");
+    assert!(sdp.contains(&format!("m=video {rtp} RTP/AVPF 96 97")) && sdp.contains("a=rtpmap:96 H264/90000"), "{sdp}");
+    assert_eq!(server.request("GET", "/outputs/push/sdp", "").0, 404, "an RTMP output has no SDP");
+}

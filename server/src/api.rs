@@ -105,6 +105,32 @@ async fn get_scene(State(s): State<AppState>) -> Result<Response, ApiError> {
     Ok(response)
 }
 
+/// The SDP of an `rtp` output, for players that take it over HTTP (VLC, ffplay `-i http://…`).
+async fn output_sdp(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let status = s.status.lock().map_err(|_| ApiError::new(500, "status poisoned"))?;
+    let scene = status.scene.as_ref().ok_or_else(|| ApiError::new(404, "no scene yet: PUT /scene first"))?;
+    let outputs = scene["outputs"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let (index, output) = outputs
+        .iter()
+        .enumerate()
+        .find(|(i, o)| o["id"].as_str().map_or(format!("output{i}") == id, |name| name == id))
+        .ok_or_else(|| ApiError::new(404, format!("no output {:?}", id.chars().take(100).collect::<String>())))?;
+    if output["kind"] != "rtp" {
+        return Err(ApiError::new(404, format!("output {id} is {}, not rtp: it has no SDP", output["kind"])));
+    }
+    let mut params = output.clone();
+    if let Some(p) = params.as_object_mut() {
+        p.remove("id");
+        p.remove("kind");
+    }
+    let bad = |e: serde_json::Error| ApiError::new(500, format!("outputs[{index}]: {e}"));
+    let config: streamlib::media::RtpOutputConfig = serde_json::from_value(params).map_err(bad)?;
+    let fps: streamlib::Fps = serde_json::from_value(scene["fps"].clone()).map_err(bad)?;
+    let size = |k: &str| scene[k].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    let sdp = streamlib::media::rtp_sdp(&config, (size("width"), size("height")), fps);
+    Ok(([(header::CONTENT_TYPE, "application/sdp")], sdp).into_response())
+}
+
 async fn patch_layer(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -279,19 +305,24 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
         } else {
             (format!("input_{name}_total"), "counter")
         };
-        metric(&family, kind, "Network input link counter (see docs/protocol.md).", rows.collect());
+        metric(
+            &family,
+            kind,
+            "Network input link counter (see docs/protocol.md and docs/protocols.md).",
+            rows.collect(),
+        );
     }
     let mut names: Vec<&str> = st.sinks.iter().flat_map(|s| s.counters.keys().copied()).collect();
     names.sort_unstable();
     names.dedup();
     for name in names {
         let rows = st.sinks.iter().filter_map(|s| Some((label(s), *s.counters.get(name)? as f64)));
-        let (family, kind) = if name == "peers" {
+        let (family, kind) = if ["peers", "up", "clients"].contains(&name) {
             (format!("sink_net_{name}"), "gauge")
         } else {
             (format!("sink_net_{name}_total"), "counter")
         };
-        metric(&family, kind, "Network output counter (see docs/protocol.md).", rows.collect());
+        metric(&family, kind, "Network output counter (see docs/protocol.md and docs/protocols.md).", rows.collect());
     }
     metric(
         "input_errors_total",
@@ -409,6 +440,7 @@ pub fn router(state: AppState) -> Router {
         .route("/inputs/{id}", delete(delete_input))
         .route("/outputs", post(post_output))
         .route("/outputs/{id}", delete(delete_output))
+        .route("/outputs/{id}/sdp", get(output_sdp))
         .route("/snapshot.png", get(snapshot))
         .route("/metrics", get(metrics))
         .route("/events", get(events))

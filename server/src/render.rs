@@ -123,6 +123,54 @@ pub struct SinkStatus {
     pub counters: std::collections::BTreeMap<&'static str, u64>,
 }
 
+/// Turns link counters into news: a live input or a reconnecting output that fails is an
+/// `input_error` / `output_error` event (with why, where known), and one that works again is an
+/// `input_recovered` / `output_recovered` event.
+#[derive(Debug, Default)]
+struct LinkHealth {
+    /// Failures seen so far, and the frame count at the last one while no frame has come since.
+    inputs: std::collections::HashMap<String, (u64, Option<u64>)>,
+    outputs: std::collections::HashMap<String, (u64, bool)>,
+}
+
+impl LinkHealth {
+    fn update(&mut self, inputs: &[InputStatus], sinks: &[SinkStatus]) -> Vec<serde_json::Value> {
+        let mut events = Vec::new();
+        for input in inputs {
+            let Some(&errors) = input.feed.counters.get("link_errors") else { continue };
+            let frames = input.feed.counters.get("frames").copied().unwrap_or(0);
+            let (seen, failed_at) = self.inputs.entry(input.input.clone()).or_default();
+            if errors > *seen {
+                *seen = errors;
+                *failed_at = Some(frames);
+                events.push(serde_json::json!({ "type": "input_error", "input": input.input, "errors": errors,
+                    "message": input.feed.last_error }));
+            } else if failed_at.is_some_and(|at| frames > at)
+                && input.feed.state == streamlib::counters::FeedState::Live
+            {
+                *failed_at = None;
+                events.push(serde_json::json!({ "type": "input_recovered", "input": input.input }));
+            }
+        }
+        for sink in sinks {
+            let Some(&failures) = sink.counters.get("failures") else { continue };
+            let up = sink.counters.get("up").copied().unwrap_or(0) == 1;
+            let (seen, failing) = self.outputs.entry(sink.name.clone()).or_default();
+            if failures > *seen {
+                *seen = failures;
+                *failing = true;
+                events.push(serde_json::json!({ "type": "output_error", "output": sink.output, "sink": sink.name,
+                    "failures": failures }));
+            } else if *failing && up {
+                *failing = false;
+                events
+                    .push(serde_json::json!({ "type": "output_recovered", "output": sink.output, "sink": sink.name }));
+            }
+        }
+        events
+    }
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct InputStatus {
     pub input: String,
@@ -455,6 +503,7 @@ impl RenderThread {
         let mut snapshots: Vec<(u64, oneshot::Sender<Result<OutputFrame, ApiError>>)> = Vec::new();
         let mut reported_ended = std::collections::HashSet::new();
         let mut feed_states = std::collections::HashMap::new();
+        let mut link_health = LinkHealth::default();
         let mut reported_sinks = std::collections::HashSet::new();
         let (mut last_stats, mut frames_at_last) = (Instant::now(), 0u64);
         let mut rendered = 0u64;
@@ -563,6 +612,9 @@ impl RenderThread {
                         let _ = self.events.send(serde_json::json!({ "type": "input_state", "input": input.input,
                             "state": input.feed.state }));
                     }
+                }
+                for event in link_health.update(&status.2, &status.1) {
+                    let _ = self.events.send(event);
                 }
                 let _ = self.events.send(serde_json::json!({ "type": "stats", "frames": rendered, "fps": fps,
                     "missed_ticks": status.0, "sinks": status.1, "inputs": status.2 }));

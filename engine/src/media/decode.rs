@@ -3,7 +3,7 @@
 //! `file` inputs decode whatever this machine's GStreamer can (uridecodebin), keep the file's
 //! timestamps (variable frame rate works), loop, start at a time and seek accurately.
 
-use super::{bus_error, clock_time, init};
+use super::{bus_error, bus_error_noting_warnings, clock_time, init};
 use crate::frame::{FrameData, FrameTime, PixelFormat, Plane, TimestampedFrame};
 use crate::gpu::convert::{YuvColorSpace, YuvMatrix, YuvRange};
 use crate::registry::{BuildContext, BuildError, InputKind};
@@ -28,6 +28,8 @@ const PULL_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// A running decode pipeline and the mapping of its timestamps onto the input's timeline.
 pub struct GstProducer {
+    /// The latest warning seen on the bus, until `warning` takes it.
+    warned: Option<String>,
     label: String,
     pipeline: gst::Pipeline,
     appsink: gst_app::AppSink,
@@ -76,6 +78,12 @@ impl GstProducer {
     /// producer thread still sees a stop. Caps are read from the frames as they come.
     pub fn start_live(label: &str, description: &str) -> Result<Self, SourceError> {
         Self::start_live_with(label, description, |_| Ok(()))
+    }
+
+    /// The latest warning on the bus, without waiting: elements that retry on their own (srtsrc
+    /// reconnecting, a peer refusing a passphrase) warn instead of failing.
+    pub fn warning(&mut self) -> Option<String> {
+        self.warned.take()
     }
 
     /// Lets up to `frames` decoded frames wait in the appsink (a live input keeps only the newest
@@ -137,6 +145,7 @@ impl GstProducer {
             index: 0,
             nominal_duration_ns: 0,
             ended: false,
+            warned: None,
         })
     }
 
@@ -338,7 +347,7 @@ impl FrameProducer for GstProducer {
         if let Some(sample) = self.appsink.try_pull_sample(clock_time(PULL_TIMEOUT.as_nanos() as u64)) {
             return self.frame_from_sample(&sample).map(Some);
         }
-        if let Some(e) = bus_error(&self.bus) {
+        if let Some(e) = bus_error_noting_warnings(&self.bus, &mut self.warned) {
             self.ended = true;
             return Err(SourceError::Decode(format!("{}: {e}", self.label)));
         }

@@ -42,7 +42,7 @@ impl Counters for LiveStats {
         BTreeMap::from([
             ("frames", self.frames.load(Ordering::Relaxed)),
             ("connects", self.connects.load(Ordering::Relaxed)),
-            ("errors", self.errors.load(Ordering::Relaxed)),
+            ("link_errors", self.errors.load(Ordering::Relaxed)),
         ])
     }
 
@@ -117,7 +117,13 @@ impl FrameProducer for LivePipeline {
                 frame.color_space.get_or_insert(p.color_space());
                 Ok(Some(frame))
             }
-            Err(SourceError::NotYet) => Err(SourceError::NotYet),
+            Err(SourceError::NotYet) => {
+                // Still trying on its own (srtsrc reconnects): counted and said, not restarted.
+                if let Some(why) = p.warning() {
+                    self.stats.failed(&self.label, why);
+                }
+                Err(SourceError::NotYet)
+            }
             Ok(None) => {
                 self.retry_later("the peer ended the stream".into());
                 Err(SourceError::NotYet)

@@ -72,9 +72,17 @@ fn missing_elements(names: &[&str]) -> Vec<String> {
 
 /// The first error or warning-free reason a pipeline stopped, from its bus, without waiting.
 pub(crate) fn bus_error(bus: &gst::Bus) -> Option<String> {
-    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-        if let gst::MessageView::Error(e) = msg.view() {
-            return Some(describe_error(e));
+    bus_error_noting_warnings(bus, &mut None)
+}
+
+/// `bus_error`, keeping the latest warning on the way in `warned` (popping for errors alone
+/// would throw warnings away).
+pub(crate) fn bus_error_noting_warnings(bus: &gst::Bus, warned: &mut Option<String>) -> Option<String> {
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
+        match msg.view() {
+            gst::MessageView::Error(e) => return Some(describe_error(e)),
+            gst::MessageView::Warning(w) => *warned = Some(w.error().to_string()),
+            _ => {}
         }
     }
     None
