@@ -698,3 +698,39 @@ fn an_rtp_input_opens_ffmpegs_sdp_and_shows_its_picture() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(green, "ffmpeg's green never showed");
 }
+
+/// An `srt` caller input with the wrong passphrase is refused by the listener: the input keeps
+/// trying, renders nothing and says why (`last_error`, `link_errors`) instead of stopping.
+#[test]
+fn an_srt_input_with_a_wrong_passphrase_reports_why_and_keeps_trying() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let mut listener = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", "is-live=true", "!", "video/x-raw,width=160,height=90,framerate=30/1"])
+        .args(["!", "x264enc", "tune=zerolatency", "!", "mpegtsmux", "!", "srtsink"])
+        .arg(format!("uri=srt://127.0.0.1:{port}?mode=listener&passphrase=the-right-secret"))
+        .spawn()
+        .expect("gst-launch-1.0");
+    std::thread::sleep(Duration::from_millis(500));
+    let config: media::SrtInputConfig = serde_json::from_value(json!({
+        "url": format!("srt://127.0.0.1:{port}?mode=caller&passphrase=not-the-secret") }))
+    .expect("config");
+    let mut producer = media::srt_producer(&config).expect("producer");
+    let start = std::time::Instant::now();
+    let mut frames = 0;
+    while start.elapsed() < Duration::from_secs(8) {
+        if let Ok(Some(_)) = producer.next_frame() {
+            frames += 1;
+        }
+        if producer.counters().is_some_and(|c| c.snapshot()["link_errors"] > 0) {
+            break;
+        }
+    }
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let counters = producer.counters().expect("counters");
+    assert_eq!(frames, 0, "a refused caller shows nothing");
+    assert!(counters.snapshot()["link_errors"] > 0, "the refusal is counted");
+    let why = counters.last_error().expect("and said");
+    assert!(!why.is_empty(), "{why}");
+    println!("wrong passphrase: {why}");
+}

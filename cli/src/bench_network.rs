@@ -272,6 +272,13 @@ fn h264_udp(count: u64, loss: Option<u64>) -> Result<[Outcome; 2]> {
     )?;
     sink.finish()?;
     drop(proxy);
+    Ok([ours, gst_rtp(&case, count, loss)?])
+}
+
+/// GStreamer's plain RTP path (rtph264pay → udpsink → udpsrc → rtph264depay), through the same
+/// lossy proxy: what gst-launch-1.0 elements alone give (no rtpbin, so no retransmission).
+fn gst_rtp(case: &str, count: u64, loss: Option<u64>) -> Result<Outcome> {
+    let (w, h) = (640, 360);
     let port = free_port()?;
     let proxy =
         loss.map(|p| LossyProxy::start(([127, 0, 0, 1], port).into(), LossyProxy::random_loss(p), 0)).transpose()?;
@@ -280,8 +287,37 @@ fn h264_udp(count: u64, loss: Option<u64>) -> Result<[Outcome; 2]> {
     let receiver = gst_receiver(format!("udpsrc port={port} buffer-size=4194304 caps=\"{RTP_CAPS}\" ! {GST_DECODE}"));
     let sender =
         GstSender::start(w, h, 30, &format!("{X264} ! rtph264pay config-interval=-1 mtu=1400 ! udpsink host={host} port={to_port} sync=false async=false"))?;
-    let theirs = measure(&case, "GStreamer RTP", (w, h, 30, count), |f| sender.send(f), receiver)?;
-    Ok([ours, theirs])
+    measure(case, "GStreamer RTP", (w, h, 30, count), |f| sender.send(f), receiver)
+}
+
+/// Our `rtp` output into our `rtp` input (rtpbin, AVPF, RTX), beside GStreamer's plain RTP.
+fn rtp_case(count: u64, loss: Option<u64>) -> Result<[Outcome; 2]> {
+    let (w, h) = (640, 360);
+    let case = match loss {
+        None => "H.264 640x360@30, RTP (rtpbin, RTX)".to_string(),
+        Some(p) => format!("H.264 640x360@30, RTP (rtpbin, RTX), {p} % loss"),
+    };
+    let (port, feedback) = (free_port()?, free_port()?);
+    let proxy =
+        loss.map(|p| LossyProxy::start(([127, 0, 0, 1], port).into(), LossyProxy::random_loss(p), 0)).transpose()?;
+    let to_port = proxy.as_ref().map_or(port, |p| p.addr.port());
+    let sdp = std::env::temp_dir().join(format!("streamlib-bench-rtp-{}.sdp", std::process::id()));
+    let config: streamlib::media::RtpOutputConfig = serde_json::from_value(serde_json::json!({
+        "sdp": sdp, "port": to_port, "feedback_port": feedback, "bitrate": 4000, "keyframe_interval": 60 }))?;
+    let target = streamlib::registry::SinkTarget { path: &sdp, width: w, height: h, fps: Fps::new(30, 1) };
+    let mut sink = streamlib::media::RtpSink::start(&config, &target)?;
+    let input: streamlib::media::RtpInputConfig = serde_json::from_value(serde_json::json!({
+        "port": port, "feedback": format!("127.0.0.1:{feedback}"), "latency_ms": 100 }))?;
+    let receive = move |arrivals: Arrivals, stop: Arc<AtomicBool>| {
+        if let Ok(producer) = streamlib::media::rtp_producer(&input) {
+            collect(producer, &arrivals, &stop);
+        }
+    };
+    let ours = measure(&case, "streamlib", (w, h, 30, count), |f| Ok(sink.write(&to_nv12(f))?), receive)?;
+    sink.finish()?;
+    drop(proxy);
+    let _ = std::fs::remove_file(&sdp);
+    Ok([ours, gst_rtp(&case, count, loss)?])
 }
 
 fn raw_tcp(w: u32, h: u32, fps: u64, count: u64, with_gst: bool) -> Result<Vec<Outcome>> {
@@ -375,6 +411,8 @@ pub fn network(frames: u64, json: Option<&Path>) -> Result<()> {
     }
     rows.extend(h264_udp(frames, Some(2))?);
     rows.extend(srt_case(frames)?);
+    rows.extend(rtp_case(frames, None)?);
+    rows.extend(rtp_case(frames, Some(2))?);
     println!();
     println!("| case | peer | shown | p50 ms | p95 ms | longest freeze ms | p50 ratio GStreamer / streamlib |");
     println!("|---|---|---|---|---|---|---|");
