@@ -2,7 +2,8 @@
 # Installs what streamlib needs on Debian 12 (root or sudo): GStreamer and its plugins, Mesa's
 # software Vulkan driver (lavapipe) for machines without a GPU, Xvfb for windows in CI, and the
 # tools the tests verify outputs with (ffmpeg/ffprobe, gst-launch-1.0), and iproute2 and nftables
-# for the three-hop network chain, and gst-rtsp-server for the RTSP output. Debian's
+# for the three-hop network chain, gst-rtsp-server for the RTSP output, libnice and the
+# WebRTC library for WHEP/WHIP, and Chromium with its WebDriver for the browser tests. Debian's
 # gstreamer1.0-plugins-rtp is left out on purpose: it is a 1.14 package whose rtpsrc shadows
 # the 1.22 one in plugins-good. Safe to run again.
 set -euo pipefail
@@ -17,7 +18,8 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   mesa-vulkan-drivers libvulkan1 libxkbcommon-x11-0 xvfb fonts-dejavu-core
   ffmpeg xdotool x11-apps imagemagick python3 iproute2 nftables
-  gstreamer1.0-rtsp libgstrtspserver-1.0-dev gstreamer1.0-nice
+  gstreamer1.0-rtsp libgstrtspserver-1.0-dev gstreamer1.0-nice libgstreamer-plugins-bad1.0-dev
+  chromium chromium-driver
 )
 
 missing=()

@@ -646,7 +646,8 @@ fn rtp_output(port: u16, feedback: u16, fields: serde_json::Value, sdp: &std::pa
     let mut config = json!({ "sdp": sdp, "port": port, "feedback_port": feedback, "keyframe_interval": 600 });
     config.as_object_mut().expect("object").extend(fields.as_object().expect("object").clone());
     let config: streamlib::media::RtpOutputConfig = serde_json::from_value(config).expect("config");
-    let target = streamlib::registry::SinkTarget { path: sdp, width: 640, height: 360, fps: Fps::new(30, 1) };
+    let target =
+        streamlib::registry::SinkTarget { output: "", path: sdp, width: 640, height: 360, fps: Fps::new(30, 1) };
     Box::new(streamlib::media::RtpSink::start(&config, &target).expect("rtp output"))
 }
 

@@ -304,7 +304,7 @@ fn rtp_case(count: u64, loss: Option<u64>) -> Result<[Outcome; 2]> {
     let sdp = std::env::temp_dir().join(format!("streamlib-bench-rtp-{}.sdp", std::process::id()));
     let config: streamlib::media::RtpOutputConfig = serde_json::from_value(serde_json::json!({
         "sdp": sdp, "port": to_port, "feedback_port": feedback, "bitrate": 4000, "keyframe_interval": 60 }))?;
-    let target = streamlib::registry::SinkTarget { path: &sdp, width: w, height: h, fps: Fps::new(30, 1) };
+    let target = streamlib::registry::SinkTarget { output: "", path: &sdp, width: w, height: h, fps: Fps::new(30, 1) };
     let mut sink = streamlib::media::RtpSink::start(&config, &target)?;
     let input: streamlib::media::RtpInputConfig = serde_json::from_value(serde_json::json!({
         "port": port, "feedback": format!("127.0.0.1:{feedback}"), "latency_ms": 100 }))?;
@@ -360,7 +360,13 @@ fn srt_case(count: u64) -> Result<[Outcome; 2]> {
     let case = "H.264 640x360@30, SRT latency 20 ms, MPEG-TS".to_string();
     let port = free_port()?;
     let url = format!("srt://127.0.0.1:{port}?mode=listener&latency=20");
-    let target = streamlib::registry::SinkTarget { path: Path::new(&url), width: w, height: h, fps: Fps::new(30, 1) };
+    let target = streamlib::registry::SinkTarget {
+        output: "",
+        path: Path::new(&url),
+        width: w,
+        height: h,
+        fps: Fps::new(30, 1),
+    };
     let config: streamlib::media::SrtOutputConfig =
         serde_json::from_value(serde_json::json!({ "url": url, "bitrate": 4000, "keyframe_interval": 60 }))?;
     let mut sink = streamlib::media::SrtSink::start(&config, &target)?;

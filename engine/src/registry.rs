@@ -118,6 +118,8 @@ pub struct PathOnly {
 /// Where a sink writes and what it is asked to write.
 #[derive(Clone, Debug)]
 pub struct SinkTarget<'a> {
+    /// The scene output's id (empty for `--output PATH`): what a WHEP output is found by.
+    pub output: &'a str,
     /// Where the sink writes.
     pub path: &'a Path,
     /// Frame width in pixels.
@@ -132,7 +134,7 @@ impl<'a> SinkTarget<'a> {
     /// A target for `scene`'s size and rate. (A YUV sink learns its colour space from the frames:
     /// `OutputFrame::color_space`.)
     pub fn for_scene(path: &'a Path, scene: &Scene) -> Self {
-        SinkTarget { path, width: scene.width, height: scene.height, fps: scene.fps }
+        SinkTarget { output: "", path, width: scene.width, height: scene.height, fps: scene.fps }
     }
 }
 
@@ -153,6 +155,10 @@ pub trait SinkKind: Send + Sync {
     }
     /// False for kinds whose `path_param` is not a file (a URL): the server does not confine it.
     fn writes_files(&self) -> bool {
+        true
+    }
+    /// False for kinds that need no `path_param` (a WHEP output is found by its output id).
+    fn path_required(&self) -> bool {
         true
     }
     /// Checks what parsing cannot; errors name the field.
@@ -242,14 +248,17 @@ impl<K: SinkKind> AnySinkKind for K {
         match params.get(field) {
             Some(serde_json::Value::String(p)) if !p.is_empty() => {}
             Some(_) => return Err(SceneError::new(field, "must be a non-empty string")),
+            None if !SinkKind::path_required(self) => {}
             None => return Err(SceneError::new(".", format!("missing field `{field}`"))),
         }
         SinkKind::check(self, &parse_params(params)?)
     }
     fn build(&self, target: &SinkTarget<'_>, params: &Params) -> Result<Vec<Box<dyn Sink>>, SinkError> {
         let mut params = params.clone();
-        let path = serde_json::Value::String(target.path.to_string_lossy().into_owned());
-        params.insert(SinkKind::path_param(self).into(), path);
+        if SinkKind::path_required(self) || !target.path.as_os_str().is_empty() {
+            let path = serde_json::Value::String(target.path.to_string_lossy().into_owned());
+            params.insert(SinkKind::path_param(self).into(), path);
+        }
         let config = parse_params(&params).map_err(|e| SinkError::Unsupported(e.to_string()))?;
         SinkKind::check(self, &config).map_err(|e| SinkError::Unsupported(e.to_string()))?;
         SinkKind::build(self, target, config)
@@ -439,10 +448,12 @@ impl Registry {
         let path = if kind.writes_files() { place(Path::new(raw))? } else { Path::new(raw).to_path_buf() };
         let mut params = output.params.clone();
         params.remove(field);
-        let sinks = kind.build(&SinkTarget::for_scene(&path, scene), &params).map_err(|e| match e {
-            SinkError::Unsupported(m) => SinkError::Unsupported(format!("output {id}: {m}")),
-            other => other,
-        })?;
+        let sinks = kind.build(&SinkTarget { output: id, ..SinkTarget::for_scene(&path, scene) }, &params).map_err(
+            |e| match e {
+                SinkError::Unsupported(m) => SinkError::Unsupported(format!("output {id}: {m}")),
+                other => other,
+            },
+        )?;
         Ok(name_sinks(&format!("{id} {}", path.display()), sinks))
     }
 

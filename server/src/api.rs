@@ -30,6 +30,8 @@ pub struct AppState {
     pub events: Arc<Mutex<broadcast::Receiver<Value>>>,
     pub token: Option<String>,
     pub media_root: MediaRoot,
+    /// The WHEP outputs (and WHIP inputs) of the scene, by id.
+    pub webrtc: streamlib::media::WebRtcEndpoints,
 }
 
 impl IntoResponse for ApiError {
@@ -317,7 +319,7 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
     names.dedup();
     for name in names {
         let rows = st.sinks.iter().filter_map(|s| Some((label(s), *s.counters.get(name)? as f64)));
-        let (family, kind) = if ["peers", "up", "clients"].contains(&name) {
+        let (family, kind) = if ["peers", "up", "clients", "viewers"].contains(&name) {
             (format!("sink_net_{name}"), "gauge")
         } else {
             (format!("sink_net_{name}_total"), "counter")
@@ -446,10 +448,15 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events))
         .route("/openapi.json", get(openapi))
         .route("/media/{*path}", get(media))
+        .route("/whep/{output}", post(super::whep::offer).options(super::whep::options))
+        .route("/whep/{output}/{session}", delete(super::whep::hang_up).patch(super::whep::no_trickle))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     // Health stays open for load balancers and supervisors.
+    // The control room's files hold no data (the page asks for the token), so they stay open.
     Router::new()
         .route("/health", get(health))
+        .route("/", get(super::ui::index))
+        .route("/ui/{file}", get(super::ui::file))
         .merge(api)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // A body that stops arriving frees its connection (reset at each chunk that comes).

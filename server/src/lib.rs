@@ -6,6 +6,8 @@ mod api;
 mod conn;
 mod openapi;
 mod render;
+mod ui;
+mod whep;
 
 use anyhow::{bail, Context, Result};
 use render::{MediaRoot, RenderThread, Status};
@@ -48,8 +50,12 @@ pub fn run(args: ServerConfig) -> Result<()> {
     let (events_tx, events_rx) = tokio::sync::broadcast::channel(256);
     let status = Arc::new(Mutex::new(Status::default()));
     let stop = Arc::new(AtomicBool::new(false));
+    // WHEP outputs answer offers that come over this server's HTTP API: the kind exists here only.
+    let webrtc = streamlib::media::WebRtcEndpoints::default();
+    let mut registry = args.registry;
+    registry.register_sink("whep", streamlib::media::WhepOutputKind::new(webrtc.clone()));
     let renderer = RenderThread {
-        registry: args.registry,
+        registry,
         media_root: MediaRoot(media_root.clone()),
         commands: commands_rx,
         status: status.clone(),
@@ -63,6 +69,7 @@ pub fn run(args: ServerConfig) -> Result<()> {
         events: Arc::new(Mutex::new(events_rx)),
         token: args.token.clone(),
         media_root: MediaRoot(media_root),
+        webrtc,
     };
     let initial = match &args.scene {
         Some(path) => Some(

@@ -250,9 +250,14 @@ pub(crate) fn frame_buffer(info: &gst_video::VideoInfo, frame: &OutputFrame) -> 
 /// picture at 21 dB, where GStreamer's decoder was exact). One thread codes 1080p30 at ~37 fps
 /// on this 2-core machine; frame threads would add a frame of delay.
 pub(crate) fn live_h264(bitrate_kbps: u32, gop: u32) -> String {
+    live_h264_profile(bitrate_kbps, gop, "high")
+}
+
+/// `live_h264` in another profile (`constrained-baseline` for WebRTC peers).
+pub(crate) fn live_h264_profile(bitrate_kbps: u32, gop: u32, profile: &str) -> String {
     format!(
         "x264enc tune=zerolatency speed-preset=veryfast bitrate={} key-int-max={gop} threads=1 \
-         sliced-threads=false rc-lookahead=0 sync-lookahead=0 ! video/x-h264,profile=high ! \
+         sliced-threads=false rc-lookahead=0 sync-lookahead=0 ! video/x-h264,profile={profile} ! \
          h264parse config-interval=-1",
         bitrate_kbps.max(50)
     )

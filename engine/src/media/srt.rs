@@ -142,7 +142,7 @@ impl SinkKind for SrtOutputKind {
         let (width, height, fps) = (target.width, target.height, target.fps);
         let label = config.url.clone();
         let connect = move || -> Result<Box<dyn Sink>, SinkError> {
-            let target = SinkTarget { path: Path::new(""), width, height, fps };
+            let target = SinkTarget { output: "", path: Path::new(""), width, height, fps };
             Ok(Box::new(SrtSink::start(&config, &target)?))
         };
         Ok(vec![Box::new(Reconnecting::start(&label, PixelFormat::Nv12, Box::new(connect))?)])
