@@ -131,7 +131,7 @@ function renderInputs() {
     const s = live.get(id);
     cell(row, id);
     cell(row, spec.kind);
-    const st = cell(row, s ? s.state + (s.last_error ? ' — ' + s.last_error : '') : 'file');
+    const st = cell(row, s ? s.state + (s.last_error ? ' — ' + s.last_error : '') : 'not live');
     st.className = s && s.state !== 'live' ? 'warn' : '';
     cell(row, counterText(s?.counters)).className = 'counters';
     body.append(row);

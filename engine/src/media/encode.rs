@@ -263,6 +263,21 @@ pub(crate) fn live_h264_profile(bitrate_kbps: u32, gop: u32, profile: &str) -> S
     )
 }
 
+/// The caps and layout of the NV12 frames a live appsrc takes for `target` (even sides: 4:2:0).
+pub(crate) fn live_nv12(target: &SinkTarget<'_>, what: &str) -> Result<(String, gst_video::VideoInfo), SinkError> {
+    let (width, height) = (target.width, target.height);
+    if width % 2 == 1 || height % 2 == 1 {
+        return Err(SinkError::Unsupported(format!("{what} needs an even size, the output is {width}x{height}")));
+    }
+    let caps = raw_caps(PixelFormat::Nv12, (width, height), target.fps, YuvColorSpace::default_for_height(height));
+    let info = caps
+        .parse::<gst::Caps>()
+        .ok()
+        .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
+        .ok_or_else(|| SinkError::Encode(format!("bad caps {caps}")))?;
+    Ok((caps, info))
+}
+
 /// NV12 or I420 frames pushed into an encoding pipeline: `appsrc name=src ! <rest>`.
 pub struct EncodePipeline {
     label: String,

@@ -4,10 +4,9 @@
 //! when the last leaves the encoder stops. Frames reach it through an appsrc that the server's
 //! media-configure hands us; no client, no encoding.
 
-use super::encode::{live_h264, raw_caps};
+use super::encode::live_h264;
 use crate::counters::Counters;
 use crate::frame::{OutputFrame, PixelFormat};
-use crate::gpu::convert::YuvColorSpace;
 use crate::registry::{SinkKind, SinkTarget};
 use crate::scene::SceneError;
 use crate::sinks::{Sink, SinkError};
@@ -109,18 +108,7 @@ impl RtspSink {
         if !missing.is_empty() {
             return Err(SinkError::Unsupported(format!("GStreamer elements missing here: {}", missing.join(", "))));
         }
-        let (width, height) = (target.width, target.height);
-        if width % 2 == 1 || height % 2 == 1 {
-            return Err(SinkError::Unsupported(format!(
-                "H.264 4:2:0 needs an even size, the output is {width}x{height}"
-            )));
-        }
-        let caps = raw_caps(PixelFormat::Nv12, (width, height), target.fps, YuvColorSpace::default_for_height(height));
-        let info = caps
-            .parse::<gst::Caps>()
-            .ok()
-            .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
-            .ok_or_else(|| SinkError::Encode(format!("bad caps {caps}")))?;
+        let (caps, info) = super::encode::live_nv12(target, "H.264 4:2:0")?;
         let gop = config.keyframe_interval.unwrap_or_else(|| target.fps.as_f64().round().max(1.0) as u32);
         // A slow client must not hold frames back for the others: the queue keeps the newest.
         let launch = format!(

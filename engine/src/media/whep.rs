@@ -5,11 +5,10 @@
 //! payloader with the viewer's payload type, and its own `webrtcbin`, which retransmits on NACK
 //! and turns a PLI into a keyframe request to the shared encoder.
 
-use super::encode::{live_h264_profile, raw_caps};
+use super::encode::live_h264_profile;
 use super::webrtc::{self, OfferAnswerer, OfferError, Role, VideoCodec, WebRtcEndpoints};
 use crate::counters::Counters;
 use crate::frame::{OutputFrame, PixelFormat};
-use crate::gpu::convert::YuvColorSpace;
 use crate::registry::{SinkKind, SinkTarget};
 use crate::scene::SceneError;
 use crate::sinks::{Sink, SinkError};
@@ -365,18 +364,7 @@ impl WhepSink {
                 missing.join(", ")
             )));
         }
-        let (width, height) = (target.width, target.height);
-        if width % 2 == 1 || height % 2 == 1 {
-            return Err(SinkError::Unsupported(format!(
-                "WebRTC video needs an even size, the output is {width}x{height}"
-            )));
-        }
-        let caps = raw_caps(PixelFormat::Nv12, (width, height), target.fps, YuvColorSpace::default_for_height(height));
-        let info = caps
-            .parse::<gst::Caps>()
-            .ok()
-            .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
-            .ok_or_else(|| SinkError::Encode(format!("bad caps {caps}")))?;
+        let (caps, info) = super::encode::live_nv12(target, "WebRTC video")?;
         let gop = config.keyframe_interval.unwrap_or_else(|| (target.fps.as_f64() * 2.0).round().max(1.0) as u32);
         // Frames are stamped with the pipeline's running time when pushed (`do-timestamp`): a
         // viewer sees each as soon as it is encoded, whatever the scene's pts.
