@@ -85,7 +85,8 @@ impl Browser {
         let caps = json!({ "capabilities": { "alwaysMatch": { "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
-                     "--window-size=1400,1000", "--disable-features=WebRtcHideLocalIpsWithMdns"] } } } });
+                     "--window-size=1400,1000", "--disable-features=WebRtcHideLocalIpsWithMdns",
+                     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"] } } } });
         let mut browser = Browser { addr, session: String::new(), _driver: driver };
         let created = browser.call("POST", "/session", &caps);
         browser.session = created["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
@@ -145,29 +146,11 @@ fn snapshot_pixel(addr: &str, x: usize, y: usize) -> [u8; 3] {
     [buf[at], buf[at + 1], buf[at + 2]]
 }
 
-#[test]
-fn the_control_room_plays_whep_and_hls_and_its_slider_changes_the_picture() {
-    let have = |bin: &str| Command::new(bin).arg("--version").output().is_ok_and(|o| o.status.success());
-    if !(have("chromium") && have("chromedriver")) {
-        let why = "chromium and chromium-driver are not installed (bash scripts/setup.sh)";
-        assert!(std::env::var_os("STREAMLIB_REQUIRE_PRIVILEGED").is_none(), "the browser test must run here: {why}");
-        eprintln!("SKIPPED the browser test: {why}");
-        return;
-    }
-    let root = std::env::temp_dir().join(format!("streamlib-web-{}", std::process::id()));
+/// `streamlib serve` with `scene` and a token, on a free port: the process, its address, its media root.
+fn serve(name: &str, scene: &Value) -> (Killed, String, std::path::PathBuf) {
+    let root = std::env::temp_dir().join(format!("streamlib-web-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).expect("root");
-    let scene = json!({
-        "width": 640, "height": 360, "fps": 30,
-        "inputs": {
-            "green": { "kind": "test_pattern", "pattern": "solid", "color": "#1A9933" },
-            "red": { "kind": "test_pattern", "pattern": "solid", "color": "#E61A1A" } },
-        "layers": [
-            { "id": "bg", "kind": "video", "input": "green" },
-            { "id": "box", "kind": "video", "input": "red", "rect": [40, 40, 160, 90] } ],
-        "outputs": [
-            { "id": "program", "kind": "whep" },
-            { "id": "web", "kind": "hls", "dir": "live", "ladder": [360], "segment_seconds": 1 } ] });
     std::fs::write(root.join("scene.json"), scene.to_string()).expect("scene");
     let mut server = Command::new(env!("CARGO_BIN_EXE_streamlib"))
         .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--media-root"])
@@ -180,8 +163,39 @@ fn the_control_room_plays_whep_and_hls_and_its_slider_changes_the_picture() {
         .expect("server");
     let mut line = String::new();
     BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
-    let _server = Killed(server);
     let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
+    (Killed(server), addr, root)
+}
+
+/// False (after saying why) where Chromium is missing; CI must have it.
+fn have_browser() -> bool {
+    let have = |bin: &str| Command::new(bin).arg("--version").output().is_ok_and(|o| o.status.success());
+    if have("chromium") && have("chromedriver") {
+        return true;
+    }
+    let why = "chromium and chromium-driver are not installed (bash scripts/setup.sh)";
+    assert!(std::env::var_os("STREAMLIB_REQUIRE_PRIVILEGED").is_none(), "the browser test must run here: {why}");
+    eprintln!("SKIPPED the browser test: {why}");
+    false
+}
+
+#[test]
+fn the_control_room_plays_whep_and_hls_and_its_slider_changes_the_picture() {
+    if !have_browser() {
+        return;
+    }
+    let scene = json!({
+        "width": 640, "height": 360, "fps": 30,
+        "inputs": {
+            "green": { "kind": "test_pattern", "pattern": "solid", "color": "#1A9933" },
+            "red": { "kind": "test_pattern", "pattern": "solid", "color": "#E61A1A" } },
+        "layers": [
+            { "id": "bg", "kind": "video", "input": "green" },
+            { "id": "box", "kind": "video", "input": "red", "rect": [40, 40, 160, 90] } ],
+        "outputs": [
+            { "id": "program", "kind": "whep" },
+            { "id": "web", "kind": "hls", "dir": "live", "ladder": [360], "segment_seconds": 1 } ] });
+    let (_server, addr, root) = serve("control-room", &scene);
 
     // Bad offers are refused with a reason, before any browser is involved.
     let auth = format!("Authorization: Bearer {TOKEN}");
@@ -234,6 +248,55 @@ fn the_control_room_plays_whep_and_hls_and_its_slider_changes_the_picture() {
             break;
         }
         assert!(Instant::now() < deadline, "the viewer was never cleaned up: {viewers:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn metric(addr: &str, name: &str) -> f64 {
+    let text =
+        String::from_utf8_lossy(&http(addr, "GET", "/metrics", b"", &[&format!("Authorization: Bearer {TOKEN}")]).1)
+            .to_string();
+    text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
+}
+
+/// WHIP: Chromium's fake camera, sent from the control room, becomes a scene input whose frames
+/// the compositor draws (over a black background); hanging up leaves the input holding.
+#[test]
+fn a_browser_camera_sent_over_whip_is_drawn_by_the_compositor() {
+    if !have_browser() {
+        return;
+    }
+    let scene = json!({
+        "width": 640, "height": 360, "fps": 30, "background": "#000000",
+        "inputs": { "cam": { "kind": "whip", "hold_ms": 500 } },
+        "layers": [ { "id": "camera", "kind": "video", "input": "cam" } ] });
+    let (_server, addr, root) = serve("whip", &scene);
+    assert!(snapshot_pixel(&addr, 320, 180).iter().all(|&c| c < 8), "black before the camera comes");
+    let browser = Browser::start().expect("chromedriver");
+    browser.open(&format!("http://{addr}/#token={TOKEN}"));
+    browser.wait_for(10, "return window.streamlib && streamlib.state.scene ? true : null;");
+    browser.call(
+        "POST",
+        &format!("/session/{}/execute/async", browser.session),
+        &json!({ "script": "streamlib.publish('cam').then(() => arguments[0](1))", "args": [] }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&addr, "streamlib_input_frames_total{input=\"cam\"}") < 30.0 {
+        assert!(Instant::now() < deadline, "the camera's frames never arrived");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let drawn = snapshot_pixel(&addr, 320, 180);
+    println!("the compositor draws the fake camera: centre pixel {drawn:?}");
+    assert!(drawn.iter().any(|&c| c > 40), "the camera's picture is in the composition: {drawn:?}");
+    browser.call(
+        "POST",
+        &format!("/session/{}/execute/async", browser.session),
+        &json!({ "script": "streamlib.unpublish('cam').then(() => arguments[0](1))", "args": [] }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&addr, "streamlib_input_state{input=\"cam\",state=\"live\"}") > 0.0 {
+        assert!(Instant::now() < deadline, "the input stayed live after the publisher hung up");
         std::thread::sleep(Duration::from_millis(200));
     }
     let _ = std::fs::remove_dir_all(&root);

@@ -448,8 +448,10 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events))
         .route("/openapi.json", get(openapi))
         .route("/media/{*path}", get(media))
-        .route("/whep/{output}", post(super::whep::offer).options(super::whep::options))
-        .route("/whep/{output}/{session}", delete(super::whep::hang_up).patch(super::whep::no_trickle))
+        .route("/whep/{output}", post(super::whep::whep_offer).options(super::whep::options))
+        .route("/whep/{output}/{session}", delete(super::whep::whep_hang_up).patch(super::whep::no_trickle))
+        .route("/whip/{input}", post(super::whep::whip_offer).options(super::whep::options))
+        .route("/whip/{input}/{session}", delete(super::whep::whip_hang_up).patch(super::whep::no_trickle))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     // Health stays open for load balancers and supervisors.
     // The control room's files hold no data (the page asks for the token), so they stay open.

@@ -50,10 +50,12 @@ pub fn run(args: ServerConfig) -> Result<()> {
     let (events_tx, events_rx) = tokio::sync::broadcast::channel(256);
     let status = Arc::new(Mutex::new(Status::default()));
     let stop = Arc::new(AtomicBool::new(false));
-    // WHEP outputs answer offers that come over this server's HTTP API: the kind exists here only.
+    // WHEP outputs and WHIP inputs answer offers that come over this server's HTTP API: the kinds
+    // exist here only.
     let webrtc = streamlib::media::WebRtcEndpoints::default();
     let mut registry = args.registry;
     registry.register_sink("whep", streamlib::media::WhepOutputKind::new(webrtc.clone()));
+    registry.register_input("whip", streamlib::media::WhipInputKind::new(webrtc.clone()));
     let renderer = RenderThread {
         registry,
         media_root: MediaRoot(media_root.clone()),

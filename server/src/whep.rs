@@ -1,6 +1,6 @@
-//! WHEP signalling (draft-ietf-wish-whep): `POST /whep/{output}` with an SDP offer is answered
-//! `201 Created` with the SDP answer (every ICE candidate in it: no trickle) and a `Location` to
-//! `DELETE` when the viewer hangs up.
+//! WHEP and WHIP signalling (RFC 9725, draft-ietf-wish-whep): `POST /whep/{output}` (a viewer)
+//! or `POST /whip/{input}` (a publisher) with an SDP offer is answered `201 Created` with the SDP
+//! answer (every ICE candidate in it: no trickle) and a `Location` to `DELETE` to hang up.
 
 use super::api::AppState;
 use super::render::ApiError;
@@ -15,12 +15,34 @@ fn short(id: &str) -> String {
 }
 
 /// Answers a viewer's offer.
-pub async fn offer(
+pub async fn whep_offer(
     State(s): State<AppState>,
     Path(output): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    offer(s, Role::Whep, output, headers, body).await
+}
+
+/// Answers a publisher's offer.
+pub async fn whip_offer(
+    State(s): State<AppState>,
+    Path(input): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    offer(s, Role::Whip, input, headers, body).await
+}
+
+fn route(role: Role) -> (&'static str, &'static str) {
+    match role {
+        Role::Whep => ("whep", "output"),
+        Role::Whip => ("whip", "input"),
+    }
+}
+
+async fn offer(s: AppState, role: Role, id: String, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let (base, what) = route(role);
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.trim().to_ascii_lowercase().starts_with("application/sdp") {
         return Err(ApiError::new(415, format!("the offer must be application/sdp, not {content_type:?}")));
@@ -31,8 +53,8 @@ pub async fn offer(
     let offer = String::from_utf8(body.to_vec()).map_err(|_| ApiError::new(400, "the offer is not UTF-8 text"))?;
     let endpoint = s
         .webrtc
-        .get(Role::Whep, &output)
-        .ok_or_else(|| ApiError::new(404, format!("no whep output {:?} in the scene", short(&output))))?;
+        .get(role, &id)
+        .ok_or_else(|| ApiError::new(404, format!("no {base} {what} {:?} in the scene", short(&id))))?;
     let answered = tokio::task::spawn_blocking(move || endpoint.answer(&offer))
         .await
         .map_err(|e| ApiError::new(500, format!("the negotiation stopped: {e}")))?;
@@ -43,7 +65,7 @@ pub async fn offer(
         }
         error
     })?;
-    let location = format!("/whep/{output}/{session}");
+    let location = format!("/{base}/{id}/{session}");
     let mut response = (StatusCode::CREATED, answer).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
@@ -54,14 +76,25 @@ pub async fn offer(
 }
 
 /// Ends a viewer's session.
-pub async fn hang_up(
+pub async fn whep_hang_up(
     State(s): State<AppState>,
-    Path((output, session)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let endpoint = s
-        .webrtc
-        .get(Role::Whep, &output)
-        .ok_or_else(|| ApiError::new(404, format!("no whep output {:?}", short(&output))))?;
+    hang_up(s, Role::Whep, ids).await
+}
+
+/// Ends a publisher's session.
+pub async fn whip_hang_up(
+    State(s): State<AppState>,
+    Path(ids): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    hang_up(s, Role::Whip, ids).await
+}
+
+async fn hang_up(s: AppState, role: Role, (id, session): (String, String)) -> Result<StatusCode, ApiError> {
+    let (base, what) = route(role);
+    let endpoint =
+        s.webrtc.get(role, &id).ok_or_else(|| ApiError::new(404, format!("no {base} {what} {:?}", short(&id))))?;
     match tokio::task::spawn_blocking(move || endpoint.hang_up(&session)).await {
         Ok(true) => Ok(StatusCode::OK),
         Ok(false) => Err(ApiError::new(404, "no such session (it ended already?)")),

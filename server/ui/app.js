@@ -4,7 +4,7 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { scene: null, token: '', pc: null, whepLocation: null, hls: null, stats: null, events: 0 };
+const state = { scene: null, token: '', pc: null, whepLocation: null, hls: null, stats: null, events: 0, publishing: {} };
 
 // The token comes from #token=… once (then it is kept for the tab) or from the form.
 (function readToken() {
@@ -133,9 +133,58 @@ function renderInputs() {
     cell(row, spec.kind);
     const st = cell(row, s ? s.state + (s.last_error ? ' — ' + s.last_error : '') : 'not live');
     st.className = s && s.state !== 'live' ? 'warn' : '';
-    cell(row, counterText(s?.counters)).className = 'counters';
+    const counters = cell(row, counterText(s?.counters));
+    counters.className = 'counters';
+    if (spec.kind === 'whip') {
+      const send = document.createElement('button');
+      send.textContent = state.publishing[id] ? 'Stop camera' : 'Send camera';
+      send.onclick = () => (state.publishing[id] ? unpublish(id) : publish(id));
+      counters.prepend(send, ' ');
+    }
     body.append(row);
   }
+}
+
+// ---- WHIP: this browser's camera as a scene input ----
+
+async function publish(input) {
+  try {
+    const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: false });
+    const pc = new RTCPeerConnection();
+    for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    const r = await fetch('/whip/' + encodeURIComponent(input), {
+      method: 'POST', headers: headers({ 'Content-Type': 'application/sdp' }), body: pc.localDescription.sdp,
+    });
+    if (r.status !== 201) throw new Error((await r.text()) || r.statusText);
+    const location_ = new URL(r.headers.get('location'), location.href).href;
+    await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+    state.publishing[input] = { pc, media, location: location_ };
+    log('sending the camera to ' + input);
+  } catch (e) {
+    log('camera to ' + input + ': ' + e.message);
+  }
+  renderInputs();
+}
+
+async function unpublish(input) {
+  const p = state.publishing[input];
+  delete state.publishing[input];
+  if (!p) return;
+  p.pc.close();
+  p.media.getTracks().forEach((t) => t.stop());
+  await fetch(p.location, { method: 'DELETE', headers: headers() }).catch(() => {});
+  renderInputs();
+}
+
+// Non-trickle, as WHIP/WHEP servers expect: wait (briefly) for our candidates.
+function gathered(pc) {
+  return new Promise((done) => {
+    if (pc.iceGatheringState === 'complete') return done();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
+    setTimeout(done, 1000);
+  });
 }
 
 function renderOutputs() {
@@ -255,12 +304,7 @@ async function watch(output) {
     badge.className = 'pill ' + (pc.connectionState === 'connected' ? 'ok' : pc.connectionState === 'failed' ? 'bad' : 'warn');
   };
   await pc.setLocalDescription(await pc.createOffer());
-  // Non-trickle, as WHEP servers expect: wait (briefly) for our candidates.
-  await new Promise((done) => {
-    if (pc.iceGatheringState === 'complete') return done();
-    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
-    setTimeout(done, 1000);
-  });
+  await gathered(pc);
   try {
     const r = await fetch('/whep/' + encodeURIComponent(output), {
       method: 'POST', headers: headers({ 'Content-Type': 'application/sdp' }), body: pc.localDescription.sdp,
@@ -353,6 +397,8 @@ function onEvent(e) {
 // For tests and scripts driving the page: the colour the program shows at (x, y) in scene pixels.
 window.streamlib = {
   state,
+  publish,
+  unpublish,
   pixelAt(x, y) {
     const v = $('live');
     if (!v.videoWidth) return null;

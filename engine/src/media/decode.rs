@@ -86,6 +86,11 @@ impl GstProducer {
         self.warned.take()
     }
 
+    /// The element named `name` in the pipeline (a webrtcbin to negotiate with).
+    pub(crate) fn element(&self, name: &str) -> Option<gst::Element> {
+        self.pipeline.by_name(name)
+    }
+
     /// Lets up to `frames` decoded frames wait in the appsink (a live input keeps only the newest
     /// by default): a stream that resends a lost packet releases the frames held behind it at
     /// once, and they should reach the source thread, which picks by time.

@@ -296,6 +296,10 @@ pub struct EncodePipeline {
     /// appsrc's bound: two frames.
     max_bytes: u64,
     failed: Option<String>,
+    /// How long `finish` waits for end-of-stream, and whether not reaching it is an error: a
+    /// file's trailer must be written, a network stream's end (an RTCP BYE) may be skipped.
+    finish_timeout: Duration,
+    eos_optional: bool,
 }
 
 impl EncodePipeline {
@@ -359,6 +363,8 @@ impl EncodePipeline {
             finished: false,
             max_bytes: frame_bytes * 2,
             failed: None,
+            finish_timeout: FINISH_TIMEOUT,
+            eos_optional: false,
         })
     }
 
@@ -448,6 +454,14 @@ impl EncodePipeline {
         Ok(())
     }
 
+    /// For a network stream with nothing to flush at the end: `finish` waits `timeout` for
+    /// end-of-stream, then stops the pipeline anyway (rtpbin's BYE once did not come for minutes
+    /// on a loaded machine, and the render waited for it).
+    pub(crate) fn set_end_optional(&mut self, timeout: Duration) {
+        self.finish_timeout = timeout;
+        self.eos_optional = true;
+    }
+
     /// Sends end-of-stream and waits until every element has written everything.
     pub fn finish(&mut self) -> Result<(), SinkError> {
         if self.finished {
@@ -467,7 +481,7 @@ impl EncodePipeline {
         }
         let _ = self.appsrc.end_of_stream();
         let msg = self.bus.timed_pop_filtered(
-            clock_time(FINISH_TIMEOUT.as_nanos() as u64),
+            clock_time(self.finish_timeout.as_nanos() as u64),
             &[gst::MessageType::Eos, gst::MessageType::Error],
         );
         let result = match msg.as_ref().map(|m| m.view()) {
@@ -475,7 +489,15 @@ impl EncodePipeline {
             Some(gst::MessageView::Error(e)) => {
                 Err(SinkError::Encode(format!("{}: {}", self.label, super::describe_error(e))))
             }
-            _ => Err(SinkError::Encode(format!("{}: not finished after {} s", self.label, FINISH_TIMEOUT.as_secs()))),
+            _ if self.eos_optional => {
+                tracing::warn!("{}: no end-of-stream after {:?}; stopped without it", self.label, self.finish_timeout);
+                Ok(())
+            }
+            _ => Err(SinkError::Encode(format!(
+                "{}: not finished after {} s",
+                self.label,
+                self.finish_timeout.as_secs()
+            ))),
         };
         let _ = self.pipeline.set_state(gst::State::Null);
         result

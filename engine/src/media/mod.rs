@@ -1,6 +1,6 @@
 //! Media I/O through GStreamer (feature `media`): decoded file, camera and screen inputs whose
 //! planes are converted on the GPU, encoded file outputs fed by NV12 readback, HLS with an
-//! adaptive-bitrate ladder scaled on the GPU, SRT (MPEG-TS) and RTP in and out, RTMP push, an RTSP server, WebRTC for browsers (WHEP out), and `probe` for
+//! adaptive-bitrate ladder scaled on the GPU, SRT (MPEG-TS) and RTP in and out, RTMP push, an RTSP server, WebRTC for browsers (WHEP out, WHIP in), and `probe` for
 //! file metadata.
 
 mod capture;
@@ -15,6 +15,7 @@ mod rtsp;
 mod srt;
 mod webrtc;
 mod whep;
+mod whip;
 
 pub use capture::{list_cameras, CameraConfig, CameraKind, CameraProducer, DeviceInfo, ScreenConfig, ScreenKind};
 pub use decode::{open_file, FileSourceConfig, FileSourceKind, GstProducer};
@@ -32,6 +33,7 @@ pub use rtsp::{RtspOutputConfig, RtspOutputKind, RtspSink};
 pub use srt::{srt_producer, SrtInputConfig, SrtInputKind, SrtOutputConfig, SrtOutputKind, SrtSink};
 pub use webrtc::{choose_video_codec, OfferAnswerer, OfferError, Role, VideoCodec, WebRtcEndpoints, MAX_OFFER_BYTES};
 pub use whep::{WhepOutputConfig, WhepOutputKind, WhepSink};
+pub use whip::{WhipInputConfig, WhipInputKind};
 
 /// Why GStreamer could not start, or a file could not be probed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -265,7 +265,7 @@ impl RtpSink {
             needed.push("rtprtxsend");
         }
         let (retransmission, rtx_ms) = (config.retransmission, config.rtx_ms);
-        let pipeline = EncodePipeline::new(
+        let mut pipeline = EncodePipeline::new(
             &format!("rtp://{}:{}", config.host, config.port),
             format,
             (width, height),
@@ -292,6 +292,7 @@ impl RtpSink {
                 quick_rtcp(&rtpbin)
             },
         )?;
+        pipeline.set_end_optional(std::time::Duration::from_secs(5));
         // Written once the sockets are up, so a receiver that opens it finds the stream.
         std::fs::write(target.path, rtp_sdp(config, (width, height), target.fps))
             .map_err(|error| SinkError::Io { path: target.path.display().to_string(), error })?;
