@@ -231,6 +231,19 @@ fn the_control_room_plays_whep_and_hls_and_its_slider_changes_the_picture() {
     }
     browser.wait_for(10, "const p = streamlib.pixelAt(100, 80); return p && Math.abs(p[1] - 153) < 14;");
 
+    // Change-to-display latency over WHEP, printed (a figure, not a test: timing is not asserted).
+    browser.run("const s = document.querySelector('tr[data-layer=box] input.opacity'); s.value = 1; s.dispatchEvent(new Event('change'));");
+    let times = browser.call(
+        "POST",
+        &format!("/session/{}/execute/async", browser.session),
+        &json!({ "script": "streamlib.measureLatency('box', 100, 80, 20).then(arguments[0])", "args": [] }),
+    );
+    let mut ms: Vec<f64> = times.as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+    ms.sort_by(f64::total_cmp);
+    if let (Some(p50), Some(p95)) = (ms.get(ms.len() / 2), ms.get(ms.len() * 95 / 100)) {
+        println!("WHEP change-to-display: p50 {p50:.0} ms, p95 {p95:.0} ms over {} toggles", ms.len());
+    }
+
     // The HLS output plays in the page (hls.js, with the token).
     let played = browser
         .wait_for(40, "const v = document.getElementById('hls'); return v.currentTime > 0.5 ? v.currentTime : null;");

@@ -395,10 +395,40 @@ function onEvent(e) {
 }
 
 // For tests and scripts driving the page: the colour the program shows at (x, y) in scene pixels.
+// Change-to-display latency: toggles `layer` (which must cover scene pixel (x, y) with a red-ish
+// colour) through the API and times, per toggle, from the PATCH to the browser's expected display
+// time of the first video frame that shows it. Includes waiting for the next render tick.
+async function measureLatency(layer, x, y, n) {
+  const v = $('live');
+  const red = () => {
+    const p = window.streamlib.pixelAt(x, y);
+    return p && p[0] > 150;
+  };
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const visible = i % 2 === 1;
+    const t0 = performance.now();
+    fetch('/layers/' + encodeURIComponent(layer), {
+      method: 'PATCH', headers: headers({ 'Content-Type': 'application/json' }), body: JSON.stringify({ visible }),
+    });
+    out.push(await new Promise((resolve) => {
+      const step = (now, meta) => {
+        if (red() === visible) resolve(meta.expectedDisplayTime - t0);
+        else if (performance.now() - t0 > 3000) resolve(null);
+        else v.requestVideoFrameCallback(step);
+      };
+      v.requestVideoFrameCallback(step);
+    }));
+    await new Promise((r) => setTimeout(r, 150 + Math.random() * 100));
+  }
+  return out;
+}
+
 window.streamlib = {
   state,
   publish,
   unpublish,
+  measureLatency,
   pixelAt(x, y) {
     const v = $('live');
     if (!v.videoWidth) return null;
