@@ -585,28 +585,23 @@ fn the_three_hop_chain_carries_frames_through_loss_into_hls() {
 
 /// `--output srt://…?mode=listener&passphrase=…`: ffprobe with a wrong passphrase is refused;
 /// with the right one, calling in mid-stream, it reads H.264 in MPEG-TS at the output's size until
-/// the render ends (issue 13, first part).
+/// the render ends, and ffmpeg, a second caller at the same time, decodes our picture within
+/// 35 dB of our render (issue 13).
 #[test]
 fn an_srt_listener_output_is_read_by_ffprobe_with_its_passphrase() {
-    let scene = tmp("srt-scene.json");
-    std::fs::write(
-        &scene,
-        r#"{ "width": 320, "height": 180, "fps": 30,
-             "inputs": { "bars": { "kind": "test_pattern", "pattern": "smpte_bars" } },
-             "layers": [ { "id": "bars", "kind": "video", "input": "bars" } ] }"#,
-    )
-    .expect("scene");
+    let (scene, reference) = bars_scene_and_render("srt");
     let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let url = format!("srt://127.0.0.1:{port}?mode=listener&latency=20&passphrase=streamlib-secret");
     let mut render = Command::new(env!("CARGO_BIN_EXE_streamlib"))
         .args(["render"])
         .arg(&scene)
-        .args(["--realtime", "--frames", "120", "--output", &url])
+        .args(["--realtime", "--frames", "150", "--output", &url])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("render");
     std::thread::sleep(Duration::from_millis(1000));
+    let caller = format!("srt://127.0.0.1:{port}?mode=caller&passphrase=streamlib-secret");
     // ffprobe under `timeout`: a peer that never answers must fail the test, not hang it.
     let wrong = Command::new("timeout")
         .args(["20", "ffprobe", "-v", "quiet", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
@@ -614,12 +609,18 @@ fn an_srt_listener_output_is_read_by_ffprobe_with_its_passphrase() {
         .output()
         .expect("ffprobe");
     assert!(!wrong.status.success() && wrong.stdout.is_empty(), "a wrong passphrase is refused");
+    let frame = tmp("srt-decoded.yuv");
+    let decoding = {
+        let (caller, frame) = (caller.clone(), frame.clone());
+        std::thread::spawn(move || ffmpeg_frame_30(&[], &caller, &frame))
+    };
     let probe = Command::new("timeout")
         .args(["20", "ffprobe", "-v", "quiet", "-count_frames", "-select_streams", "v:0"])
         .args(["-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0"])
-        .arg(format!("srt://127.0.0.1:{port}?mode=caller&passphrase=streamlib-secret"))
+        .arg(&caller)
         .output()
         .expect("ffprobe");
+    let decoded = decoding.join().expect("ffmpeg");
     let status = render.wait().expect("render ends");
     let mut err = String::new();
     render.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
@@ -629,6 +630,9 @@ fn an_srt_listener_output_is_read_by_ffprobe_with_its_passphrase() {
     assert_eq!(fields.get(..3), Some(&["h264", "320", "180"][..]), "{text}");
     let frames: u64 = fields.get(3).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
     assert!(frames >= 15, "ffprobe decoded {frames} frames of the last seconds");
+    assert!(decoded.status.success(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    let db = psnr_against_render(&frame, &reference);
+    assert!(db >= 35.0, "ffmpeg decoded our SRT stream at {db:.1} dB against our render");
 }
 
 /// ffmpeg's PSNR (average over Y, U, V, dB) of a decoded 320x180 I420 frame against our

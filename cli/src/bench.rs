@@ -67,6 +67,9 @@ pub struct BenchArgs {
     /// `soak`: plot the samples of an earlier run (its --json file) instead of running.
     #[arg(long)]
     from_json: Option<std::path::PathBuf>,
+    /// `network`: only these groups of cases (comma-separated: h264, raw, loss, srt, rtp).
+    #[arg(long, value_delimiter = ',')]
+    cases: Vec<crate::bench_network::CaseGroup>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -100,7 +103,7 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
             )
         }
         Workload::Media => return crate::bench_media::media(args.frames, args.runs, args.json.as_deref()),
-        Workload::Network => return crate::bench_network::network(args.frames, args.json.as_deref()),
+        Workload::Network => return crate::bench_network::network(args.frames, &args.cases, args.json.as_deref()),
         Workload::Serve => return crate::bench_serve::serve(if args.quick { 3 } else { 10 }, 4),
         Workload::Soak => {
             let plot = args.plot.as_deref();

@@ -355,7 +355,7 @@ fn to_nv12(f: &OutputFrame) -> OutputFrame {
     OutputFrame { format: PixelFormat::Nv12, data, meta: f.meta.clone(), ..*f }
 }
 
-fn srt_case(count: u64) -> Result<[Outcome; 2]> {
+fn srt_case(count: u64) -> Result<[Outcome; 3]> {
     let (w, h) = (640, 360);
     let case = "H.264 640x360@30, SRT latency 20 ms, MPEG-TS".to_string();
     let port = free_port()?;
@@ -390,10 +390,39 @@ fn srt_case(count: u64) -> Result<[Outcome; 2]> {
         "srtsrc uri=\"srt://127.0.0.1:{port}?mode=caller&latency=20\" ! tsdemux latency=0 ! h264parse ! avdec_h264 thread-type=slice max-threads=2 ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false"
     ));
     let theirs = measure(&case, "GStreamer", (w, h, 30, count), |f| sender.send(f), receiver)?;
-    Ok([ours, theirs])
+    // The same path without MPEG-TS (H.264 byte-stream straight over SRT, which few peers
+    // read) shows what the muxer and tsdemux cost.
+    let port = free_port()?;
+    let sender = GstSender::start(
+        w,
+        h,
+        30,
+        &format!("{X264} ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! srtsink uri=\"srt://127.0.0.1:{port}?mode=listener&latency=20\" wait-for-connection=false sync=false async=false"),
+    )?;
+    let receiver = gst_receiver(format!(
+        "srtsrc uri=\"srt://127.0.0.1:{port}?mode=caller&latency=20\" ! h264parse ! avdec_h264 thread-type=slice max-threads=2 ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false"
+    ));
+    let bare = measure(&case, "GStreamer, no MPEG-TS", (w, h, 30, count), |f| sender.send(f), receiver)?;
+    Ok([ours, theirs, bare])
 }
 
-pub fn network(frames: u64, json: Option<&Path>) -> Result<()> {
+/// The groups of cases `bench network --cases` picks from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CaseGroup {
+    /// The frame protocol's H.264 over UDP, beside plain RTP.
+    H264,
+    /// The frame protocol's raw frames over TCP (720p beside GDP, 1080p at 30–240 fps).
+    Raw,
+    /// The frame protocol's H.264 over UDP under 2 % loss.
+    Loss,
+    /// SRT with MPEG-TS, beside GStreamer with and without MPEG-TS.
+    Srt,
+    /// RTP/H.264 outputs and inputs, clean and under 2 % loss.
+    Rtp,
+}
+
+pub fn network(frames: u64, only: &[CaseGroup], json: Option<&Path>) -> Result<()> {
+    let wanted = |g: CaseGroup| only.is_empty() || only.contains(&g);
     gst::init()?;
     for element in ["x264enc", "avdec_h264", "rtph264pay", "gdppay", "tcpserversink"] {
         if gst::ElementFactory::find(element).is_none() {
@@ -410,22 +439,33 @@ pub fn network(frames: u64, json: Option<&Path>) -> Result<()> {
     let mut rows = Vec::new();
     // A first, unmeasured round: libraries load and caches fill for both peers.
     h264_udp(30, None)?;
-    rows.extend(h264_udp(frames, None)?);
-    rows.extend(raw_tcp(1280, 720, 30, frames, true)?);
-    for fps in [30, 60, 120, 240] {
-        rows.extend(raw_tcp(1920, 1080, fps, frames, false)?);
+    if wanted(CaseGroup::H264) {
+        rows.extend(h264_udp(frames, None)?);
     }
-    rows.extend(h264_udp(frames, Some(2))?);
-    rows.extend(srt_case(frames)?);
-    rows.extend(rtp_case(frames, None)?);
-    rows.extend(rtp_case(frames, Some(2))?);
+    if wanted(CaseGroup::Raw) {
+        rows.extend(raw_tcp(1280, 720, 30, frames, true)?);
+        for fps in [30, 60, 120, 240] {
+            rows.extend(raw_tcp(1920, 1080, fps, frames, false)?);
+        }
+    }
+    if wanted(CaseGroup::Loss) {
+        rows.extend(h264_udp(frames, Some(2))?);
+    }
+    if wanted(CaseGroup::Srt) {
+        rows.extend(srt_case(frames)?);
+    }
+    if wanted(CaseGroup::Rtp) {
+        rows.extend(rtp_case(frames, None)?);
+        rows.extend(rtp_case(frames, Some(2))?);
+    }
     println!();
     println!("| case | peer | shown | p50 ms | p95 ms | longest freeze ms | p50 ratio GStreamer / streamlib |");
     println!("|---|---|---|---|---|---|---|");
     for (i, r) in rows.iter().enumerate() {
-        let ratio = match (r.peer, i.checked_sub(1).and_then(|j| rows.get(j))) {
-            ("streamlib", _) => String::new(),
-            (_, Some(ours)) if ours.case == r.case => format!("{:.2}", r.p50_ms / ours.p50_ms),
+        // Each peer row against streamlib's row of the same case above it.
+        let ours = rows[..i].iter().rev().find(|o| o.case == r.case && o.peer == "streamlib");
+        let ratio = match ours {
+            Some(ours) if r.peer != "streamlib" => format!("{:.2}", r.p50_ms / ours.p50_ms),
             _ => String::new(),
         };
         println!(

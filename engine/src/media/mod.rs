@@ -13,6 +13,7 @@ mod rtmp;
 mod rtp;
 mod rtsp;
 mod srt;
+mod ts_chunks;
 mod webrtc;
 mod whep;
 mod whip;

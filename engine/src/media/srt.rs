@@ -1,15 +1,16 @@
 //! SRT in and out. The output: H.264 at zero latency in MPEG-TS over SRT (`srtsink`), as a
-//! listener that OBS, ffmpeg, VLC or a media server calls, or as a caller pushing to a listener.
-//! The input (`srtsrc ! tsdemux`, any codec GStreamer decodes) waits for its peer on the producer
-//! thread in short polls (never at build, and a removed input stops at once), and starts again
-//! with backoff when the peer goes; meanwhile the last
-//! frame is held. URLs take GStreamer's SRT conventions:
-//! `srt://host:port?mode=listener&latency=20&passphrase=…&streamid=…`. `tsdemux` holds a frame or
-//! so before it hands one on (MPEG-TS timing), on top of SRT's `latency`.
+//! listener that OBS, ffmpeg, VLC or a media server calls, or as a caller pushing to a listener;
+//! its messages end where each picture ends (`ts_chunks`), so neither the muxer nor the far
+//! end's `tsdemux` holds a picture back. The input (`srtsrc ! tsdemux`, any codec GStreamer
+//! decodes) waits for its peer on the producer thread in short polls (never at build, and a
+//! removed input stops at once), and starts again with backoff when the peer goes; meanwhile
+//! the last frame is held. URLs take GStreamer's SRT conventions:
+//! `srt://host:port?mode=listener&latency=20&passphrase=…&streamid=…`.
 
 use super::decode::{GstProducer, APPSINK_CAPS};
 use super::encode::{live_h264, Codec, EncodePipeline};
 use super::live::LivePipeline;
+use super::ts_chunks::TsChunker;
 use crate::frame::PixelFormat;
 use crate::registry::{BuildContext, BuildError, InputKind};
 use crate::registry::{SinkKind, SinkTarget};
@@ -70,6 +71,47 @@ fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Sends the muxer's packets (`mpegtsmux alignment=0` pushes them one by one) to `srtsink` in
+/// messages that end where each picture ends (see `ts_chunks`): srtsink 1.22 sends a buffer as
+/// one SRT message and refuses one bigger than the payload size.
+fn send_frames_whole(mux_src: &gstreamer::Pad, srt_sink: gstreamer::Pad) {
+    use gstreamer::{PadProbeData, PadProbeReturn, PadProbeType};
+    let chunker = std::sync::Mutex::new(TsChunker::default());
+    let send = move |messages: Vec<Vec<u8>>| {
+        for message in messages {
+            // srtsink's errors (a peer gone) reach the bus as they would from a push.
+            let _ = srt_sink.chain(gstreamer::Buffer::from_mut_slice(message));
+        }
+    };
+    mux_src.add_probe(
+        PadProbeType::BUFFER | PadProbeType::BUFFER_LIST | PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            let mut chunker = chunker.lock().unwrap_or_else(|e| e.into_inner());
+            match &info.data {
+                Some(PadProbeData::Buffer(buffer)) => match buffer.map_readable() {
+                    Ok(map) => send(chunker.push(&map)),
+                    Err(_) => return PadProbeReturn::Ok,
+                },
+                Some(PadProbeData::BufferList(list)) => {
+                    for buffer in list.iter() {
+                        if let Ok(map) = buffer.map_readable() {
+                            send(chunker.push(&map));
+                        }
+                    }
+                }
+                Some(PadProbeData::Event(event)) => {
+                    if matches!(event.view(), gstreamer::EventView::Eos(_) | gstreamer::EventView::FlushStart(_)) {
+                        send(chunker.flush().into_iter().collect());
+                    }
+                    return PadProbeReturn::Ok;
+                }
+                _ => return PadProbeReturn::Ok,
+            }
+            PadProbeReturn::Drop
+        },
+    );
+}
+
 /// The sink of an `srt` output: an encoding pipeline ending in `srtsink`.
 pub struct SrtSink;
 
@@ -85,7 +127,7 @@ impl SrtSink {
         }
         let gop = config.keyframe_interval.unwrap_or_else(|| target.fps.as_f64().round().max(1.0) as u32);
         let rest = format!(
-            "{} ! mpegtsmux alignment=7 ! srtsink name=out wait-for-connection=false sync=false async=false",
+            "{} ! mpegtsmux name=mux alignment=0 ! srtsink name=out wait-for-connection=false sync=false async=false",
             live_h264(config.bitrate, gop)
         );
         let url = config.url.clone();
@@ -99,6 +141,8 @@ impl SrtSink {
             move |p| {
                 let out = p.by_name("out").ok_or("no srtsink")?;
                 out.set_property("uri", url.as_str());
+                let mux_src = p.by_name("mux").and_then(|m| m.static_pad("src")).ok_or("no mpegtsmux")?;
+                send_frames_whole(&mux_src, out.static_pad("sink").ok_or("no srtsink pad")?);
                 Ok(())
             },
         )
