@@ -778,6 +778,88 @@ fn an_rtmp_output_reaches_a_server_that_starts_late_and_ffmpeg_decodes_it() {
     assert!(db >= 35.0, "ffmpeg decoded our RTMP stream at {db:.1} dB against our render");
 }
 
+/// gst-launch-1.0 reads one render's SRT, RTP and RTSP outputs at once, each with its own
+/// elements (`srtsrc ! tsdemux`, `udpsrc ! rtph264depay`, `rtspsrc`), and decodes our picture
+/// within 35 dB of our render (issue 13: ffmpeg and GStreamer both read every output).
+#[test]
+fn gstreamer_reads_our_srt_rtp_and_rtsp_outputs() {
+    let (scene, reference) = bars_scene_and_render("gst-readers");
+    let srt = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let rtp = loop {
+        let p = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        if p.is_multiple_of(2) && p < 65000 {
+            break p;
+        }
+    };
+    let rtsp = free_tcp_port();
+    let with_outputs = tmp("gst-readers-out.json");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&scene).expect("scene")).expect("json");
+    value["outputs"] = serde_json::json!([
+        { "kind": "srt", "url": format!("srt://127.0.0.1:{srt}?mode=listener&latency=20") },
+        { "kind": "rtp", "sdp": tmp("gst-readers.sdp"), "port": rtp },
+        { "kind": "rtsp", "port": rtsp, "path": "/live" },
+    ]);
+    std::fs::write(&with_outputs, value.to_string()).expect("scene");
+    let mut streaming = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .arg("render")
+        .arg(&with_outputs)
+        .args(["--realtime", "--frames", "240"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("render");
+    std::thread::sleep(Duration::from_millis(1000));
+    let decode = "avdec_h264 ! videoconvert ! video/x-raw,format=I420";
+    let readers = [
+        ("srt", format!("srtsrc uri=srt://127.0.0.1:{srt}?mode=caller&latency=20 ! tsdemux ! h264parse ! {decode}")),
+        (
+            "rtp",
+            format!(
+                "udpsrc port={rtp} caps=application/x-rtp,media=video,clock-rate=90000,encoding-name=H264,payload=96 \
+                 ! rtph264depay ! h264parse ! {decode}"
+            ),
+        ),
+        (
+            "rtsp",
+            format!("rtspsrc location=rtsp://127.0.0.1:{rtsp}/live latency=0 ! rtph264depay ! h264parse ! {decode}"),
+        ),
+    ]
+    .map(|(name, pipeline)| {
+        let raw = tmp(&format!("gst-readers-{name}.yuv"));
+        // Interrupted after 4 s with -e: the file holds every frame decoded by then.
+        let reader = Command::new("timeout")
+            .args(["-s", "INT", "4", "gst-launch-1.0", "-q", "-e"])
+            .args(pipeline.split_whitespace())
+            .args(["!", "filesink"])
+            .arg(format!("location={}", raw.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gst-launch-1.0");
+        (name, reader, raw)
+    });
+    let mut decoded = Vec::new();
+    for (name, reader, raw) in readers {
+        let out = reader.wait_with_output().expect("gst-launch-1.0 ends");
+        decoded.push((name, raw, String::from_utf8_lossy(&out.stderr).into_owned()));
+    }
+    let status = streaming.wait().expect("render ends");
+    let mut err = String::new();
+    streaming.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    assert!(status.success(), "{err}");
+    let frame_len = 320 * 180 * 3 / 2;
+    for (name, raw, stderr) in decoded {
+        let bytes = std::fs::read(&raw).unwrap_or_default();
+        let frames = bytes.len() / frame_len;
+        assert!(frames >= 31, "{name}: gst-launch-1.0 decoded {frames} frames in 4 s: {stderr}");
+        let frame = tmp(&format!("gst-readers-{name}-30.yuv"));
+        std::fs::write(&frame, &bytes[30 * frame_len..31 * frame_len]).expect("frame");
+        let db = psnr_against_render(&frame, &reference);
+        assert!(db >= 35.0, "{name}: GStreamer decoded our stream at {db:.1} dB against our render");
+    }
+}
+
 /// `--output rtsp://127.0.0.1:PORT/live`: ffmpeg pulls over TCP and over UDP (two clients of one
 /// shared media) and decodes our picture.
 #[test]

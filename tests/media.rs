@@ -699,6 +699,31 @@ fn an_rtp_input_opens_ffmpegs_sdp_and_shows_its_picture() {
     assert!(green, "ffmpeg's green never showed");
 }
 
+/// An `srt` caller input with a passphrase takes what ffmpeg (libsrt, MPEG-TS from its own muxer)
+/// serves as a listener: the composited frame shows ffmpeg's green.
+#[test]
+fn an_srt_caller_input_shows_what_an_ffmpeg_listener_serves_with_a_passphrase() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let mut listener = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-f", "lavfi", "-i", "color=c=0x00FF00:s=320x180:r=30", "-t", "15"])
+        .args(["-c:v", "libx264", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p", "-f", "mpegts"])
+        .arg(format!("srt://127.0.0.1:{port}?mode=listener&passphrase=ffmpeg-secret-1"))
+        .spawn()
+        .expect("ffmpeg");
+    std::thread::sleep(Duration::from_millis(500));
+    let scene = scene(json!({
+        "width": 64, "height": 36, "fps": 30, "background": "#0000FF",
+        "inputs": { "cam": { "kind": "srt",
+                             "url": format!("srt://127.0.0.1:{port}?mode=caller&passphrase=ffmpeg-secret-1") } },
+        "layers": [ { "id": "cam", "kind": "video", "input": "cam" } ]
+    }));
+    let mut engine = common::engine(scene);
+    let green = shows(&mut engine, |[r, g, b, _]| g > 200 && r < 60 && b < 60);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert!(green, "ffmpeg's green never showed");
+}
+
 /// An `srt` caller input with the wrong passphrase is refused by the listener: the input keeps
 /// trying, renders nothing and says why (`last_error`, `link_errors`) instead of stopping.
 #[test]
