@@ -18,6 +18,8 @@ pub mod layers;
 #[cfg(feature = "media")]
 pub mod media;
 pub mod metadata;
+#[cfg(feature = "ml")]
+pub mod ml;
 pub mod net;
 mod pipeline;
 pub mod registry;

@@ -300,6 +300,8 @@ impl Default for Registry {
         r.register_layer("image", ImageLayerKind);
         r.register_layer("text", TextLayerKind);
         r.register_layer("vector", VectorLayerKind);
+        #[cfg(feature = "ml")]
+        r.register_layer("faces", crate::layers::FacesLayerKind);
         r.register_sink("y4m", Y4mSinkKind);
         r.register_input("network", crate::net::NetworkInputKind);
         r.register_sink("network", crate::net::NetworkOutputKind);

@@ -63,6 +63,8 @@ pub struct BlendPipelines {
     pub params_layout: wgpu::BindGroupLayout,
     pub texture_layout: wgpu::BindGroupLayout,
     pub sampler: wgpu::Sampler,
+    /// Nearest filtering, for blocks (a pixelated face).
+    pub nearest_sampler: wgpu::Sampler,
     layout: wgpu::PipelineLayout,
     module: wgpu::ShaderModule,
     /// The pipelines drawn in order for each key, built on first use.
@@ -117,6 +119,10 @@ impl BlendPipelines {
             params_layout,
             texture_layout,
             sampler: texture::linear_sampler(device, "streamlib layer sampler"),
+            nearest_sampler: device.create_sampler(&wgpu::SamplerDescriptor {
+                label: Some("streamlib nearest sampler"),
+                ..Default::default()
+            }),
             layout,
             module,
             built: Mutex::new(HashMap::new()),
@@ -169,12 +175,26 @@ impl BlendPipelines {
 
     /// A bind group sampling `view` for a layer quad.
     pub fn texture_bind_group(&self, device: &wgpu::Device, view: &wgpu::TextureView) -> wgpu::BindGroup {
+        self.bind_group_with(device, view, &self.sampler)
+    }
+
+    /// `texture_bind_group` with nearest filtering: each texel a block.
+    pub fn texture_bind_group_nearest(&self, device: &wgpu::Device, view: &wgpu::TextureView) -> wgpu::BindGroup {
+        self.bind_group_with(device, view, &self.nearest_sampler)
+    }
+
+    fn bind_group_with(
+        &self,
+        device: &wgpu::Device,
+        view: &wgpu::TextureView,
+        sampler: &wgpu::Sampler,
+    ) -> wgpu::BindGroup {
         device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("streamlib layer texture bind group"),
             layout: &self.texture_layout,
             entries: &[
                 wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(view) },
-                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::Sampler(&self.sampler) },
+                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::Sampler(sampler) },
             ],
         })
     }

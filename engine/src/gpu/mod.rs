@@ -9,6 +9,8 @@ pub mod pattern;
 pub mod present;
 pub mod readback;
 pub mod shaders;
+#[cfg(feature = "ml")]
+pub mod tensor;
 pub mod texture;
 pub mod timestamps;
 pub mod vector;

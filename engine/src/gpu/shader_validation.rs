@@ -27,7 +27,9 @@ fn every_shader_file_validates_and_is_compiled_in() {
     for name in &on_disk {
         let source = std::fs::read_to_string(dir.join(name)).expect("read shader");
         let m = module(&source, name);
-        assert!(m.entry_points.iter().any(|e| e.name == "vs_main"), "{name}: vertex entry point must be vs_main");
+        let draws = m.entry_points.iter().any(|e| e.name == "vs_main");
+        let computes = m.entry_points.iter().any(|e| e.name == "main" && e.stage == naga::ShaderStage::Compute);
+        assert!(draws || computes, "{name}: the entry point is vs_main (a draw) or main (a compute pass)");
     }
 }
 
@@ -73,6 +75,13 @@ fn uniform_structs_match_the_wgsl() {
             "PatternParams",
             size_of::<PatternParams>(),
             offsets!(PatternParams, color, size, frame, fps, cell, _pad0, _pad),
+        ),
+        #[cfg(feature = "ml")]
+        (
+            shaders::ML_TENSOR,
+            "Params",
+            size_of::<crate::gpu::tensor::TensorParams>(),
+            offsets!(crate::gpu::tensor::TensorParams, src, scale, bias, size, bgr, pad),
         ),
     ];
     for (source, name, rust_size, rust_offsets) in cases {

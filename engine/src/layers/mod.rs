@@ -3,12 +3,16 @@
 
 pub mod canvas;
 mod drawing;
+#[cfg(feature = "ml")]
+mod faces;
 mod image;
 pub(crate) mod text;
 mod vector;
 mod video;
 
 pub use drawing::{DrawError, DrawFn, DrawKindError, DrawingContext, DrawingLayer, DrawingLayerKind, Vars};
+#[cfg(feature = "ml")]
+pub use faces::{Anonymize, FacesLayer, FacesLayerConfig, FacesLayerKind};
 pub use image::{load_rgba, ImageError, ImageLayer, ImageLayerConfig, ImageLayerKind};
 pub use text::{shared_fonts, Fonts, TextAlign, TextLayer, TextLayerConfig, TextLayerKind, TextWeight, MAX_TEXT_BYTES};
 pub use vector::{draw_shapes, Fill, Gradient, Shape, VectorLayerConfig, VectorLayerKind, TOLERANCE};

@@ -31,7 +31,7 @@ impl VideoLayer {
 }
 
 /// The crop as normalised texture coordinates, clamped to the input.
-fn crop_uv(crop: Option<Rect>, input: &InputView) -> [f32; 4] {
+pub(crate) fn crop_uv(crop: Option<Rect>, input: &InputView) -> [f32; 4] {
     let (w, h) = (input.width as f32, input.height as f32);
     let Some(c) = crop else { return [0.0, 0.0, 1.0, 1.0] };
     let x0 = c.x.clamp(0.0, w);

@@ -1,0 +1,420 @@
+//! The `faces` layer (feature `ml`): an input's frames with the faces CenterFace finds in them
+//! boxed, their landmarks and scores drawn, or hidden (`anonymize`: pixelated or blurred).
+//!
+//! Each frame the input is drawn as a `video` layer does. When the inference worker is idle the
+//! layer records a compute pass that turns the input (or its crop) into the model's tensor on
+//! the GPU; the next frame, after that work was submitted, hands the tensor's buffer to the
+//! worker, which maps it, runs the model and keeps the newest result, stamped with its frame.
+//! Drawing uses the newest result; faces missed for a few results stay (a short track), so a
+//! face the model loses for a frame is not shown. With `anonymize`, nothing is drawn until the
+//! first result exists, and the layer is skipped (with the error) while the model cannot run:
+//! an anonymiser fails closed.
+
+use super::canvas::{Canvas, StrokeStyle, TextStyle};
+use super::drawing::{DrawingContext, DrawingLayer};
+use super::video::crop_uv;
+use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot, VideoLayer};
+use crate::gpu::tensor::{read_tensor, TensorBuffers, TensorPipeline, TensorShape};
+use crate::gpu::texture::{self, Target};
+use crate::ml::{model_path, CenterFace, Face, Model, Worker};
+use crate::registry::{BuildContext, BuildError, LayerKind};
+use crate::scene::{Color, LayerSpec, Rect, SceneError};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// How `anonymize` hides a face.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Anonymize {
+    /// Big blocks (the face at 1/16 of its resolution, nearest).
+    Pixelate,
+    /// Smooth (the same, filtered).
+    Blur,
+}
+
+/// `{"kind": "faces", "input": "cam", ...}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacesLayerConfig {
+    /// The ONNX model; CenterFace from the ML directory when absent.
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// Faces scoring below this are ignored, 0–1.
+    #[serde(default = "default_threshold")]
+    pub threshold: f32,
+    /// Width of the model's input in pixels (a multiple of 32; its height follows the input's
+    /// aspect). Wider finds smaller faces and costs more.
+    #[serde(default = "default_detect_width")]
+    pub detect_width: u32,
+    /// Hide faces instead of marking them.
+    #[serde(default)]
+    pub anonymize: Option<Anonymize>,
+    /// Draw a box round each face (default: unless anonymizing).
+    #[serde(default)]
+    pub boxes: Option<bool>,
+    /// Draw the five landmarks (default: as `boxes`).
+    #[serde(default)]
+    pub landmarks: Option<bool>,
+    /// Write the score above each box (default: as `boxes`).
+    #[serde(default)]
+    pub labels: Option<bool>,
+    /// Colour of boxes, landmarks and labels.
+    #[serde(default = "default_color")]
+    pub color: Color,
+    /// How many results a face stays after the model last saw it.
+    #[serde(default = "default_hold")]
+    pub hold: u32,
+    /// Hidden area around each face, as a share of its size on each side.
+    #[serde(default = "default_margin")]
+    pub margin: f32,
+}
+
+fn default_threshold() -> f32 {
+    0.5
+}
+fn default_detect_width() -> u32 {
+    320
+}
+fn default_color() -> Color {
+    Color::rgba(0, 255, 102, 255)
+}
+fn default_hold() -> u32 {
+    3
+}
+fn default_margin() -> f32 {
+    0.15
+}
+
+/// A face being followed across results.
+#[derive(Clone, Copy, Debug)]
+struct Track {
+    face: Face,
+    /// Results since the model last saw it.
+    missed: u32,
+}
+
+/// The request a worker takes: the tensor's mappable buffer, filled by work already submitted.
+struct TensorJob {
+    device: wgpu::Device,
+    staging: wgpu::Buffer,
+    width: u32,
+    height: u32,
+}
+
+type Faces = Vec<Face>;
+
+/// The `faces` layer.
+pub struct FacesLayer {
+    id: String,
+    input: String,
+    config: FacesLayerConfig,
+    video: VideoLayer,
+    overlay: Option<DrawingLayer>,
+    /// What the overlay draws, in the layer's rect (normalised).
+    shown: Arc<Mutex<Faces>>,
+    worker: Worker<TensorJob, Faces>,
+    tensor: Option<(TensorPipeline, TensorBuffers)>,
+    /// A tensor was recorded last frame: offer it now that it was submitted.
+    pending: Option<(u64, u64)>,
+    tracks: Vec<Track>,
+    /// The result the tracks were last updated from (its frame).
+    tracked: Option<u64>,
+    hider: Option<Hider>,
+    hidden: Vec<QuadSlot>,
+}
+
+impl std::fmt::Debug for FacesLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FacesLayer").field("id", &self.id).field("input", &self.input).finish()
+    }
+}
+
+/// The input at 1/16 of its size, which faces are drawn from when hidden.
+struct Hider {
+    target: Target,
+    bind_group: wgpu::BindGroup,
+    input_group: Option<(wgpu::TextureView, wgpu::BindGroup)>,
+}
+
+/// The model's tensor size for an input region of `w` × `h` pixels.
+fn tensor_size(detect_width: u32, w: f32, h: f32) -> (u32, u32) {
+    let height = (detect_width as f32 * h / w.max(1.0) / 32.0).round().max(1.0) as u32 * 32;
+    (detect_width, height.min(4096))
+}
+
+impl FacesLayer {
+    fn marks(&self) -> (bool, bool, bool) {
+        let boxes = self.config.boxes.unwrap_or(self.config.anonymize.is_none());
+        (boxes, self.config.landmarks.unwrap_or(boxes), self.config.labels.unwrap_or(boxes))
+    }
+
+    /// Hands last frame's tensor to the worker, or records this frame's if the worker is idle.
+    fn run_model(&mut self, ctx: &mut PrepareContext<'_>, uv: [f32; 4], region: (f32, f32)) {
+        let Some(input) = ctx.inputs.get(&self.input) else { return };
+        if let (Some((pts, frame)), Some((_, buffers))) = (self.pending.take(), &self.tensor) {
+            let shape = buffers.shape();
+            let job = TensorJob {
+                device: ctx.gpu.device.clone(),
+                staging: buffers.staging().clone(),
+                width: shape.width,
+                height: shape.height,
+            };
+            self.worker.offer(pts, frame, job);
+            return;
+        }
+        if !self.worker.idle() {
+            self.worker.skip();
+            return;
+        }
+        let (width, height) = tensor_size(self.config.detect_width, region.0, region.1);
+        let shape = TensorShape { width, height, src: uv, scale: [255.0; 3], bias: [0.0; 3], bgr: false };
+        let device = &ctx.gpu.device;
+        let (pipeline, buffers) = self.tensor.get_or_insert_with(|| {
+            let pipeline = TensorPipeline::new(device);
+            let buffers = TensorBuffers::new(device, shape);
+            (pipeline, buffers)
+        });
+        if *buffers.shape() != shape {
+            *buffers = TensorBuffers::new(device, shape);
+        }
+        buffers.record(device, pipeline, ctx.encoder, &input.view);
+        self.pending = Some((ctx.frame.time.pts_ns, ctx.frame.time.index));
+    }
+
+    /// Follows faces across results: a new result matches tracks by overlap; unmatched tracks
+    /// live on for `hold` results.
+    fn update_tracks(&mut self) {
+        let Some(result) = self.worker.latest() else { return };
+        if self.tracked == Some(result.frame) {
+            return;
+        }
+        self.tracked = Some(result.frame);
+        let mut tracks: Vec<Track> = Vec::new();
+        let mut old = std::mem::take(&mut self.tracks);
+        for face in result.value {
+            if let Some(i) = old.iter().position(|t| overlap(&t.face.rect, &face.rect) > 0.3) {
+                old.swap_remove(i);
+            }
+            tracks.push(Track { face, missed: 0 });
+        }
+        for mut t in old {
+            t.missed += 1;
+            if t.missed <= self.config.hold {
+                tracks.push(t);
+            }
+        }
+        self.tracks = tracks;
+    }
+
+    fn prepare_hider(&mut self, ctx: &mut PrepareContext<'_>, uv: [f32; 4]) {
+        let Some(input) = ctx.inputs.get(&self.input) else { return };
+        let size = ((input.width / 16).max(1), (input.height / 16).max(1));
+        let blend = &ctx.pipelines.blend;
+        let device = &ctx.gpu.device;
+        let nearest = self.config.anonymize == Some(Anonymize::Pixelate);
+        let hider = match self.hider.take() {
+            Some(h) if h.target.size() == size => h,
+            _ => {
+                let target = Target::color(device, "streamlib faces hider", size.0, size.1);
+                let bind_group = if nearest {
+                    blend.texture_bind_group_nearest(device, &target.view)
+                } else {
+                    blend.texture_bind_group(device, &target.view)
+                };
+                Hider { target, bind_group, input_group: None }
+            }
+        };
+        let mut hider = hider;
+        if hider.input_group.as_ref().is_none_or(|(v, _)| *v != input.view) {
+            hider.input_group = Some((input.view.clone(), blend.texture_bind_group(device, &input.view)));
+        }
+        if let Some((_, group)) = &hider.input_group {
+            let mut pass = texture::begin_pass(
+                ctx.encoder,
+                "streamlib faces hider pass",
+                &[Some(texture::color_attachment(&hider.target.view, None))],
+            );
+            pass.set_pipeline(&blend.bake_pipeline(device, 255));
+            pass.set_bind_group(0, group, &[]);
+            pass.draw(0..4, 0..1);
+        }
+        self.hider = Some(hider);
+        let dst = ctx.dst_rect();
+        let margin = self.config.margin.max(0.0);
+        for t in &self.tracks {
+            let [x0, y0, x1, y1] = t.face.rect;
+            let (mw, mh) = ((x1 - x0) * margin, (y1 - y0) * margin);
+            let r = [(x0 - mw).max(0.0), (y0 - mh).max(0.0), (x1 + mw).min(1.0), (y1 + mh).min(1.0)];
+            let rect =
+                Rect::new(dst.x + r[0] * dst.w, dst.y + r[1] * dst.h, (r[2] - r[0]) * dst.w, (r[3] - r[1]) * dst.h);
+            let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
+            let src = [
+                lerp(uv[0], uv[2], r[0]),
+                lerp(uv[1], uv[3], r[1]),
+                lerp(uv[0], uv[2], r[2]),
+                lerp(uv[1], uv[3], r[3]),
+            ];
+            self.hidden.push(ctx.quad(rect, src));
+        }
+    }
+}
+
+fn overlap(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let area = |r: &[f32; 4]| (r[2] - r[0]) * (r[3] - r[1]);
+    w * h / (area(a) + area(b) - w * h).max(f32::EPSILON)
+}
+
+impl Layer for FacesLayer {
+    fn prepare(&mut self, ctx: &mut PrepareContext<'_>) -> Result<(), LayerError> {
+        self.hidden.clear();
+        let Some(input) = ctx.inputs.get(&self.input).cloned() else {
+            return self.video.prepare(ctx);
+        };
+        let uv = crop_uv(ctx.spec.crop, &input);
+        let region = ((uv[2] - uv[0]) * input.width as f32, (uv[3] - uv[1]) * input.height as f32);
+        self.run_model(ctx, uv, region);
+        if let Some(e) = self.worker.error() {
+            return Err(LayerError::new(&self.id, e));
+        }
+        self.update_tracks();
+        if self.config.anonymize.is_some() && self.tracked.is_none() {
+            // Fails closed: no frame is shown before the model has looked at one.
+            return Ok(());
+        }
+        self.video.prepare(ctx)?;
+        if self.config.anonymize.is_some() {
+            self.prepare_hider(ctx, uv);
+        }
+        if let Some(overlay) = &mut self.overlay {
+            *self.shown.lock().unwrap_or_else(|p| p.into_inner()) = self.tracks.iter().map(|t| t.face).collect();
+            overlay.prepare(ctx)?;
+        }
+        Ok(())
+    }
+
+    fn record(&self, pass: &mut LayerPass<'_, '_>) {
+        self.video.record(pass);
+        if let Some(hider) = &self.hider {
+            for slot in &self.hidden {
+                pass.draw_quad(&hider.bind_group, *slot);
+            }
+        }
+        if let Some(overlay) = &self.overlay {
+            overlay.record(pass);
+        }
+    }
+
+    fn opaque(&self) -> bool {
+        self.video.opaque()
+    }
+}
+
+/// Draws boxes, landmarks and scores of `faces` (normalised to the canvas).
+fn draw_faces(canvas: &mut Canvas, ctx: &DrawingContext<'_>, faces: &[Face], color: Color, marks: (bool, bool, bool)) {
+    let (w, h) = (ctx.width as f32, ctx.height as f32);
+    let line = (w.min(h) / 240.0).clamp(1.5, 6.0);
+    let style = StrokeStyle::new(line);
+    for face in faces {
+        let [x0, y0, x1, y1] = face.rect;
+        let rect = Rect::new(x0 * w, y0 * h, (x1 - x0) * w, (y1 - y0) * h);
+        if marks.0 {
+            canvas.stroke_rect(rect, 0.0, &style, color);
+        }
+        if marks.1 {
+            for [x, y] in face.landmarks {
+                canvas.fill_circle(x * w, y * h, line * 1.5, color);
+            }
+        }
+        if marks.2 {
+            let size = (line * 7.0).max(12.0);
+            let text = TextStyle { size, color, ..TextStyle::default() };
+            canvas.text(&format!("face {:.2}", face.score), rect.x, (rect.y - size * 1.3).max(0.0), &text);
+        }
+    }
+}
+
+/// Registry entry for `"kind": "faces"`.
+#[derive(Debug, Default)]
+pub struct FacesLayerKind;
+
+impl LayerKind for FacesLayerKind {
+    type Config = FacesLayerConfig;
+
+    fn needs_input(&self) -> bool {
+        true
+    }
+
+    fn path_fields(&self) -> &'static [&'static str] {
+        &["model"]
+    }
+
+    fn check(&self, config: &FacesLayerConfig) -> Result<(), SceneError> {
+        if !(0.0..=1.0).contains(&config.threshold) {
+            return Err(SceneError::new("threshold", "must be between 0 and 1"));
+        }
+        if !config.detect_width.is_multiple_of(32) || !(64..=1920).contains(&config.detect_width) {
+            return Err(SceneError::new("detect_width", "must be a multiple of 32 from 64 to 1920"));
+        }
+        if !(0.0..=1.0).contains(&config.margin) {
+            return Err(SceneError::new("margin", "must be between 0 and 1"));
+        }
+        if config.hold > 300 {
+            return Err(SceneError::new("hold", "must be at most 300 results"));
+        }
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        spec: &LayerSpec,
+        config: FacesLayerConfig,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Layer>, BuildError> {
+        let input = spec.input.clone().ok_or_else(|| BuildError::new(&spec.id, "a faces layer needs an input"))?;
+        let path = match &config.model {
+            Some(p) => ctx.scene.resolve_path(p),
+            None => model_path("centerface.onnx"),
+        };
+        let threshold = config.threshold;
+        // The model opens on the worker: a session takes a moment, and a missing runtime or
+        // model is reported by the layer (every frame it would run) rather than failing the scene.
+        let mut model: Option<Result<CenterFace, String>> = None;
+        let worker = Worker::start(&spec.id, move |job: TensorJob| {
+            let detector =
+                model.get_or_insert_with(|| Model::open(&path).map(CenterFace::new).map_err(|e| e.to_string()));
+            let detector = detector.as_mut().map_err(|e| e.clone())?;
+            let tensor = read_tensor(&job.device, &job.staging)?;
+            detector.detect(tensor, job.width, job.height, threshold).map_err(|e| e.to_string())
+        })
+        .map_err(|e| BuildError::new(&spec.id, format!("cannot start the inference thread: {e}")))?;
+        let shown: Arc<Mutex<Faces>> = Arc::default();
+        let mut layer = FacesLayer {
+            id: spec.id.clone(),
+            input: input.clone(),
+            config,
+            video: VideoLayer::new(input),
+            overlay: None,
+            shown: shown.clone(),
+            worker,
+            tensor: None,
+            pending: None,
+            tracks: Vec::new(),
+            tracked: None,
+            hider: None,
+            hidden: Vec::new(),
+        };
+        let marks = layer.marks();
+        if marks.0 || marks.1 || marks.2 {
+            let color = layer.config.color;
+            layer.overlay = Some(DrawingLayer::new(Box::new(move |canvas, ctx| {
+                let faces = shown.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                draw_faces(canvas, ctx, &faces, color, marks);
+                Ok(())
+            })));
+        }
+        Ok(Box::new(layer))
+    }
+}

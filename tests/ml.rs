@@ -1,0 +1,182 @@
+//! ML layers on the GPU (issue 15): CenterFace through ONNX Runtime on astronaut.png (public
+//! domain, from the scikit-image wheel; `scripts/ml/fetch.py` puts it, the runtime and the
+//! model under `.ml/`). The face is near (227, 130) in that picture.
+
+mod common;
+
+use common::{engine, scene};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use streamlib::{Engine, OutputFrame, PixelFormat};
+
+/// astronaut.png as a one-frame y4m (what a test input plays in a loop), or None with a SKIPPED
+/// line when the ML files are not fetched (CI sets STREAMLIB_REQUIRE_ML and fails instead).
+fn astronaut() -> Option<PathBuf> {
+    let dir = streamlib::ml::ml_dir();
+    let png = dir.join("test/astronaut.png");
+    let ready = png.is_file() && streamlib::ml::model_path("centerface.onnx").is_file();
+    if !ready {
+        assert!(std::env::var_os("STREAMLIB_REQUIRE_ML").is_none(), "ML files missing under {}", dir.display());
+        eprintln!("SKIPPED: no {} (run python3 scripts/ml/fetch.py)", png.display());
+        return None;
+    }
+    let y4m = std::env::temp_dir().join(format!("streamlib-ml-astronaut-{}.y4m", std::process::id()));
+    if !y4m.is_file() {
+        let status = Command::new("ffmpeg")
+            .args(["-y", "-v", "error", "-i"])
+            .arg(&png)
+            .args(["-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe"])
+            .arg(&y4m)
+            .status()
+            .expect("ffmpeg");
+        assert!(status.success());
+    }
+    Some(y4m)
+}
+
+fn faces_scene(y4m: &PathBuf, faces: serde_json::Value) -> streamlib::Scene {
+    let mut layer = json!({ "id": "faces", "kind": "faces", "input": "photo" });
+    for (k, v) in faces.as_object().expect("object") {
+        layer[k] = v.clone();
+    }
+    scene(json!({
+        "width": 512, "height": 512, "fps": 30,
+        "inputs": { "photo": { "kind": "y4m", "path": y4m, "loop": true } },
+        "layers": [ layer ]
+    }))
+}
+
+/// Renders frames (giving the worker time between them) until `done` accepts one; that frame.
+fn render_until(engine: &mut Engine, mut done: impl FnMut(&OutputFrame) -> bool) -> (u64, OutputFrame) {
+    let start = Instant::now();
+    for i in 0.. {
+        let frame = engine.render_and_read(i, PixelFormat::Rgba8).expect("render");
+        if done(&frame) {
+            return (i, frame);
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "nothing after {i} frames");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unreachable!()
+}
+
+fn is_box_colour([r, g, b, _]: [u8; 4]) -> bool {
+    r < 60 && g > 200 && (60..150).contains(&b)
+}
+
+/// The bounding box of box-coloured pixels.
+fn drawn_box(frame: &OutputFrame) -> Option<[u32; 4]> {
+    let mut b: Option<[u32; 4]> = None;
+    for y in 0..frame.height {
+        for x in 0..frame.width {
+            if is_box_colour(frame.rgba_at(x, y)) {
+                let r = b.get_or_insert([x, y, x, y]);
+                *r = [r[0].min(x), r[1].min(y), r[2].max(x), r[3].max(y)];
+            }
+        }
+    }
+    b
+}
+
+/// The centroid of box-coloured pixels.
+fn drawn_centroid(frame: &OutputFrame) -> Option<(f32, f32)> {
+    let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
+    for y in 0..frame.height {
+        for x in 0..frame.width {
+            if is_box_colour(frame.rgba_at(x, y)) {
+                (sx, sy, n) = (sx + x as f32, sy + y as f32, n + 1.0);
+            }
+        }
+    }
+    (n > 0.0).then(|| (sx / n, sy / n))
+}
+
+#[test]
+fn the_face_in_astronaut_png_is_found_where_it_is() {
+    let Some(y4m) = astronaut() else { return };
+    let mut boxes = engine(faces_scene(&y4m, json!({ "landmarks": false, "labels": false })));
+    let (_, frame) = render_until(&mut boxes, |f| drawn_box(f).is_some());
+    let [x0, y0, x1, y1] = drawn_box(&frame).expect("a box");
+    println!("face box {x0},{y0} – {x1},{y1}");
+    assert!(x0 < 227 && 227 < x1 && y0 < 130 && 130 < y1, "the box holds the face");
+    assert!((40..200).contains(&(x1 - x0)), "a face-sized box: {}", x1 - x0);
+    // CenterFace's boxes reach up to the hairline; the landmarks (eyes, nose, mouth corners)
+    // centre on the face itself.
+    let mut points = engine(faces_scene(&y4m, json!({ "boxes": false, "landmarks": true, "labels": false })));
+    let (_, frame) = render_until(&mut points, |f| drawn_centroid(f).is_some());
+    let centre = drawn_centroid(&frame).expect("landmarks");
+    println!("landmarks centre {centre:?}");
+    assert!((centre.0 - 227.0).abs() <= 8.0 && (centre.1 - 130.0).abs() <= 8.0, "centre {centre:?}");
+}
+
+#[test]
+fn anonymize_hides_the_face_and_leaves_the_rest_alone() {
+    let Some(y4m) = astronaut() else { return };
+    let plain =
+        engine(faces_scene(&y4m, json!({ "boxes": false }))).render_and_read(0, PixelFormat::Rgba8).expect("plain");
+    let mut hiding = engine(faces_scene(&y4m, json!({ "anonymize": "pixelate" })));
+    // Fails closed: nothing is shown before the model has looked at a frame.
+    let first = hiding.render_and_read(0, PixelFormat::Rgba8).expect("render");
+    assert!(first.data.chunks(4).all(|p| p[..3] == [0, 0, 0]), "the first frame, before any result, is empty");
+    let (_, hidden) = render_until(&mut hiding, |f| f.rgba_at(20, 500)[..3] != [0, 0, 0]);
+    let differs = |x0: u32, y0: u32, x1: u32, y1: u32| {
+        let mut n = 0;
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let (a, b) = (plain.rgba_at(x, y), hidden.rgba_at(x, y));
+                if a.iter().zip(b).any(|(p, q)| p.abs_diff(q) > 2) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+    let face = differs(207, 110, 247, 150);
+    assert!(face > 40 * 40 / 2, "the face changed ({face} of 1600 pixels)");
+    // Away from the face (the lower half, the left edge) nothing changes.
+    assert_eq!(differs(0, 300, 512, 512), 0, "the rest is untouched");
+    assert_eq!(differs(0, 0, 100, 300), 0, "the rest is untouched");
+}
+
+#[test]
+fn slow_inference_never_holds_frames_back() {
+    let Some(y4m) = astronaut() else { return };
+    // 1920 × 1920 tensors: seconds of inference on one thread, while frames go on.
+    let mut engine = engine(faces_scene(&y4m, json!({ "detect_width": 1920, "landmarks": false, "labels": false })));
+    let mut without_result = 0;
+    for i in 0..8 {
+        let frame = engine.render_and_read(i, PixelFormat::Rgba8).expect("render");
+        assert_ne!(frame.rgba_at(20, 500)[..3], [0, 0, 0], "frame {i} shows the input");
+        if drawn_box(&frame).is_none() {
+            without_result += 1;
+        }
+    }
+    assert!(without_result >= 6, "frames were rendered while the model ran ({without_result} of 8 without a result)");
+}
+
+#[test]
+fn a_missing_model_is_a_clear_layer_error_and_the_rest_renders() {
+    let Some(y4m) = astronaut() else { return };
+    let mut engine = engine(scene(json!({
+        "width": 128, "height": 72, "fps": 30, "background": "#0000FF",
+        "inputs": { "photo": { "kind": "y4m", "path": y4m, "loop": true } },
+        "layers": [
+            { "id": "faces", "kind": "faces", "input": "photo", "model": "/nonexistent/model.onnx" },
+            { "id": "title", "kind": "text", "text": "on air", "rect": [0, 0, 128, 30] }
+        ]
+    })));
+    let start = Instant::now();
+    let error = loop {
+        let (_, issues) = engine.render(0, &[PixelFormat::Rgba8]).expect("render");
+        if let Some(e) = issues.layers.first() {
+            break e.to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no error reported");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(error.contains("/nonexistent/model.onnx") && error.contains("fetch.py"), "{error}");
+    let frame = engine.render_and_read(1, PixelFormat::Rgba8).expect("render");
+    assert_eq!(frame.rgba_at(120, 60), [0, 0, 255, 255], "the background still renders");
+}
