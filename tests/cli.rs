@@ -890,3 +890,24 @@ fn an_rtsp_server_output_is_pulled_by_ffmpeg_over_tcp_and_udp() {
         assert!(db >= 35.0, "{how}: ffmpeg decoded our RTSP stream at {db:.1} dB against our render");
     }
 }
+
+/// `streamlib bench ml --quick` runs the model alone and the paced runs with the layer off and
+/// on, and prints its tables with the adapter named (issue 15's measurements stay runnable).
+#[test]
+fn bench_ml_quick_prints_inference_and_paced_runs() {
+    if !root().join(".ml/models/centerface.onnx").is_file() && std::env::var_os("STREAMLIB_ML_DIR").is_none() {
+        assert!(std::env::var_os("STREAMLIB_REQUIRE_ML").is_none(), "ML files missing (.ml/)");
+        eprintln!("SKIPPED bench ml: no .ml/ (run python3 scripts/ml/fetch.py)");
+        return;
+    }
+    let json = tmp("bench-ml.json");
+    let r = streamlib(&["bench", "ml", "--quick", "--json", json.to_str().expect("path")]);
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{stdout}{}", String::from_utf8_lossy(&r.stderr));
+    assert!(stdout.contains("adapter ") && stdout.contains("| CenterFace | 320x192 |"), "{stdout}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON");
+    let faces = &doc["runs"][1];
+    assert_eq!(faces["layer"], "faces (on)");
+    assert!(faces["inference_runs"].as_f64().unwrap_or(0.0) > 0.0, "{faces}");
+    assert!(faces["age_frames_p50"].as_f64().is_some(), "results came back: {faces}");
+}

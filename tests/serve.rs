@@ -651,3 +651,40 @@ fn live_links_report_errors_and_recovery_in_events_and_metrics() {
     assert!(sdp.contains(&format!("m=video {rtp} RTP/AVPF 96 97")) && sdp.contains("a=rtpmap:96 H264/90000"), "{sdp}");
     assert_eq!(server.request("GET", "/outputs/push/sdp", "").0, 404, "an RTMP output has no SDP");
 }
+
+/// A `faces` layer in a served scene reports its inference figures in `/metrics` (issue 15).
+#[test]
+fn an_ml_layer_reports_inference_figures_in_metrics() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ml");
+    let png = dir.join("test/astronaut.png");
+    if !png.is_file() || !dir.join("models/centerface.onnx").is_file() {
+        assert!(std::env::var_os("STREAMLIB_REQUIRE_ML").is_none(), "ML files missing under {}", dir.display());
+        eprintln!("SKIPPED the ML metrics test: no .ml/ (run python3 scripts/ml/fetch.py)");
+        return;
+    }
+    let server = Server::start("ml", &[]);
+    let y4m = server.root.join("astronaut.y4m");
+    let converted = Command::new("ffmpeg")
+        .args(["-y", "-v", "error", "-i"])
+        .arg(&png)
+        .args(["-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe"])
+        .arg(&y4m)
+        .status()
+        .expect("ffmpeg");
+    assert!(converted.success());
+    let scene = r#"{ "width": 512, "height": 512, "fps": 30,
+        "inputs": { "photo": { "kind": "y4m", "path": "astronaut.y4m", "loop": true } },
+        "layers": [ { "id": "faces", "kind": "faces", "input": "photo", "anonymize": "blur" } ] }"#;
+    let (status, body) = server.request("PUT", "/scene", scene);
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&server, "streamlib_layer_inference_runs_total{layer=\"faces\"}").unwrap_or(0.0) < 3.0 {
+        assert!(Instant::now() < deadline, "no inference figures in /metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let age = metric(&server, "streamlib_layer_result_age_frames{layer=\"faces\"}").expect("result age");
+    let ms = metric(&server, "streamlib_layer_inference_ms{layer=\"faces\"}").expect("inference ms");
+    assert_eq!(metric(&server, "streamlib_layer_faces{layer=\"faces\"}"), Some(1.0), "one face followed");
+    println!("result age {age} frames, inference {ms} ms");
+    assert!(ms > 0.0 && age < 30.0);
+}

@@ -18,6 +18,8 @@ pub enum Workload {
     W1VsGst,
     /// 1, 2, 4, 8, 16 layers at 1080p, against GStreamer's compositor.
     Layers,
+    /// The `faces` layer at 720p30: inference ms, result age, frame time with it on and off.
+    Ml,
     /// 4 layers at 720p, 1080p and 2160p, against GStreamer's compositor.
     Resolution,
     /// Decode a 1080p H.264 clip, composite two overlays, encode H.264: against gst-launch-1.0.
@@ -67,6 +69,9 @@ pub struct BenchArgs {
     /// `soak`: plot the samples of an earlier run (its --json file) instead of running.
     #[arg(long)]
     from_json: Option<std::path::PathBuf>,
+    /// `ml`: seconds of each paced run.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
     /// `network`: only these groups of cases (comma-separated: h264, raw, loss, srt, rtp).
     #[arg(long, value_delimiter = ',')]
     cases: Vec<crate::bench_network::CaseGroup>,
@@ -89,6 +94,7 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
     if args.quick {
         args.frames = args.frames.min(60);
         args.runs = 1;
+        args.seconds = args.seconds.min(1.0);
     }
     match args.workload {
         Workload::Drawing => return drawing(&args),
@@ -104,6 +110,7 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
         }
         Workload::Media => return crate::bench_media::media(args.frames, args.runs, args.json.as_deref()),
         Workload::Network => return crate::bench_network::network(args.frames, &args.cases, args.json.as_deref()),
+        Workload::Ml => return crate::bench_ml::ml(args.seconds, args.json.as_deref()),
         Workload::Serve => return crate::bench_serve::serve(if args.quick { 3 } else { 10 }, 4),
         Workload::Soak => {
             let plot = args.plot.as_deref();

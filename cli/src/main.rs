@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_media;
+mod bench_ml;
 mod bench_network;
 mod bench_serve;
 mod bench_soak;

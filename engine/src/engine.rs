@@ -321,6 +321,15 @@ impl Engine {
         self.sources.iter().filter_map(|(id, s)| Some((id.clone(), s.feed_status()?))).collect()
     }
 
+    /// The figures of the layers that keep some (see `Layer::stats`), by layer id.
+    pub fn layer_stats(&self) -> Vec<(String, Vec<(&'static str, f64)>)> {
+        self.layers
+            .iter()
+            .map(|e| (e.spec.id.clone(), e.layer.stats()))
+            .filter(|(_, stats)| !stats.is_empty())
+            .collect()
+    }
+
     /// The metadata of the frame input `id` shows now (what a network sender attached).
     pub fn input_metadata(&self, id: &str) -> Option<&crate::metadata::FrameMetadata> {
         self.sources.get(id).and_then(|s| s.metadata())
@@ -505,6 +514,9 @@ impl Engine {
             t.end_frame(&mut encoder);
         }
         let submission = gpu.queue.submit([encoder.finish()]);
+        for entry in &mut self.layers {
+            entry.layer.submitted();
+        }
         // Finished submissions free their resources only when the device is polled; with no
         // readback nothing else polls (an idle server, a preview), and memory grows each frame.
         gpu.device.poll(wgpu::PollType::Poll).map_err(|e| GpuError::Readback(e.to_string()))?;

@@ -326,6 +326,18 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
         };
         metric(&family, kind, "Network output counter (see docs/protocol.md and docs/protocols.md).", rows.collect());
     }
+    // Layer figures, one family each: streamlib_layer_inference_ms{layer="faces"} ...
+    let mut names: Vec<&str> = st.layers.iter().flat_map(|(_, stats)| stats.iter().map(|(n, _)| *n)).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let rows = st.layers.iter().filter_map(|(id, stats)| {
+            let value = stats.iter().find(|(n, _)| *n == name)?.1;
+            Some((format!("{{layer=\"{}\"}}", id.replace('"', "'")), value))
+        });
+        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        metric(&format!("layer_{name}"), kind, "A layer's figure (ML layers: see docs/ml.md).", rows.collect());
+    }
     metric(
         "input_errors_total",
         "counter",

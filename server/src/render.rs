@@ -101,6 +101,8 @@ pub struct Status {
     pub sinks: Vec<SinkStatus>,
     /// Live inputs (network, camera): state and link counters.
     pub inputs: Vec<InputStatus>,
+    /// Figures of layers that keep some (ML layers: inference time, result age, skips).
+    pub layers: Vec<(String, Vec<(&'static str, f64)>)>,
     pub input_errors: u64,
     pub layer_errors: u64,
     pub updates_rejected: u64,
@@ -731,6 +733,7 @@ impl RenderThread {
                 [t.sources.as_secs_f64(), t.composite.as_secs_f64(), t.submit.as_secs_f64(), t.readback.as_secs_f64()];
             s.sinks = sinks.clone();
             s.inputs = inputs.clone();
+            s.layers = engine.layer_stats();
             s.input_errors = r.pipeline.stats().input_errors;
             s.layer_errors = r.pipeline.stats().layer_errors;
         }

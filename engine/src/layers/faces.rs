@@ -3,8 +3,8 @@
 //!
 //! Each frame the input is drawn as a `video` layer does. When the inference worker is idle the
 //! layer records a compute pass that turns the input (or its crop) into the model's tensor on
-//! the GPU; the next frame, after that work was submitted, hands the tensor's buffer to the
-//! worker, which maps it, runs the model and keeps the newest result, stamped with its frame.
+//! the GPU; once the frame's work is submitted it hands the tensor's buffer to the worker, which
+//! maps it, runs the model and keeps the newest result, stamped with its frame.
 //! Drawing uses the newest result; faces missed for a few results stay (a short track), so a
 //! face the model loses for a frame is not shown. With `anonymize`, nothing is drawn until the
 //! first result exists, and the layer is skipped (with the error) while the model cannot run:
@@ -96,7 +96,6 @@ struct Track {
 
 /// The request a worker takes: the tensor's mappable buffer, filled by work already submitted.
 struct TensorJob {
-    device: wgpu::Device,
     staging: wgpu::Buffer,
     width: u32,
     height: u32,
@@ -115,13 +114,15 @@ pub struct FacesLayer {
     shown: Arc<Mutex<Faces>>,
     worker: Worker<TensorJob, Faces>,
     tensor: Option<(TensorPipeline, TensorBuffers)>,
-    /// A tensor was recorded last frame: offer it now that it was submitted.
+    /// A tensor recorded this frame (pts, index), to hand over once submitted.
     pending: Option<(u64, u64)>,
     tracks: Vec<Track>,
     /// The result the tracks were last updated from (its frame).
     tracked: Option<u64>,
     hider: Option<Hider>,
     hidden: Vec<QuadSlot>,
+    /// Output frames between the newest result's frame and the frame being drawn.
+    age: Option<u64>,
 }
 
 impl std::fmt::Debug for FacesLayer {
@@ -149,20 +150,9 @@ impl FacesLayer {
         (boxes, self.config.landmarks.unwrap_or(boxes), self.config.labels.unwrap_or(boxes))
     }
 
-    /// Hands last frame's tensor to the worker, or records this frame's if the worker is idle.
+    /// Records this frame's tensor when the worker is idle; `submitted` hands it over.
     fn run_model(&mut self, ctx: &mut PrepareContext<'_>, uv: [f32; 4], region: (f32, f32)) {
         let Some(input) = ctx.inputs.get(&self.input) else { return };
-        if let (Some((pts, frame)), Some((_, buffers))) = (self.pending.take(), &self.tensor) {
-            let shape = buffers.shape();
-            let job = TensorJob {
-                device: ctx.gpu.device.clone(),
-                staging: buffers.staging().clone(),
-                width: shape.width,
-                height: shape.height,
-            };
-            self.worker.offer(pts, frame, job);
-            return;
-        }
         if !self.worker.idle() {
             self.worker.skip();
             return;
@@ -280,6 +270,7 @@ impl Layer for FacesLayer {
             return Err(LayerError::new(&self.id, e));
         }
         self.update_tracks();
+        self.age = self.tracked.map(|f| ctx.frame.time.index.saturating_sub(f));
         if self.config.anonymize.is_some() && self.tracked.is_none() {
             // Fails closed: no frame is shown before the model has looked at one.
             return Ok(());
@@ -309,6 +300,33 @@ impl Layer for FacesLayer {
 
     fn opaque(&self) -> bool {
         self.video.opaque()
+    }
+
+    fn submitted(&mut self) {
+        if let (Some((pts, frame)), Some((_, buffers))) = (self.pending.take(), &self.tensor) {
+            let shape = buffers.shape();
+            let job = TensorJob { staging: buffers.staging().clone(), width: shape.width, height: shape.height };
+            self.worker.offer(pts, frame, job);
+        }
+    }
+
+    fn stats(&self) -> Vec<(&'static str, f64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.worker.stats();
+        let runs = s.runs.load(Relaxed) + s.failures.load(Relaxed);
+        let mut stats = vec![
+            ("inference_runs_total", s.runs.load(Relaxed) as f64),
+            ("inference_failures_total", s.failures.load(Relaxed) as f64),
+            ("frames_skipped_total", s.skipped.load(Relaxed) as f64),
+            ("inference_ms", s.last_us.load(Relaxed) as f64 / 1000.0),
+            ("inference_ms_mean", s.total_us.load(Relaxed) as f64 / 1000.0 / runs.max(1) as f64),
+            ("faces", self.tracks.len() as f64),
+            ("tensor_bytes", self.tensor.as_ref().map_or(0, |(_, b)| b.shape().len() * 4) as f64),
+        ];
+        if let Some(age) = self.age {
+            stats.push(("result_age_frames", age as f64));
+        }
+        stats
     }
 }
 
@@ -386,7 +404,7 @@ impl LayerKind for FacesLayerKind {
             let detector =
                 model.get_or_insert_with(|| Model::open(&path).map(CenterFace::new).map_err(|e| e.to_string()));
             let detector = detector.as_mut().map_err(|e| e.clone())?;
-            let tensor = read_tensor(&job.device, &job.staging)?;
+            let tensor = read_tensor(&job.staging)?;
             detector.detect(tensor, job.width, job.height, threshold).map_err(|e| e.to_string())
         })
         .map_err(|e| BuildError::new(&spec.id, format!("cannot start the inference thread: {e}")))?;
@@ -405,6 +423,7 @@ impl LayerKind for FacesLayerKind {
             tracked: None,
             hider: None,
             hidden: Vec::new(),
+            age: None,
         };
         let marks = layer.marks();
         if marks.0 || marks.1 || marks.2 {

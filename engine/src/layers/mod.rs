@@ -225,4 +225,12 @@ pub trait Layer: Send {
     fn opaque(&self) -> bool {
         false
     }
+    /// The frame's work (what `prepare` recorded) was submitted to the GPU: buffers it wrote
+    /// may be mapped now (an ML layer hands its tensor to its worker here).
+    fn submitted(&mut self) {}
+    /// Figures the layer keeps (an ML layer's inference time, result age, skipped frames), by
+    /// name; names ending in `_total` count up, the others are current values. Empty by default.
+    fn stats(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
 }
