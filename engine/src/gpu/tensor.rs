@@ -181,15 +181,27 @@ fn params_of(shape: &TensorShape) -> TensorParams {
 /// mapping. Polling from this thread as well (blocking, or every 0.5 or 4 ms) slowed the render
 /// thread's frames on llvmpipe — p50 frame time 1.7 → 5.8–11 ms at 720p, ticks missed — for no
 /// younger results (`bench ml`).
-pub fn read_tensor(staging: &wgpu::Buffer) -> Result<Vec<f32>, String> {
+/// Gives up when `stop` is set (the layer is going).
+pub fn read_tensor(staging: &wgpu::Buffer, stop: &std::sync::atomic::AtomicBool) -> Result<Vec<f32>, String> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
     });
-    match rx.recv_timeout(std::time::Duration::from_secs(5)) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(format!("tensor readback: {e}")),
-        Err(_) => return Err("tensor readback: nothing polled the GPU for 5 s".into()),
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(10)) {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => return Err(format!("tensor readback: {e}")),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err("tensor readback dropped".into()),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if stop.load(std::sync::atomic::Ordering::Acquire) {
+                    return Err("stopped".into());
+                }
+                if std::time::Instant::now() > give_up {
+                    return Err("tensor readback: nothing polled the GPU for 5 s".into());
+                }
+            }
+        }
     }
     let data = match staging.slice(..).get_mapped_range() {
         Ok(view) => Ok(bytemuck::pod_collect_to_vec::<u8, f32>(&view)),
@@ -282,7 +294,7 @@ mod tests {
             buffers.record(&gpu.device, &pipeline, &mut encoder, &target.view);
             gpu.queue.submit([encoder.finish()]);
             let staging = buffers.staging().clone();
-            let reader = std::thread::spawn(move || read_tensor(&staging));
+            let reader = std::thread::spawn(move || read_tensor(&staging, &Default::default()));
             while !reader.is_finished() {
                 gpu.device.poll(wgpu::PollType::Poll).expect("poll");
                 std::thread::sleep(std::time::Duration::from_millis(1));

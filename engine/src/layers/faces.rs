@@ -400,11 +400,11 @@ impl LayerKind for FacesLayerKind {
         // The model opens on the worker: a session takes a moment, and a missing runtime or
         // model is reported by the layer (every frame it would run) rather than failing the scene.
         let mut model: Option<Result<CenterFace, String>> = None;
-        let worker = Worker::start(&spec.id, move |job: TensorJob| {
+        let worker = Worker::start(&spec.id, move |job: TensorJob, stop| {
             let detector =
                 model.get_or_insert_with(|| Model::open(&path).map(CenterFace::new).map_err(|e| e.to_string()));
             let detector = detector.as_mut().map_err(|e| e.clone())?;
-            let tensor = read_tensor(&job.staging)?;
+            let tensor = read_tensor(&job.staging, stop)?;
             detector.detect(tensor, job.width, job.height, threshold).map_err(|e| e.to_string())
         })
         .map_err(|e| BuildError::new(&spec.id, format!("cannot start the inference thread: {e}")))?;

@@ -35,9 +35,13 @@ pub struct InferenceStats {
 
 type Job<I> = (u64, u64, I);
 
-/// A thread running `work` on one request at a time.
+/// A thread running `work` on one request at a time. Dropping it stops the thread and waits
+/// (up to 2 s) for a run in progress to end: a process exiting while ONNX Runtime runs a
+/// session on another thread fails inside ONNX Runtime.
 pub struct Worker<I, T> {
-    jobs: crossbeam_channel::Sender<Job<I>>,
+    jobs: Option<crossbeam_channel::Sender<Job<I>>>,
+    stopping: Arc<AtomicBool>,
+    ended: crossbeam_channel::Receiver<()>,
     busy: Arc<AtomicBool>,
     latest: Arc<Mutex<Option<Stamped<T>>>>,
     error: Arc<Mutex<Option<String>>>,
@@ -45,9 +49,16 @@ pub struct Worker<I, T> {
 }
 
 impl<I: Send + 'static, T: Send + 'static> Worker<I, T> {
-    /// Starts the thread; `work` turns a request into a result or an error message.
-    pub fn start(name: &str, mut work: impl FnMut(I) -> Result<T, String> + Send + 'static) -> std::io::Result<Self> {
+    /// Starts the thread; `work` turns a request into a result or an error message, and may
+    /// give up early when the flag it is given says the worker is stopping.
+    pub fn start(
+        name: &str,
+        mut work: impl FnMut(I, &AtomicBool) -> Result<T, String> + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (jobs, rx) = crossbeam_channel::bounded::<Job<I>>(1);
+        let (ended_tx, ended) = crossbeam_channel::bounded::<()>(1);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
         let busy = Arc::new(AtomicBool::new(false));
         let latest = Arc::new(Mutex::new(None));
         let error = Arc::new(Mutex::new(None));
@@ -57,7 +68,10 @@ impl<I: Send + 'static, T: Send + 'static> Worker<I, T> {
             // Ends when the layer (the sender) goes.
             for (pts_ns, frame, input) in rx {
                 let start = Instant::now();
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(input)))
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(input, &stop)))
                     .unwrap_or_else(|_| Err("the model's code panicked".into()));
                 let us = start.elapsed().as_micros() as u64;
                 s.last_us.store(us, Ordering::Relaxed);
@@ -75,8 +89,9 @@ impl<I: Send + 'static, T: Send + 'static> Worker<I, T> {
                 }
                 b.store(false, Ordering::Release);
             }
+            let _ = ended_tx.send(());
         })?;
-        Ok(Worker { jobs, busy, latest, error, stats })
+        Ok(Worker { jobs: Some(jobs), stopping, ended, busy, latest, error, stats })
     }
 
     /// Whether a request would be taken now.
@@ -95,7 +110,7 @@ impl<I: Send + 'static, T: Send + 'static> Worker<I, T> {
             self.skip();
             return false;
         }
-        if self.jobs.try_send((pts_ns, frame, input)).is_err() {
+        if self.jobs.as_ref().is_none_or(|jobs| jobs.try_send((pts_ns, frame, input)).is_err()) {
             self.busy.store(false, Ordering::Release);
             return false;
         }
@@ -121,6 +136,14 @@ impl<I: Send + 'static, T: Send + 'static> Worker<I, T> {
     }
 }
 
+impl<I, T> Drop for Worker<I, T> {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Release);
+        self.jobs = None;
+        let _ = self.ended.recv_timeout(std::time::Duration::from_secs(2));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,7 +151,7 @@ mod tests {
 
     #[test]
     fn a_busy_worker_skips_frames_and_keeps_the_newest_result() {
-        let worker = Worker::start("test", |n: u64| {
+        let worker = Worker::start("test", |n: u64, _: &AtomicBool| {
             std::thread::sleep(Duration::from_millis(50));
             Ok(n * 10)
         })
@@ -146,9 +169,26 @@ mod tests {
     }
 
     #[test]
+    fn dropping_a_worker_waits_for_the_run_in_progress() {
+        let finished = Arc::new(AtomicBool::new(false));
+        let f = finished.clone();
+        let worker = Worker::start("test", move |_: u64, _: &AtomicBool| {
+            std::thread::sleep(Duration::from_millis(100));
+            f.store(true, Ordering::Release);
+            Ok(())
+        })
+        .expect("start");
+        worker.offer(0, 0, 0);
+        std::thread::sleep(Duration::from_millis(10));
+        drop(worker);
+        assert!(finished.load(Ordering::Acquire), "the run ended before the worker was gone");
+    }
+
+    #[test]
     fn a_failure_is_reported_and_the_worker_goes_on() {
         let worker =
-            Worker::start("test", |n: u64| if n == 0 { Err("zero".to_string()) } else { Ok(n) }).expect("start");
+            Worker::start("test", |n: u64, _: &AtomicBool| if n == 0 { Err("zero".to_string()) } else { Ok(n) })
+                .expect("start");
         worker.offer(0, 0, 0);
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(worker.error().as_deref(), Some("zero"));
