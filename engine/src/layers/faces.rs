@@ -16,6 +16,7 @@ use super::video::crop_uv;
 use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot, VideoLayer};
 use crate::gpu::tensor::{read_tensor, TensorBuffers, TensorPipeline, TensorShape};
 use crate::gpu::texture::{self, Target};
+use crate::ml::centerface::iou;
 use crate::ml::{model_path, CenterFace, Face, Model, Worker};
 use crate::registry::{BuildContext, BuildError, LayerKind};
 use crate::scene::{Color, LayerSpec, Rect, SceneError};
@@ -183,7 +184,7 @@ impl FacesLayer {
         let mut tracks: Vec<Track> = Vec::new();
         let mut old = std::mem::take(&mut self.tracks);
         for face in result.value {
-            if let Some(i) = old.iter().position(|t| overlap(&t.face.rect, &face.rect) > 0.3) {
+            if let Some(i) = old.iter().position(|t| iou(&t.face.rect, &face.rect) > 0.3) {
                 old.swap_remove(i);
             }
             tracks.push(Track { face, missed: 0 });
@@ -248,13 +249,6 @@ impl FacesLayer {
             self.hidden.push(ctx.quad(rect, src));
         }
     }
-}
-
-fn overlap(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let area = |r: &[f32; 4]| (r[2] - r[0]) * (r[3] - r[1]);
-    w * h / (area(a) + area(b) - w * h).max(f32::EPSILON)
 }
 
 impl Layer for FacesLayer {
