@@ -759,3 +759,33 @@ fn an_srt_input_with_a_wrong_passphrase_reports_why_and_keeps_trying() {
     assert!(!why.is_empty(), "{why}");
     println!("wrong passphrase: {why}");
 }
+
+/// A looping `file` input that is a still picture (one frame with no length) shows the picture
+/// on every frame instead of spinning on the same timestamp (the render used to hang).
+#[test]
+fn a_looping_still_picture_file_shows_on_every_frame() {
+    let dir = tmp("still");
+    let png = dir.join("red.png");
+    let made = Command::new("ffmpeg")
+        .args(["-y", "-v", "error", "-f", "lavfi", "-i", "color=c=0xFF0000:s=64x36", "-frames:v", "1"])
+        .arg(&png)
+        .status()
+        .expect("ffmpeg");
+    assert!(made.success());
+    let scene = scene(json!({
+        "width": 64, "height": 36, "fps": 30, "background": "#0000FF",
+        "inputs": { "still": { "kind": "file", "path": png, "loop": true } },
+        "layers": [ { "id": "still", "kind": "video", "input": "still" } ]
+    }));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut engine = common::engine(scene);
+        let colours: Vec<[u8; 4]> =
+            (0..45).map(|i| engine.render_and_read(i, PixelFormat::Rgba8).expect("render").rgba_at(32, 18)).collect();
+        let _ = tx.send(colours);
+    });
+    let colours = rx.recv_timeout(Duration::from_secs(60)).expect("45 frames render, none hangs");
+    for (i, [r, g, b, _]) in colours.into_iter().enumerate() {
+        assert!(r > 230 && g < 30 && b < 30, "frame {i} shows the picture: {r},{g},{b}");
+    }
+}

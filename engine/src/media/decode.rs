@@ -359,6 +359,12 @@ impl FrameProducer for GstProducer {
         if !self.appsink.is_eos() {
             return Err(SourceError::NotYet);
         }
+        // A still picture (a PNG or JPEG file: one frame, no length) would loop forever at the
+        // same pts: it is shown as it is, for good.
+        if self.looping && self.frames_this_pass > 0 && self.pass_end_ns == 0 {
+            self.ended = true;
+            return Ok(None);
+        }
         // A loop needs at least one frame per pass, or an empty file would spin.
         if self.looping && self.frames_this_pass > 0 {
             self.pass_offset_ns += self.pass_end_ns;
