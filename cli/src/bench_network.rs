@@ -355,6 +355,23 @@ fn to_nv12(f: &OutputFrame) -> OutputFrame {
     OutputFrame { format: PixelFormat::Nv12, data, meta: f.meta.clone(), ..*f }
 }
 
+/// GStreamer alone over SRT at latency 20, 640x360@30: x264 → `wrap` → srtsink, srtsrc →
+/// `unwrap` → decoder.
+fn gst_srt_row(case: &str, peer: &'static str, count: u64, wrap: &str, unwrap: &str) -> Result<Outcome> {
+    let port = free_port()?;
+    let srt = format!("uri=\"srt://127.0.0.1:{port}?mode=listener&latency=20\"");
+    let sender = GstSender::start(
+        640,
+        360,
+        30,
+        &format!("{X264} ! h264parse config-interval=-1 ! {wrap} ! srtsink {srt} wait-for-connection=false sync=false async=false"),
+    )?;
+    let receiver = gst_receiver(format!(
+        "srtsrc uri=\"srt://127.0.0.1:{port}?mode=caller&latency=20\" ! {unwrap} h264parse ! avdec_h264 thread-type=slice max-threads=2 ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false"
+    ));
+    measure(case, peer, (640, 360, 30, count), |f| sender.send(f), receiver)
+}
+
 fn srt_case(count: u64) -> Result<[Outcome; 3]> {
     let (w, h) = (640, 360);
     let case = "H.264 640x360@30, SRT latency 20 ms, MPEG-TS".to_string();
@@ -379,30 +396,11 @@ fn srt_case(count: u64) -> Result<[Outcome; 3]> {
     };
     let ours = measure(&case, "streamlib", (w, h, 30, count), |f| Ok(sink.write(&to_nv12(f))?), receive)?;
     sink.finish()?;
-    let port = free_port()?;
-    let sender = GstSender::start(
-        w,
-        h,
-        30,
-        &format!("{X264} ! h264parse config-interval=-1 ! mpegtsmux alignment=7 ! srtsink uri=\"srt://127.0.0.1:{port}?mode=listener&latency=20\" wait-for-connection=false sync=false async=false"),
-    )?;
-    let receiver = gst_receiver(format!(
-        "srtsrc uri=\"srt://127.0.0.1:{port}?mode=caller&latency=20\" ! tsdemux latency=0 ! h264parse ! avdec_h264 thread-type=slice max-threads=2 ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false"
-    ));
-    let theirs = measure(&case, "GStreamer", (w, h, 30, count), |f| sender.send(f), receiver)?;
+    let theirs = gst_srt_row(&case, "GStreamer", count, "mpegtsmux alignment=7", "tsdemux latency=0 !")?;
     // The same path without MPEG-TS (H.264 byte-stream straight over SRT, which few peers
     // read) shows what the muxer and tsdemux cost.
-    let port = free_port()?;
-    let sender = GstSender::start(
-        w,
-        h,
-        30,
-        &format!("{X264} ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! srtsink uri=\"srt://127.0.0.1:{port}?mode=listener&latency=20\" wait-for-connection=false sync=false async=false"),
-    )?;
-    let receiver = gst_receiver(format!(
-        "srtsrc uri=\"srt://127.0.0.1:{port}?mode=caller&latency=20\" ! h264parse ! avdec_h264 thread-type=slice max-threads=2 ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false"
-    ));
-    let bare = measure(&case, "GStreamer, no MPEG-TS", (w, h, 30, count), |f| sender.send(f), receiver)?;
+    let bare =
+        gst_srt_row(&case, "GStreamer, no MPEG-TS", count, "video/x-h264,stream-format=byte-stream,alignment=au", "")?;
     Ok([ours, theirs, bare])
 }
 

@@ -199,6 +199,10 @@ impl FacesLayer {
     }
 
     fn prepare_hider(&mut self, ctx: &mut PrepareContext<'_>, uv: [f32; 4]) {
+        // No face, nothing to hide: no pass.
+        if self.tracks.is_empty() {
+            return;
+        }
         let Some(input) = ctx.inputs.get(&self.input) else { return };
         let size = ((input.width / 16).max(1), (input.height / 16).max(1));
         let blend = &ctx.pipelines.blend;
