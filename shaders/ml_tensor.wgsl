@@ -1,17 +1,22 @@
-// A model's input tensor from a layer's input texture, on the GPU: a region of the texture,
-// resized with bilinear filtering, as planar RGB (NCHW, f32), each channel times `scale` plus
-// `bias`, in straight (not premultiplied) colour. Only this tensor is read back, never the frame.
+// A model's input tensor from a layer's input texture, on the GPU: a region of the texture (a
+// parallelogram: a crop, possibly rotated, possibly reaching outside the texture, which reads as
+// black), resized with bilinear filtering, as RGB f32 planes (NCHW) or interleaved (NHWC), each
+// channel times `scale` plus `bias`, in straight (not premultiplied) colour. Only this tensor is
+// read back, never the frame.
 
 struct Params {
-    // The region of the texture, in normalised coordinates: u0, v0, u1, v1.
-    src: vec4<f32>,
+    // Texture coordinates of the region: origin (xy) and the step across its width (zw)...
+    origin_x_axis: vec4<f32>,
+    // ...and down its height (xy).
+    y_axis: vec4<f32>,
     scale: vec4<f32>,
     bias: vec4<f32>,
     // Tensor width and height.
     size: vec2<u32>,
     // 1: channels in B, G, R order.
     bgr: u32,
-    pad: u32,
+    // 1: interleaved (NHWC) rather than planar (NCHW).
+    nhwc: u32,
 }
 
 @group(0) @binding(0) var input: texture_2d<f32>;
@@ -26,13 +31,21 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         return;
     }
     let t = (vec2<f32>(id.xy) + vec2<f32>(0.5)) / vec2<f32>(size);
-    let uv = mix(params.src.xy, params.src.zw, t);
+    let uv = params.origin_x_axis.xy + t.x * params.origin_x_axis.zw + t.y * params.y_axis.xy;
     let texel = textureSampleLevel(input, input_sampler, uv, 0.0);
-    let straight = texel.rgb / max(texel.a, 1.0 / 255.0);
+    let inside = all(uv >= vec2<f32>(0.0)) && all(uv <= vec2<f32>(1.0));
+    let straight = select(vec3<f32>(0.0), texel.rgb / max(texel.a, 1.0 / 255.0), inside);
     let rgb = select(straight, straight.bgr, params.bgr == 1u);
-    let plane = size.x * size.y;
+    let value = rgb * params.scale.xyz + params.bias.xyz;
     let i = id.y * size.x + id.x;
-    tensor[i] = rgb.r * params.scale.x + params.bias.x;
-    tensor[plane + i] = rgb.g * params.scale.y + params.bias.y;
-    tensor[2u * plane + i] = rgb.b * params.scale.z + params.bias.z;
+    if params.nhwc == 1u {
+        tensor[3u * i] = value.r;
+        tensor[3u * i + 1u] = value.g;
+        tensor[3u * i + 2u] = value.b;
+    } else {
+        let plane = size.x * size.y;
+        tensor[i] = value.r;
+        tensor[plane + i] = value.g;
+        tensor[2u * plane + i] = value.b;
+    }
 }

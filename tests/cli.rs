@@ -145,7 +145,7 @@ fn every_example_scene_is_valid() {
             }
         }
     }
-    for kind in ["video", "image", "text", "vector", "analog_clock", "live_chart", "faces"] {
+    for kind in ["video", "image", "text", "vector", "analog_clock", "live_chart", "faces", "segment", "pose"] {
         assert!(used.contains(kind), "no example scene uses a {kind} layer: {used:?}");
     }
 }

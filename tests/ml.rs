@@ -1,6 +1,7 @@
-//! ML layers on the GPU (issue 15): CenterFace through ONNX Runtime on astronaut.png (public
-//! domain, from the scikit-image wheel; `scripts/ml/fetch.py` puts it, the runtime and the
-//! model under `.ml/`). The face is near (227, 130) in that picture.
+//! ML layers on the GPU (issue 15): CenterFace, MediaPipe's selfie segmentation and BlazePose
+//! through ONNX Runtime on astronaut.png (public domain, from the scikit-image wheel;
+//! `scripts/ml/fetch.py` puts it, the runtime and the models under `.ml/`). The face is near
+//! (227, 130) in that picture.
 
 mod common;
 
@@ -37,8 +38,13 @@ fn astronaut() -> Option<PathBuf> {
 }
 
 fn faces_scene(y4m: &PathBuf, faces: serde_json::Value) -> streamlib::Scene {
-    let mut layer = json!({ "id": "faces", "kind": "faces", "input": "photo" });
-    for (k, v) in faces.as_object().expect("object") {
+    layer_scene(y4m, "faces", faces)
+}
+
+/// A 512 × 512 scene of the photo under one layer of `kind` with `fields`.
+fn layer_scene(y4m: &PathBuf, kind: &str, fields: serde_json::Value) -> streamlib::Scene {
+    let mut layer = json!({ "id": kind, "kind": kind, "input": "photo" });
+    for (k, v) in fields.as_object().expect("object") {
         layer[k] = v.clone();
     }
     scene(json!({
@@ -179,4 +185,132 @@ fn a_missing_model_is_a_clear_layer_error_and_the_rest_renders() {
     assert!(error.contains("/nonexistent/model.onnx") && error.contains("fetch.py"), "{error}");
     let frame = engine.render_and_read(1, PixelFormat::Rgba8).expect("render");
     assert_eq!(frame.rgba_at(120, 60), [0, 0, 255, 255], "the background still renders");
+}
+
+/// Renders until the layer reports a result (`inference_runs_total` ≥ 1), then one more frame,
+/// which uses it. A layer error fails the test.
+fn render_with_result(engine: &mut Engine) -> OutputFrame {
+    let start = Instant::now();
+    for i in 0.. {
+        let (_, issues) = engine.render(i, &[PixelFormat::Rgba8]).expect("render");
+        assert!(issues.layers.is_empty(), "layer error: {:?}", issues.layers);
+        let stats = engine.layer_stats();
+        if stats.iter().flat_map(|(_, s)| s).any(|(k, v)| *k == "inference_runs_total" && *v >= 1.0) {
+            return engine.render_and_read(i + 1, PixelFormat::Rgba8).expect("render");
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no result after {i} frames");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unreachable!()
+}
+
+#[test]
+fn the_person_mask_matches_the_tflite_runtimes_within_iou_0_95() {
+    let Some(y4m) = astronaut() else { return };
+    let reference = image::open(common::workspace_root().join("tests/snapshots/ml/astronaut-person-mask.png"))
+        .expect("tests/snapshots/ml/astronaut-person-mask.png (made by scripts/ml/reference_mask.py)")
+        .to_luma8();
+    let mut engine =
+        engine(layer_scene(&y4m, "segment", json!({ "effect": "mask", "shape": "square", "softness": 0.0 })));
+    let frame = render_with_result(&mut engine);
+    let (mut both, mut either) = (0u64, 0u64);
+    for y in 0..512 {
+        for x in 0..512 {
+            let ours = frame.rgba_at(x, y)[0] >= 128;
+            let theirs = reference.get_pixel(x, y)[0] >= 128;
+            both += u64::from(ours && theirs);
+            either += u64::from(ours || theirs);
+        }
+    }
+    let iou = both as f64 / either.max(1) as f64;
+    println!("person mask IoU against the TFLite runtime's: {iou:.4} ({either} pixels in either)");
+    assert!(iou >= 0.95, "IoU {iou:.4}");
+}
+
+#[test]
+fn background_effects_keep_the_person_and_change_the_rest() {
+    let Some(y4m) = astronaut() else { return };
+    let plain = engine(layer_scene(&y4m, "video", json!({}))).render_and_read(0, PixelFormat::Rgba8).expect("plain");
+    let reference = image::open(common::workspace_root().join("tests/snapshots/ml/astronaut-person-mask.png"))
+        .expect("reference mask")
+        .to_luma8();
+    // Well inside the person, and well inside the background (the mask eroded by 12 px).
+    let inside = |x: u32, y: u32, person: bool| {
+        let (x0, y0, x1, y1) = (x.saturating_sub(12), y.saturating_sub(12), (x + 12).min(511), (y + 12).min(511));
+        [(x0, y0), (x1, y0), (x0, y1), (x1, y1), (x, y)]
+            .iter()
+            .all(|&(a, b)| (reference.get_pixel(a, b)[0] >= 128) == person)
+    };
+    // Off the picture's edges, where the mask is speckled.
+    let sample: Vec<(u32, u32)> =
+        (16..496).step_by(7).flat_map(|y| (16..496).step_by(7).map(move |x| (x, y))).collect();
+    for effect in [json!({ "effect": "blur", "blur": 32 }), json!({ "effect": "replace", "color": "#FF00FF" })] {
+        let mut fields = effect.clone();
+        fields["shape"] = json!("square");
+        let mut engine = engine(layer_scene(&y4m, "segment", fields));
+        let frame = render_with_result(&mut engine);
+        let (mut person_same, mut person_n, mut back_changed, mut back_n, mut colour) = (0, 0, 0, 0, 0);
+        for &(x, y) in &sample {
+            let close = plain.rgba_at(x, y).iter().zip(frame.rgba_at(x, y)).all(|(a, b)| a.abs_diff(b) <= 3);
+            if inside(x, y, true) {
+                person_n += 1;
+                person_same += usize::from(close);
+            } else if inside(x, y, false) {
+                back_n += 1;
+                back_changed += usize::from(!close);
+                // Within the mask's faint residue (a few per cent) of the colour.
+                let p = frame.rgba_at(x, y);
+                colour += usize::from(p.iter().zip([255u8, 0, 255, 255]).all(|(a, b)| a.abs_diff(b) <= 8));
+            }
+        }
+        println!(
+            "{effect}: person unchanged {person_same}/{person_n}, background changed {back_changed}/{back_n}, \
+             the colour {colour}/{back_n}"
+        );
+        if effect["effect"] == "replace" {
+            assert!(colour as f64 >= 0.95 * back_n as f64, "the background is the colour");
+        }
+        assert!(person_same as f64 >= 0.98 * person_n as f64, "{effect}: the person is kept");
+        assert!(back_changed as f64 >= 0.6 * back_n as f64, "{effect}: the background changes");
+    }
+}
+
+#[test]
+fn the_astronauts_pose_is_present_and_her_nose_is_on_her_face() {
+    let Some(y4m) = astronaut() else { return };
+    let mut engine = engine(layer_scene(&y4m, "pose", json!({ "skeleton": false, "color": "#00FF66" })));
+    // The detector's run, then landmark runs (each placing the next square).
+    let start = Instant::now();
+    let mut i = 0;
+    let stats = loop {
+        let (_, issues) = engine.render(i, &[PixelFormat::Rgba8]).expect("render");
+        assert!(issues.layers.is_empty(), "layer error: {:?}", issues.layers);
+        let stats: Vec<(&str, f64)> = engine.layer_stats().remove(0).1;
+        let get = |k: &str| stats.iter().find(|(n, _)| *n == k).map_or(0.0, |(_, v)| *v);
+        if get("landmark_runs_total") >= 3.0 {
+            break stats;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no landmarks after {i} frames: {stats:?}");
+        std::thread::sleep(Duration::from_millis(20));
+        i += 1;
+    };
+    let get = |k: &str| stats.iter().find(|(n, _)| *n == k).map_or(0.0, |(_, v)| *v);
+    println!("pose figures {stats:?}");
+    assert!(get("pose_presence") > 0.5, "presence {}", get("pose_presence"));
+    assert_eq!(get("tracking"), 1.0, "the body is tracked");
+    assert_eq!(get("detector_runs_total"), 1.0, "the detector ran once: tracking needs no more");
+    // The keypoints' dots: the face ones (nose, eyes, ears, mouth: 0–10) cluster on her face.
+    let frame = engine.render_and_read(i + 1, PixelFormat::Rgba8).expect("render");
+    let (mut n, mut near) = (0, 0);
+    for y in 0..512 {
+        for x in 0..512 {
+            if is_box_colour(frame.rgba_at(x, y)) {
+                n += 1;
+                let (dx, dy) = (x as f32 - 227.0, y as f32 - 130.0);
+                near += usize::from(dx * dx + dy * dy <= 45.0 * 45.0);
+            }
+        }
+    }
+    println!("keypoint pixels {n}, within 45 px of the face {near}");
+    assert!(near >= 11 * 10, "the face's keypoints lie on the face ({near} pixels of {n})");
 }

@@ -302,6 +302,10 @@ impl Default for Registry {
         r.register_layer("vector", VectorLayerKind);
         #[cfg(feature = "ml")]
         r.register_layer("faces", crate::layers::FacesLayerKind);
+        #[cfg(feature = "ml")]
+        r.register_layer("segment", crate::layers::SegmentLayerKind);
+        #[cfg(feature = "ml")]
+        r.register_layer("pose", crate::layers::PoseLayerKind);
         r.register_sink("y4m", Y4mSinkKind);
         r.register_input("network", crate::net::NetworkInputKind);
         r.register_sink("network", crate::net::NetworkOutputKind);

