@@ -10,7 +10,14 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use streamlib::{Engine, OutputFrame, PixelFormat};
+use streamlib::{Engine, OutputFrame, Pacing, PixelFormat, Registry};
+
+/// An engine paced live: ML layers run beside compositing and draw their newest result (the
+/// tests' `engine` is offline, where each frame waits for its own result).
+fn live_engine(scene: streamlib::Scene) -> Engine {
+    let g = common::gpu();
+    Engine::with_pipelines(&g.ctx, g.pipelines.clone(), scene, &Registry::default(), Pacing::Realtime).expect("engine")
+}
 
 /// astronaut.png as a one-frame y4m (what a test input plays in a loop), or None with a SKIPPED
 /// line when the ML files are not fetched (CI sets STREAMLIB_REQUIRE_ML and fails instead).
@@ -118,11 +125,28 @@ fn the_face_in_astronaut_png_is_found_where_it_is() {
 }
 
 #[test]
+fn blazeface_finds_the_face_too() {
+    let Some(y4m) = astronaut() else { return };
+    // The picture, scaled into BlazeFace's 128×128 square.
+    let fields = json!({ "detector": "blazeface", "landmarks": false, "labels": false });
+    let mut boxes = engine(faces_scene(&y4m, fields));
+    let (_, frame) = render_until(&mut boxes, |f| drawn_box(f).is_some());
+    let [x0, y0, x1, y1] = drawn_box(&frame).expect("a box");
+    println!("BlazeFace box {x0},{y0} – {x1},{y1}");
+    let centre = ((x0 + x1) as f32 / 2.0, (y0 + y1) as f32 / 2.0);
+    assert!((centre.0 - 227.0).abs() <= 8.0 && (centre.1 - 130.0).abs() <= 12.0, "box centre {centre:?}");
+    assert!((40..200).contains(&(x1 - x0)), "a face-sized box: {}", x1 - x0);
+    let stats = boxes.layer_stats().remove(0).1;
+    let bytes = stats.iter().find(|(k, _)| *k == "tensor_bytes").map_or(0.0, |(_, v)| *v);
+    assert_eq!(bytes, (128 * 128 * 3 * 4) as f64, "BlazeFace reads back a 128×128 RGB tensor");
+}
+
+#[test]
 fn anonymize_hides_the_face_and_leaves_the_rest_alone() {
     let Some(y4m) = astronaut() else { return };
     let plain =
         engine(faces_scene(&y4m, json!({ "boxes": false }))).render_and_read(0, PixelFormat::Rgba8).expect("plain");
-    let mut hiding = engine(faces_scene(&y4m, json!({ "anonymize": "pixelate" })));
+    let mut hiding = live_engine(faces_scene(&y4m, json!({ "anonymize": "pixelate" })));
     // Fails closed: nothing is shown before the model has looked at a frame.
     let first = hiding.render_and_read(0, PixelFormat::Rgba8).expect("render");
     assert!(first.data.chunks(4).all(|p| p[..3] == [0, 0, 0]), "the first frame, before any result, is empty");
@@ -150,7 +174,8 @@ fn anonymize_hides_the_face_and_leaves_the_rest_alone() {
 fn slow_inference_never_holds_frames_back() {
     let Some(y4m) = astronaut() else { return };
     // 1920 × 1920 tensors: seconds of inference on one thread, while frames go on.
-    let mut engine = engine(faces_scene(&y4m, json!({ "detect_width": 1920, "landmarks": false, "labels": false })));
+    let mut engine =
+        live_engine(faces_scene(&y4m, json!({ "detect_width": 1920, "landmarks": false, "labels": false })));
     let mut without_result = 0;
     for i in 0..8 {
         let frame = engine.render_and_read(i, PixelFormat::Rgba8).expect("render");
@@ -313,4 +338,51 @@ fn the_astronauts_pose_is_present_and_her_nose_is_on_her_face() {
     }
     println!("keypoint pixels {n}, within 45 px of the face {near}");
     assert!(near >= 11 * 10, "the face's keypoints lie on the face ({near} pixels of {n})");
+}
+
+#[test]
+fn offline_every_frame_is_drawn_from_its_own_result() {
+    let Some(y4m) = astronaut() else { return };
+    let plain =
+        engine(faces_scene(&y4m, json!({ "boxes": false }))).render_and_read(0, PixelFormat::Rgba8).expect("plain");
+    let scene = scene(json!({
+        "width": 512, "height": 1024, "fps": 30,
+        "inputs": { "photo": { "kind": "y4m", "path": y4m, "loop": true } },
+        "layers": [
+            { "id": "faces", "kind": "faces", "input": "photo", "rect": [0, 0, 512, 512], "anonymize": "pixelate" },
+            { "id": "pose", "kind": "pose", "input": "photo", "rect": [0, 512, 512, 512] }
+        ]
+    }));
+    let mut offline = engine(scene);
+    for i in 0..3 {
+        let frame = offline.render_and_read(i, PixelFormat::Rgba8).expect("render");
+        // The face is hidden from the very first frame: nothing is drawn from an older frame.
+        let mut changed = 0;
+        for y in 110..150 {
+            for x in 207..247 {
+                changed +=
+                    usize::from(plain.rgba_at(x, y).iter().zip(frame.rgba_at(x, y)).any(|(a, b)| a.abs_diff(b) > 2));
+            }
+        }
+        assert!(changed > 800, "frame {i}: the face is hidden ({changed} of 1600 pixels changed)");
+        let stats = offline.layer_stats();
+        for (layer, figures) in &stats {
+            let get = |k: &str| figures.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+            assert_eq!(get("result_age_frames"), Some(0.0), "frame {i}, {layer}: its own result ({figures:?})");
+            assert_eq!(get("frames_skipped_total"), Some(0.0), "frame {i}, {layer}: none skipped");
+        }
+        let pose = &stats.iter().find(|(l, _)| l == "pose").expect("pose").1;
+        let get = |k: &str| pose.iter().find(|(n, _)| *n == k).map_or(0.0, |(_, v)| *v);
+        assert!(get("pose_presence") > 0.5, "frame {i}: the body is found in the frame itself: {pose:?}");
+        assert_eq!(get("landmark_runs_total"), (i + 1) as f64, "frame {i}: one landmark run a frame once tracking");
+        // What was found travels with the frame (the frame protocol sends it on): the face in
+        // the top half, the person in the bottom half, as fractions of the 512 × 1024 frame.
+        let found = &frame.meta.detections;
+        let face = found.iter().find(|d| d.label == "face").expect("a face detection");
+        let person = found.iter().find(|d| d.label == "person").expect("a person detection");
+        let (fx, fy) = ((face.x + face.w / 2.0) * 512.0, (face.y + face.h / 2.0) * 1024.0);
+        assert!((fx - 227.0).abs() < 20.0 && (fy - 130.0).abs() < 30.0, "face at {fx},{fy}");
+        assert!(person.y >= 0.5 && person.y + person.h <= 1.0 + 1e-3, "the person is in the bottom half: {person:?}");
+        assert_eq!((face.track_id, person.track_id), (Some(1), Some(1)), "followed, not found anew each frame");
+    }
 }

@@ -687,4 +687,23 @@ fn an_ml_layer_reports_inference_figures_in_metrics() {
     assert_eq!(metric(&server, "streamlib_layer_faces{layer=\"faces\"}"), Some(1.0), "one face followed");
     println!("result age {age} frames, inference {ms} ms");
     assert!(ms > 0.0 && age < 30.0);
+    // The face rides on the `stats` event as a detection (fractions of the frame, a track id)...
+    let events = events_until(&server, Duration::from_secs(5), |e| e["type"] == "stats");
+    let stats = events.last().expect("a stats event");
+    let face = &stats["layers"][0]["detections"][0];
+    assert_eq!(face["label"], "face", "{stats}");
+    let centre = (face["x"].as_f64().unwrap_or(0.0) + face["w"].as_f64().unwrap_or(0.0) / 2.0) * 512.0;
+    assert!((centre - 227.0).abs() < 20.0, "the face's detection is where the face is: {face}");
+    assert!(face["track_id"].as_u64().is_some(), "{face}");
+    // ...and a change in what is found is an event of its own: hiding the layer loses the face.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(700));
+            let (status, body) = server.request("PATCH", "/layers/faces", r#"{"visible": false}"#);
+            assert_eq!(status, 200, "{body}");
+        });
+        let events = events_until(&server, Duration::from_secs(10), |e| e["type"] == "detections");
+        let gone = events.last().expect("events");
+        assert_eq!((gone["type"].as_str(), gone["count"].as_u64()), (Some("detections"), Some(0)), "{gone}");
+    });
 }

@@ -7,7 +7,7 @@ use crate::gpu::blend::{opacity_step, LayerParams, SLOT_STRIDE};
 use crate::gpu::pattern::{PatternDrawer, PatternId, PatternParams};
 use crate::gpu::texture::{self, Target};
 use crate::gpu::{GpuContext, Pipelines};
-use crate::layers::{InputMetadata, InputViews, Layer, LayerError, LayerPass, PrepareContext};
+use crate::layers::{AnalyzeContext, InputMetadata, InputViews, Layer, LayerError, LayerPass, PrepareContext};
 use crate::scene::{BlendMode, Color, LayerSpec};
 use std::collections::HashSet;
 
@@ -93,6 +93,26 @@ impl Compositor {
 
     /// Records one output frame. Layers that fail are skipped for this frame; their errors are
     /// returned (and logged once per distinct message).
+    /// Offline analysis (`Layer::analyze`) of every visible layer that does some, before
+    /// `render`; the layers' errors, which are also reported.
+    pub fn analyze(
+        &mut self,
+        gpu: &GpuContext,
+        frame: &FrameInfo,
+        layers: &mut [LayerEntry],
+        inputs: &InputViews,
+    ) -> Vec<LayerError> {
+        let mut errors = Vec::new();
+        for entry in layers.iter_mut().filter(|e| e.spec.visible && e.spec.opacity > 0.0 && e.layer.analyzes()) {
+            let ctx = AnalyzeContext { gpu, frame, inputs, spec: &entry.spec };
+            if let Err(e) = entry.layer.analyze(&ctx) {
+                self.report(&e);
+                errors.push(e);
+            }
+        }
+        errors
+    }
+
     pub fn render(
         &mut self,
         gpu: &GpuContext,

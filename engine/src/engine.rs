@@ -321,6 +321,17 @@ impl Engine {
         self.sources.iter().filter_map(|(id, s)| Some((id.clone(), s.feed_status()?))).collect()
     }
 
+    /// What each visible layer found in the last frame (ML layers), by layer id; layers that
+    /// found nothing are absent.
+    pub fn layer_detections(&self) -> Vec<(String, Vec<crate::metadata::Detection>)> {
+        self.layers
+            .iter()
+            .filter(|e| e.spec.visible && e.spec.opacity > 0.0)
+            .map(|e| (e.spec.id.clone(), e.layer.detections()))
+            .filter(|(_, d)| !d.is_empty())
+            .collect()
+    }
+
     /// The figures of the layers that keep some (see `Layer::stats`), by layer id.
     pub fn layer_stats(&self) -> Vec<(String, Vec<(&'static str, f64)>)> {
         self.layers
@@ -449,8 +460,28 @@ impl Engine {
             t.stamp(&mut encoder, 1);
         }
         let t2 = Instant::now();
-        issues.layers =
+        // Offline, analysing layers (ML) see this frame's inputs and wait for their results
+        // before drawing: the inputs' uploads go to the GPU first.
+        let analyzing = self.pacing == Pacing::Offline
+            && self.layers.iter().any(|e| e.spec.visible && e.spec.opacity > 0.0 && e.layer.analyzes());
+        if analyzing {
+            let uploads = std::mem::replace(
+                &mut encoder,
+                gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("streamlib frame encoder (after analysis)"),
+                }),
+            );
+            gpu.queue.submit([uploads.finish()]);
+            issues.layers = self.compositor.analyze(gpu, &frame, &mut self.layers, &inputs);
+        }
+        let errors =
             self.compositor.render(gpu, &self.pipelines, &mut encoder, &frame, &mut self.layers, (&inputs, &metadata));
+        // An analysis error is also the layer's error in prepare: report it once.
+        for e in errors {
+            if !issues.layers.contains(&e) {
+                issues.layers.push(e);
+            }
+        }
         if let Some(t) = &self.timestamps {
             t.stamp(&mut encoder, 2);
         }
@@ -481,6 +512,10 @@ impl Engine {
             if let Some(m) = source.metadata() {
                 metadata.merge(m);
             }
+        }
+        // What layers found (faces, a person) in this frame travels with it too.
+        for entry in self.layers.iter().filter(|e| e.spec.visible && e.spec.opacity > 0.0) {
+            metadata.detections.extend(entry.layer.detections());
         }
         metadata.timecode.get_or_insert_with(|| crate::layers::text::timecode(frame.time.index, frame.fps));
         metadata.capture_ns.get_or_insert(rendered_at_ns);

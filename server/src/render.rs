@@ -103,6 +103,8 @@ pub struct Status {
     pub inputs: Vec<InputStatus>,
     /// Figures of layers that keep some (ML layers: inference time, result age, skips).
     pub layers: Vec<(String, Vec<(&'static str, f64)>)>,
+    /// What layers found in the last frame (ML layers: faces, a person), by layer id.
+    pub detections: Vec<(String, Vec<streamlib::metadata::Detection>)>,
     pub input_errors: u64,
     pub layer_errors: u64,
     pub updates_rejected: u64,
@@ -505,6 +507,8 @@ impl RenderThread {
         let mut snapshots: Vec<(u64, oneshot::Sender<Result<OutputFrame, ApiError>>)> = Vec::new();
         let mut reported_ended = std::collections::HashSet::new();
         let mut feed_states = std::collections::HashMap::new();
+        // How many things each layer found, last we looked: a change is a `detections` event.
+        let mut found_counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut link_health = LinkHealth::default();
         let mut reported_sinks = std::collections::HashSet::new();
         let (mut last_stats, mut frames_at_last) = (Instant::now(), 0u64);
@@ -618,10 +622,14 @@ impl RenderThread {
                 for event in link_health.update(&status.2, &status.1) {
                     let _ = self.events.send(event);
                 }
+                let layers = self.layer_figures();
                 let _ = self.events.send(serde_json::json!({ "type": "stats", "frames": rendered, "fps": fps,
-                    "missed_ticks": status.0, "sinks": status.1, "inputs": status.2 }));
+                    "missed_ticks": status.0, "sinks": status.1, "inputs": status.2, "layers": layers }));
             } else if rendered.is_multiple_of(8) {
                 self.update_status(r, rendered, f64::NAN);
+            }
+            if rendered.is_multiple_of(8) {
+                self.announce_detections(r.pipeline.engine(), &mut found_counts);
             }
         }
         // Shutting down: everything still in flight reaches the sinks, then they finish.
@@ -699,6 +707,41 @@ impl RenderThread {
         }
     }
 
+    /// Sends a `detections` event for each layer whose number of found things changed (a face
+    /// appeared, the person left), with what it finds now.
+    fn announce_detections(&self, engine: &Engine, counts: &mut std::collections::HashMap<String, usize>) {
+        let now = engine.layer_detections();
+        let mut seen = std::collections::HashSet::new();
+        for (layer, found) in &now {
+            seen.insert(layer.clone());
+            if counts.insert(layer.clone(), found.len()) != Some(found.len()) {
+                let _ = self.events.send(serde_json::json!({ "type": "detections", "layer": layer,
+                    "count": found.len(), "detections": found }));
+            }
+        }
+        for (layer, count) in counts.iter_mut() {
+            if !seen.contains(layer) && *count != 0 {
+                *count = 0;
+                let _ = self.events.send(serde_json::json!({ "type": "detections", "layer": layer, "count": 0,
+                    "detections": [] }));
+            }
+        }
+    }
+
+    /// Layers' figures and detections for the `stats` event.
+    fn layer_figures(&self) -> Vec<Value> {
+        let Ok(s) = self.status.lock() else { return Vec::new() };
+        s.layers
+            .iter()
+            .map(|(id, figures)| {
+                let figures: serde_json::Map<String, Value> =
+                    figures.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect();
+                let found = s.detections.iter().find(|(l, _)| l == id).map(|(_, d)| d.clone()).unwrap_or_default();
+                serde_json::json!({ "layer": id, "figures": figures, "detections": found })
+            })
+            .collect()
+    }
+
     fn update_status(&self, r: &Running, rendered: u64, fps: f64) -> (u64, Vec<SinkStatus>, Vec<InputStatus>) {
         let sinks: Vec<SinkStatus> = r
             .pipeline
@@ -734,6 +777,7 @@ impl RenderThread {
             s.sinks = sinks.clone();
             s.inputs = inputs.clone();
             s.layers = engine.layer_stats();
+            s.detections = engine.layer_detections();
             s.input_errors = r.pipeline.stats().input_errors;
             s.layer_errors = r.pipeline.stats().layer_errors;
         }

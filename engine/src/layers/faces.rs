@@ -1,4 +1,5 @@
-//! The `faces` layer (feature `ml`): an input's frames with the faces CenterFace finds in them
+//! The `faces` layer (feature `ml`): an input's frames with the faces CenterFace (or BlazeFace,
+//! `detector`) finds in them
 //! boxed, their landmarks and scores drawn, or hidden (`anonymize`: pixelated or blurred).
 //!
 //! Each frame the input is drawn as a `video` layer does. When the inference worker is idle the
@@ -14,11 +15,12 @@ use super::canvas::{Canvas, StrokeStyle, TextStyle};
 use super::drawing::{DrawingContext, DrawingLayer};
 use super::inference::{Inference, TensorJob};
 use super::video::crop_uv;
-use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot, VideoLayer};
+use super::{placed, AnalyzeContext, Layer, LayerError, LayerPass, PrepareContext, QuadSlot, VideoLayer};
 use crate::gpu::tensor::{read_tensor, Region, TensorShape};
 use crate::gpu::texture::{self, Target};
+use crate::metadata::Detection;
 use crate::ml::centerface::iou;
-use crate::ml::{model_path, CenterFace, Face, Model};
+use crate::ml::{blazeface, model_path, BlazeFace, CenterFace, Face, Model};
 use crate::registry::{BuildContext, BuildError, LayerKind};
 use crate::scene::{Color, LayerSpec, Rect, SceneError};
 use serde::Deserialize;
@@ -35,18 +37,32 @@ pub enum Anonymize {
     Blur,
 }
 
+/// The face detector a `faces` layer runs.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FaceDetector {
+    /// CenterFace at `detect_width`: small and far faces too.
+    #[default]
+    Centerface,
+    /// MediaPipe's BlazeFace short range (128×128): fast, for faces near the camera.
+    Blazeface,
+}
+
 /// `{"kind": "faces", "input": "cam", ...}`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FacesLayerConfig {
-    /// The ONNX model; CenterFace from the ML directory when absent.
+    /// Which detector runs.
+    #[serde(default)]
+    pub detector: FaceDetector,
+    /// The ONNX model; the detector's own from the ML directory when absent.
     #[serde(default)]
     pub model: Option<PathBuf>,
     /// Faces scoring below this are ignored, 0–1.
     #[serde(default = "default_threshold")]
     pub threshold: f32,
-    /// Width of the model's input in pixels (a multiple of 32; its height follows the input's
-    /// aspect). Wider finds smaller faces and costs more.
+    /// Width of CenterFace's input in pixels (a multiple of 32; its height follows the input's
+    /// aspect). Wider finds smaller faces and costs more. BlazeFace's is always 128×128.
     #[serde(default = "default_detect_width")]
     pub detect_width: u32,
     /// Hide faces instead of marking them.
@@ -55,7 +71,7 @@ pub struct FacesLayerConfig {
     /// Draw a box round each face (default: unless anonymizing).
     #[serde(default)]
     pub boxes: Option<bool>,
-    /// Draw the five landmarks (default: as `boxes`).
+    /// Draw the landmarks (five with CenterFace, six with BlazeFace; default: as `boxes`).
     #[serde(default)]
     pub landmarks: Option<bool>,
     /// Write the score above each box (default: as `boxes`).
@@ -88,12 +104,20 @@ fn default_margin() -> f32 {
     0.15
 }
 
+/// An opened detector.
+enum Detector {
+    Centerface(CenterFace),
+    Blazeface(BlazeFace),
+}
+
 /// A face being followed across results.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Track {
     face: Face,
     /// Results since the model last saw it.
     missed: u32,
+    /// Kept while the face is followed (the detections' `track_id`).
+    id: u64,
 }
 
 type Faces = Vec<Face>;
@@ -107,10 +131,14 @@ pub struct FacesLayer {
     overlay: Option<DrawingLayer>,
     /// What the overlay draws, in the layer's rect (normalised).
     shown: Arc<Mutex<Faces>>,
-    inference: Inference<(), Faces>,
+    inference: Inference<Option<Letterbox>, Faces>,
     tracks: Vec<Track>,
     /// The result the tracks were last updated from (its frame).
     tracked: Option<u64>,
+    /// The last track id given.
+    next_track: u64,
+    /// The layer's rect as fractions of the output frame (where detections are placed).
+    placed: Rect,
     hider: Option<Hider>,
     hidden: Vec<QuadSlot>,
     /// Output frames between the newest result's frame and the frame being drawn.
@@ -130,6 +158,32 @@ struct Hider {
     input_group: Option<(wgpu::TextureView, wgpu::BindGroup)>,
 }
 
+/// Where BlazeFace's square tensor lies over the layer's region of the input: the region
+/// (pixels) letterboxed into a square centred on it.
+#[derive(Clone, Copy, Debug)]
+struct Letterbox {
+    /// The region's corner and size, pixels.
+    origin: [f32; 2],
+    size: [f32; 2],
+}
+
+impl Letterbox {
+    fn side(&self) -> f32 {
+        self.size[0].max(self.size[1])
+    }
+
+    fn center(&self) -> [f32; 2] {
+        [self.origin[0] + self.size[0] / 2.0, self.origin[1] + self.size[1] / 2.0]
+    }
+
+    /// The tensor's point (s, t) in the region's coordinates (0–1).
+    fn map(&self, s: f32, t: f32) -> [f32; 2] {
+        let (c, side) = (self.center(), self.side());
+        let (x, y) = (c[0] + (s - 0.5) * side, c[1] + (t - 0.5) * side);
+        [(x - self.origin[0]) / self.size[0].max(1.0), (y - self.origin[1]) / self.size[1].max(1.0)]
+    }
+}
+
 /// The model's tensor size for an input region of `w` × `h` pixels.
 fn tensor_size(detect_width: u32, w: f32, h: f32) -> (u32, u32) {
     let height = (detect_width as f32 * h / w.max(1.0) / 32.0).round().max(1.0) as u32 * 32;
@@ -143,12 +197,35 @@ impl FacesLayer {
     }
 
     /// Records this frame's tensor when the worker is idle; `submitted` hands it over.
-    fn run_model(&mut self, ctx: &mut PrepareContext<'_>, uv: [f32; 4], region: (f32, f32)) {
+    fn run_model(&mut self, ctx: &mut PrepareContext<'_>, uv: [f32; 4]) {
         let Some(input) = ctx.inputs.get(&self.input).cloned() else { return };
+        let (shape, letterbox) = self.tensor_shape(uv, (input.width, input.height));
+        self.inference.record(ctx, &input.view, shape, letterbox);
+    }
+
+    /// CenterFace's tensor of the input's region `uv` (`region`: its size in pixels).
+    /// The detector's tensor of the region `uv` of an input of `size` pixels, and for
+    /// BlazeFace the letterbox it lies in.
+    fn tensor_shape(&self, uv: [f32; 4], (w, h): (u32, u32)) -> (TensorShape, Option<Letterbox>) {
+        let (fw, fh) = (w as f32, h as f32);
+        let region = ((uv[2] - uv[0]) * fw, (uv[3] - uv[1]) * fh);
+        if self.config.detector == FaceDetector::Blazeface {
+            let letterbox = Letterbox { origin: [uv[0] * fw, uv[1] * fh], size: [region.0, region.1] };
+            let side = blazeface::SIZE;
+            let shape = TensorShape {
+                width: side,
+                height: side,
+                region: Region::rotated_square(letterbox.center(), letterbox.side(), 0.0, (w, h)),
+                scale: [2.0; 3],
+                bias: [-1.0; 3],
+                bgr: false,
+                nhwc: true,
+            };
+            return (shape, Some(letterbox));
+        }
         let (width, height) = tensor_size(self.config.detect_width, region.0, region.1);
         let region = Region::rect(uv);
-        let shape = TensorShape { width, height, region, scale: [255.0; 3], bias: [0.0; 3], bgr: false, nhwc: false };
-        self.inference.record(ctx, &input.view, shape, ());
+        (TensorShape { width, height, region, scale: [255.0; 3], bias: [0.0; 3], bgr: false, nhwc: false }, None)
     }
 
     /// Follows faces across results: a new result matches tracks by overlap; unmatched tracks
@@ -162,10 +239,14 @@ impl FacesLayer {
         let mut tracks: Vec<Track> = Vec::new();
         let mut old = std::mem::take(&mut self.tracks);
         for face in result.value {
-            if let Some(i) = old.iter().position(|t| iou(&t.face.rect, &face.rect) > 0.3) {
-                old.swap_remove(i);
-            }
-            tracks.push(Track { face, missed: 0 });
+            let id = match old.iter().position(|t| iou(&t.face.rect, &face.rect) > 0.3) {
+                Some(i) => old.swap_remove(i).id,
+                None => {
+                    self.next_track += 1;
+                    self.next_track
+                }
+            };
+            tracks.push(Track { face, missed: 0, id });
         }
         for mut t in old {
             t.missed += 1;
@@ -240,8 +321,8 @@ impl Layer for FacesLayer {
             return self.video.prepare(ctx);
         };
         let uv = crop_uv(ctx.spec.crop, &input);
-        let region = ((uv[2] - uv[0]) * input.width as f32, (uv[3] - uv[1]) * input.height as f32);
-        self.run_model(ctx, uv, region);
+        self.placed = placed(ctx);
+        self.run_model(ctx, uv);
         if let Some(e) = self.inference.error() {
             return Err(LayerError::new(&self.id, e));
         }
@@ -256,7 +337,8 @@ impl Layer for FacesLayer {
             self.prepare_hider(ctx, uv);
         }
         if let Some(overlay) = &mut self.overlay {
-            *self.shown.lock().unwrap_or_else(|p| p.into_inner()) = self.tracks.iter().map(|t| t.face).collect();
+            *self.shown.lock().unwrap_or_else(|p| p.into_inner()) =
+                self.tracks.iter().map(|t| t.face.clone()).collect();
             overlay.prepare(ctx)?;
         }
         Ok(())
@@ -282,6 +364,37 @@ impl Layer for FacesLayer {
         self.inference.submitted();
     }
 
+    fn analyzes(&self) -> bool {
+        true
+    }
+
+    fn analyze(&mut self, ctx: &AnalyzeContext<'_>) -> Result<(), LayerError> {
+        let Some(input) = ctx.inputs.get(&self.input) else { return Ok(()) };
+        let uv = crop_uv(ctx.spec.crop, input);
+        let (shape, letterbox) = self.tensor_shape(uv, (input.width, input.height));
+        self.inference.run_now(ctx, &input.view, shape, letterbox).map(drop).map_err(|e| LayerError::new(&self.id, e))
+    }
+
+    fn detections(&self) -> Vec<Detection> {
+        let p = self.placed;
+        self.tracks
+            .iter()
+            .map(|t| {
+                let [x0, y0, x1, y1] = t.face.rect;
+                Detection {
+                    x: p.x + x0 * p.w,
+                    y: p.y + y0 * p.h,
+                    w: (x1 - x0) * p.w,
+                    h: (y1 - y0) * p.h,
+                    score: t.face.score,
+                    class: 0,
+                    track_id: Some(t.id),
+                    label: "face".into(),
+                }
+            })
+            .collect()
+    }
+
     fn stats(&self) -> Vec<(&'static str, f64)> {
         let mut stats = self.inference.stats(self.age);
         stats.push(("faces", self.tracks.len() as f64));
@@ -301,7 +414,7 @@ fn draw_faces(canvas: &mut Canvas, ctx: &DrawingContext<'_>, faces: &[Face], col
             canvas.stroke_rect(rect, 0.0, &style, color);
         }
         if marks.1 {
-            for [x, y] in face.landmarks {
+            for &[x, y] in &face.landmarks {
                 canvas.fill_circle(x * w, y * h, line * 1.5, color);
             }
         }
@@ -351,20 +464,41 @@ impl LayerKind for FacesLayerKind {
         ctx: &BuildContext<'_>,
     ) -> Result<Box<dyn Layer>, BuildError> {
         let input = spec.input.clone().ok_or_else(|| BuildError::new(&spec.id, "a faces layer needs an input"))?;
-        let path = match &config.model {
-            Some(p) => ctx.scene.resolve_path(p),
-            None => model_path("centerface.onnx"),
+        let detector = config.detector;
+        let path = match (&config.model, detector) {
+            (Some(p), _) => ctx.scene.resolve_path(p),
+            (None, FaceDetector::Centerface) => model_path("centerface.onnx"),
+            (None, FaceDetector::Blazeface) => model_path("face_detection_short_range.onnx"),
         };
         let threshold = config.threshold;
         // The model opens on the worker: a session takes a moment, and a missing runtime or
         // model is reported by the layer (every frame it would run) rather than failing the scene.
-        let mut model: Option<Result<CenterFace, String>> = None;
-        let inference = Inference::start(&spec.id, move |job: TensorJob<()>, stop| {
-            let detector =
-                model.get_or_insert_with(|| Model::open(&path).map(CenterFace::new).map_err(|e| e.to_string()));
-            let detector = detector.as_mut().map_err(|e| e.clone())?;
+        let mut model: Option<Result<Detector, String>> = None;
+        let inference = Inference::start(&spec.id, move |job: TensorJob<Option<Letterbox>>, stop| {
+            let opened = model.get_or_insert_with(|| {
+                let model = Model::open(&path).map_err(|e| e.to_string())?;
+                Ok(match detector {
+                    FaceDetector::Centerface => Detector::Centerface(CenterFace::new(model)),
+                    FaceDetector::Blazeface => Detector::Blazeface(BlazeFace::new(model)),
+                })
+            });
+            let opened = opened.as_mut().map_err(|e| e.clone())?;
             let tensor = read_tensor(&job.staging, stop)?;
-            detector.detect(tensor, job.shape.width, job.shape.height, threshold).map_err(|e| e.to_string())
+            match (opened, job.extra) {
+                (Detector::Centerface(m), _) => m.detect(tensor, job.shape.width, job.shape.height, threshold),
+                (Detector::Blazeface(m), Some(letterbox)) => {
+                    m.detect(tensor, threshold, |s, t| letterbox.map(s, t)).map(|mut faces| {
+                        // Faces partly outside the region are cut at its edges.
+                        for f in &mut faces {
+                            let r = f.rect;
+                            f.rect = [r[0].max(0.0), r[1].max(0.0), r[2].min(1.0), r[3].min(1.0)];
+                        }
+                        faces
+                    })
+                }
+                (Detector::Blazeface(_), None) => Err(crate::ml::MlError::Inference("no letterbox".into())),
+            }
+            .map_err(|e| e.to_string())
         })?;
         let shown: Arc<Mutex<Faces>> = Arc::default();
         let mut layer = FacesLayer {
@@ -377,6 +511,8 @@ impl LayerKind for FacesLayerKind {
             inference,
             tracks: Vec::new(),
             tracked: None,
+            next_track: 0,
+            placed: Rect::new(0.0, 0.0, 1.0, 1.0),
             hider: None,
             hidden: Vec::new(),
             age: None,

@@ -1,9 +1,10 @@
 //! What every ML layer does alike: when its worker is idle, record the model's input tensor
 //! from a texture during `prepare`; hand the tensor to the worker once the frame's work is
 //! submitted (`submitted`), so the worker only waits for a mapping the GPU is already doing;
-//! report the worker's figures.
+//! report the worker's figures. Offline (`Layer::analyze`), `run_now` does the same at once and
+//! waits for the result.
 
-use super::PrepareContext;
+use super::{AnalyzeContext, PrepareContext};
 use crate::gpu::tensor::{TensorBuffers, TensorPipeline, TensorShape};
 use crate::ml::{Stamped, Worker};
 use crate::registry::BuildError;
@@ -23,7 +24,12 @@ pub struct Inference<J, T> {
     tensor: Option<(TensorPipeline, TensorBuffers)>,
     /// A tensor recorded this frame (pts, index, extra), handed over once submitted.
     pending: Option<(u64, u64, J)>,
+    /// The frame `run_now` analysed: `record` leaves it alone.
+    analyzed: Option<u64>,
 }
+
+/// How long `run_now` waits for one result before calling the model stuck.
+const RUN_NOW_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl<J: Send + 'static, T: Send + Clone + 'static> Inference<J, T> {
     /// Starts the worker thread of layer `id`, running `work` on each tensor.
@@ -33,7 +39,65 @@ impl<J: Send + 'static, T: Send + Clone + 'static> Inference<J, T> {
     ) -> Result<Self, BuildError> {
         let worker = Worker::start(id, work)
             .map_err(|e| BuildError::new(id, format!("cannot start the inference thread: {e}")))?;
-        Ok(Inference { worker, tensor: None, pending: None })
+        Ok(Inference { worker, tensor: None, pending: None, analyzed: None })
+    }
+
+    fn encode(
+        &mut self,
+        device: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        view: &wgpu::TextureView,
+        shape: TensorShape,
+    ) {
+        let (pipeline, buffers) =
+            self.tensor.get_or_insert_with(|| (TensorPipeline::new(device), TensorBuffers::new(device, shape)));
+        if *buffers.shape() != shape {
+            *buffers = TensorBuffers::new(device, shape);
+        }
+        buffers.record(device, pipeline, encoder, view);
+    }
+
+    /// Waits until the worker has finished its run, polling the GPU so its mapping completes.
+    fn wait_idle(&self, gpu: &crate::gpu::GpuContext, deadline: std::time::Instant) -> Result<(), String> {
+        while !self.worker.idle() {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("the model did not finish in {} s", RUN_NOW_LIMIT.as_secs()));
+            }
+            let _ = gpu.device.poll(wgpu::PollType::Poll);
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        Ok(())
+    }
+
+    /// Offline: makes the tensor of `view` now, runs the model on it and waits for the result,
+    /// stamped with this frame (polling the GPU meanwhile, which completes the mapping).
+    pub fn run_now(
+        &mut self,
+        ctx: &AnalyzeContext<'_>,
+        view: &wgpu::TextureView,
+        shape: TensorShape,
+        extra: J,
+    ) -> Result<Stamped<T>, String> {
+        let gpu = ctx.gpu;
+        let (pts, frame) = (ctx.frame.time.pts_ns, ctx.frame.time.index);
+        self.analyzed = Some(frame);
+        let deadline = std::time::Instant::now() + RUN_NOW_LIMIT;
+        self.wait_idle(gpu, deadline)?;
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("streamlib analysis encoder") });
+        self.encode(&gpu.device, &mut encoder, view, shape);
+        gpu.queue.submit([encoder.finish()]);
+        let Some((_, buffers)) = &self.tensor else { return Err("no tensor".into()) };
+        let job = TensorJob { staging: buffers.staging().clone(), shape, extra };
+        if !self.worker.offer(pts, frame, job) {
+            return Err("the inference thread has stopped".into());
+        }
+        self.wait_idle(gpu, deadline)?;
+        match self.worker.latest() {
+            Some(result) if result.frame == frame && self.worker.error().is_none() => Ok(result),
+            _ => Err(self.worker.error().unwrap_or_else(|| "the model gave no result".into())),
+        }
     }
 
     /// Records this frame's tensor of `view` when the worker is idle (else counts a skipped
@@ -45,17 +109,14 @@ impl<J: Send + 'static, T: Send + Clone + 'static> Inference<J, T> {
         shape: TensorShape,
         extra: J,
     ) -> bool {
+        if self.analyzed == Some(ctx.frame.time.index) {
+            return false;
+        }
         if !self.worker.idle() {
             self.worker.skip();
             return false;
         }
-        let device = &ctx.gpu.device;
-        let (pipeline, buffers) =
-            self.tensor.get_or_insert_with(|| (TensorPipeline::new(device), TensorBuffers::new(device, shape)));
-        if *buffers.shape() != shape {
-            *buffers = TensorBuffers::new(device, shape);
-        }
-        buffers.record(device, pipeline, ctx.encoder, view);
+        self.encode(&ctx.gpu.device, ctx.encoder, view, shape);
         self.pending = Some((ctx.frame.time.pts_ns, ctx.frame.time.index, extra));
         true
     }

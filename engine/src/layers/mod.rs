@@ -18,7 +18,7 @@ mod video;
 
 pub use drawing::{DrawError, DrawFn, DrawKindError, DrawingContext, DrawingLayer, DrawingLayerKind, Vars};
 #[cfg(feature = "ml")]
-pub use faces::{Anonymize, FacesLayer, FacesLayerConfig, FacesLayerKind};
+pub use faces::{Anonymize, FaceDetector, FacesLayer, FacesLayerConfig, FacesLayerKind};
 pub use image::{load_rgba, ImageError, ImageLayer, ImageLayerConfig, ImageLayerKind};
 #[cfg(feature = "ml")]
 pub use pose::{PoseLayer, PoseLayerConfig, PoseLayerKind};
@@ -125,6 +125,25 @@ impl PrepareContext<'_> {
     pub fn dst_rect(&self) -> Rect {
         self.spec.rect.unwrap_or(Rect::new(0.0, 0.0, self.frame.width as f32, self.frame.height as f32))
     }
+}
+
+/// The layer's rect as fractions of the output frame.
+#[cfg_attr(not(feature = "ml"), allow(dead_code))]
+pub(crate) fn placed(ctx: &PrepareContext<'_>) -> Rect {
+    let (w, h) = (ctx.frame.width as f32, ctx.frame.height as f32);
+    let d = ctx.dst_rect();
+    Rect::new(d.x / w, d.y / h, d.w / w, d.h / h)
+}
+
+/// What a layer may use while analysing a frame (`Layer::analyze`).
+pub struct AnalyzeContext<'a> {
+    pub(crate) gpu: &'a GpuContext,
+    /// The output frame about to be prepared.
+    pub frame: &'a FrameInfo,
+    /// Current textures of the inputs, their uploads submitted.
+    pub inputs: &'a InputViews,
+    /// The layer's spec from the scene.
+    pub spec: &'a LayerSpec,
 }
 
 /// The compositor's render pass as one layer sees it.
@@ -238,6 +257,24 @@ pub trait Layer: Send {
     /// The frame's work (what `prepare` recorded) was submitted to the GPU: buffers it wrote
     /// may be mapped now (an ML layer hands its tensor to its worker here).
     fn submitted(&mut self) {}
+    /// Offline renders only (`Pacing::Offline`), before `prepare`, with the frame's inputs
+    /// already on the GPU: a layer whose drawing depends on analysing its input (the ML layers)
+    /// runs that analysis now and waits for it, so every frame is drawn from its own result and
+    /// the render is the same however fast the machine is. Live renders never call this: there
+    /// the analysis runs beside compositing and drawing uses the newest result.
+    fn analyze(&mut self, _ctx: &AnalyzeContext<'_>) -> Result<(), LayerError> {
+        Ok(())
+    }
+    /// `analyze` does something (the engine then submits the inputs' uploads before it).
+    fn analyzes(&self) -> bool {
+        false
+    }
+    /// What the layer found in this frame (an ML layer's faces or person), boxes as fractions of
+    /// the output frame: they travel with the output frame's metadata (the frame protocol's
+    /// detections) and to the server's events. Empty by default.
+    fn detections(&self) -> Vec<crate::metadata::Detection> {
+        Vec::new()
+    }
     /// Figures the layer keeps (an ML layer's inference time, result age, skipped frames), by
     /// name; names ending in `_total` count up, the others are current values. Empty by default.
     fn stats(&self) -> Vec<(&'static str, f64)> {

@@ -9,9 +9,10 @@
 use super::drawing::{DrawingContext, DrawingLayer};
 use super::inference::{Inference, TensorJob};
 use super::video::crop_uv;
-use super::{Layer, LayerError, LayerPass, PrepareContext, VideoLayer};
+use super::{placed, AnalyzeContext, Layer, LayerError, LayerPass, PrepareContext, VideoLayer};
 use crate::gpu::tensor::{read_tensor, Region, TensorShape};
 use crate::layers::canvas::{Canvas, PathBuilder, StrokeStyle, TextStyle};
+use crate::metadata;
 use crate::ml::pose::{Body, Detection, Roi, CONNECTIONS, DETECTOR_SIZE, LANDMARK_SIZE};
 use crate::ml::{model_path, BlazePose, Model};
 use crate::registry::{BuildContext, BuildError, LayerKind};
@@ -102,6 +103,10 @@ pub struct PoseLayer {
     /// The result last taken in (its frame).
     taken: Option<u64>,
     presence: f32,
+    /// The layer's rect as fractions of the output frame (where detections are placed).
+    placed: Rect,
+    /// Counts bodies found after tracking was lost (the detections' `track_id`).
+    track: u64,
     detector_runs: u64,
     landmark_runs: u64,
     age: Option<u64>,
@@ -114,20 +119,24 @@ impl std::fmt::Debug for PoseLayer {
 }
 
 impl PoseLayer {
-    /// Takes in the newest result: tracking starts, goes on or is lost.
-    fn take_result(&mut self, uv: [f32; 4], size: (f32, f32)) {
-        let Some(result) = self.inference.latest() else { return };
-        if self.taken == Some(result.frame) {
-            return;
+    /// Takes in the newest result when it is new.
+    fn take_latest(&mut self, uv: [f32; 4], size: (f32, f32)) {
+        if let Some(result) = self.inference.latest().filter(|r| self.taken != Some(r.frame)) {
+            self.take(result.value, result.frame, uv, size);
         }
-        self.taken = Some(result.frame);
+    }
+
+    /// Takes in a result of `frame`: tracking starts, goes on or is lost.
+    fn take(&mut self, found: Found, frame: u64, uv: [f32; 4], size: (f32, f32)) {
+        self.taken = Some(frame);
         // Image pixels → the layer's rect, 0–1.
         let (u0, v0, u1, v1) = (uv[0] * size.0, uv[1] * size.1, uv[2] * size.0, uv[3] * size.1);
         let norm = |x: f32, y: f32| ((x - u0) / (u1 - u0).max(1.0), (y - v0) / (v1 - v0).max(1.0));
         let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
-        match result.value {
+        match found {
             Found::Detected(Some(d)) => {
                 self.detector_runs += 1;
+                self.track += 1;
                 self.roi = Some(d.roi);
             }
             Found::Detected(None) => {
@@ -154,10 +163,12 @@ impl PoseLayer {
                     })
                     .collect();
                 let seen: Vec<_> = shown.points.iter().filter(|p| p.2).collect();
+                // The visible landmarks' bounds, within the layer (legs may be placed below it).
                 shown.rect = (!seen.is_empty()).then(|| {
-                    seen.iter().fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |r, p| {
+                    let r = seen.iter().fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |r, p| {
                         [r[0].min(p.0), r[1].min(p.1), r[2].max(p.0), r[3].max(p.1)]
-                    })
+                    });
+                    r.map(|v| v.clamp(0.0, 1.0))
                 });
                 shown.presence = body.presence;
             }
@@ -165,18 +176,15 @@ impl PoseLayer {
     }
 }
 
-impl Layer for PoseLayer {
-    fn prepare(&mut self, ctx: &mut PrepareContext<'_>) -> Result<(), LayerError> {
-        self.video.prepare(ctx)?;
-        let Some(input) = ctx.inputs.get(&self.input).cloned() else { return Ok(()) };
-        let uv = crop_uv(ctx.spec.crop, &input);
-        let size = (input.width as f32, input.height as f32);
-        self.take_result(uv, size);
+impl PoseLayer {
+    /// What runs next on the input's region `uv` of a `width` × `height` input: the landmark
+    /// model on the tracked square, or the detector on the region letterboxed into a square.
+    fn next_run(&self, uv: [f32; 4], (width, height): (u32, u32)) -> (Stage, TensorShape) {
+        let (w, h) = (width as f32, height as f32);
         let (stage, side) = match self.roi {
             Some(roi) => (Stage::Landmarks(roi), LANDMARK_SIZE),
             None => {
-                // The crop, letterboxed into a square.
-                let (x0, y0, x1, y1) = (uv[0] * size.0, uv[1] * size.1, uv[2] * size.0, uv[3] * size.1);
+                let (x0, y0, x1, y1) = (uv[0] * w, uv[1] * h, uv[2] * w, uv[3] * h);
                 let roi = Roi { center: [(x0 + x1) / 2.0, (y0 + y1) / 2.0], side: (x1 - x0).max(y1 - y0), angle: 0.0 };
                 (Stage::Detect(roi), DETECTOR_SIZE)
             }
@@ -190,12 +198,25 @@ impl Layer for PoseLayer {
         let shape = TensorShape {
             width: side,
             height: side,
-            region: Region::rotated_square(roi.center, roi.side, roi.angle, (input.width, input.height)),
+            region: Region::rotated_square(roi.center, roi.side, roi.angle, (width, height)),
             scale,
             bias,
             bgr: false,
             nhwc: true,
         };
+        (stage, shape)
+    }
+}
+
+impl Layer for PoseLayer {
+    fn prepare(&mut self, ctx: &mut PrepareContext<'_>) -> Result<(), LayerError> {
+        self.placed = placed(ctx);
+        self.video.prepare(ctx)?;
+        let Some(input) = ctx.inputs.get(&self.input).cloned() else { return Ok(()) };
+        let uv = crop_uv(ctx.spec.crop, &input);
+        let size = (input.width as f32, input.height as f32);
+        self.take_latest(uv, size);
+        let (stage, shape) = self.next_run(uv, (input.width, input.height));
         self.inference.record(ctx, &input.view, shape, stage);
         if let Some(e) = self.inference.error() {
             return Err(LayerError::new(&self.id, e));
@@ -215,6 +236,46 @@ impl Layer for PoseLayer {
 
     fn submitted(&mut self) {
         self.inference.submitted();
+    }
+
+    fn analyzes(&self) -> bool {
+        true
+    }
+
+    fn analyze(&mut self, ctx: &AnalyzeContext<'_>) -> Result<(), LayerError> {
+        let Some(input) = ctx.inputs.get(&self.input) else { return Ok(()) };
+        let uv = crop_uv(ctx.spec.crop, input);
+        let size = (input.width as f32, input.height as f32);
+        self.take_latest(uv, size);
+        // Landmarks on the tracked square; when there is none or the body is lost, the
+        // detector, then landmarks on what it found: at most three runs for one frame.
+        for _ in 0..3 {
+            let (stage, shape) = self.next_run(uv, (input.width, input.height));
+            let result =
+                self.inference.run_now(ctx, &input.view, shape, stage).map_err(|e| LayerError::new(&self.id, e))?;
+            self.take(result.value, result.frame, uv, size);
+            let tracked = self.roi.is_some();
+            if tracked == matches!(stage, Stage::Landmarks(_)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn detections(&self) -> Vec<metadata::Detection> {
+        let shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        let (Some([x0, y0, x1, y1]), true) = (shown.rect, self.roi.is_some()) else { return Vec::new() };
+        let p = self.placed;
+        vec![metadata::Detection {
+            x: p.x + x0 * p.w,
+            y: p.y + y0 * p.h,
+            w: (x1 - x0) * p.w,
+            h: (y1 - y0) * p.h,
+            score: shown.presence,
+            class: 0,
+            track_id: Some(self.track),
+            label: "person".into(),
+        }]
     }
 
     fn stats(&self) -> Vec<(&'static str, f64)> {
@@ -332,6 +393,8 @@ impl LayerKind for PoseLayerKind {
             roi: None,
             taken: None,
             presence: 0.0,
+            placed: Rect::new(0.0, 0.0, 1.0, 1.0),
+            track: 0,
             detector_runs: 0,
             landmark_runs: 0,
             age: None,

@@ -11,7 +11,7 @@
 
 use super::inference::{Inference, TensorJob};
 use super::video::crop_uv;
-use super::{Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
+use super::{AnalyzeContext, Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
 use crate::gpu::shaders;
 use crate::gpu::tensor::{read_tensor, Region, TensorShape};
 use crate::gpu::texture::{self, Target};
@@ -215,6 +215,13 @@ impl SegmentLayer {
         })
     }
 
+    /// The model's tensor of the input's region `uv` (`region`: its size in pixels).
+    fn tensor_shape(&self, uv: [f32; 4], region: (f32, f32)) -> TensorShape {
+        let (width, height) = self.model_shape(region).size();
+        let region = Region::rect(uv);
+        TensorShape { width, height, region, scale: [1.0; 3], bias: [0.0; 3], bgr: false, nhwc: true }
+    }
+
     /// The mask texture, holding the newest result (all background before the first).
     fn update_mask(&mut self, ctx: &PrepareContext<'_>, size: (u32, u32)) {
         let latest = self.inference.latest();
@@ -297,17 +304,8 @@ impl Layer for SegmentLayer {
         let Some(input) = ctx.inputs.get(&self.input).cloned() else { return Ok(()) };
         let uv = crop_uv(ctx.spec.crop, &input);
         let region = ((uv[2] - uv[0]) * input.width as f32, (uv[3] - uv[1]) * input.height as f32);
-        let model = self.model_shape(region);
-        let (tw, th) = model.size();
-        let shape = TensorShape {
-            width: tw,
-            height: th,
-            region: Region::rect(uv),
-            scale: [1.0; 3],
-            bias: [0.0; 3],
-            bgr: false,
-            nhwc: true,
-        };
+        let shape = self.tensor_shape(uv, region);
+        let (tw, th) = (shape.width, shape.height);
         self.inference.record(ctx, &input.view, shape, ());
         if let Some(e) = self.inference.error() {
             return Err(LayerError::new(&self.id, e));
@@ -400,6 +398,18 @@ impl Layer for SegmentLayer {
 
     fn submitted(&mut self) {
         self.inference.submitted();
+    }
+
+    fn analyzes(&self) -> bool {
+        true
+    }
+
+    fn analyze(&mut self, ctx: &AnalyzeContext<'_>) -> Result<(), LayerError> {
+        let Some(input) = ctx.inputs.get(&self.input) else { return Ok(()) };
+        let uv = crop_uv(ctx.spec.crop, input);
+        let region = ((uv[2] - uv[0]) * input.width as f32, (uv[3] - uv[1]) * input.height as f32);
+        let shape = self.tensor_shape(uv, region);
+        self.inference.run_now(ctx, &input.view, shape, ()).map(drop).map_err(|e| LayerError::new(&self.id, e))
     }
 
     fn stats(&self) -> Vec<(&'static str, f64)> {

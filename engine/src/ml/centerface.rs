@@ -4,14 +4,15 @@
 use super::runtime::{MlError, Model};
 
 /// One detected face, in normalised coordinates of the model's input (0–1).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Face {
     /// x0, y0, x1, y1.
     pub rect: [f32; 4],
     /// The heatmap's peak, 0–1.
     pub score: f32,
-    /// Eyes, nose, mouth corners (x, y).
-    pub landmarks: [[f32; 2]; 5],
+    /// Keypoints (x, y): CenterFace's eyes, nose, mouth corners; BlazeFace's eyes, nose tip,
+    /// mouth centre, ear tragions.
+    pub landmarks: Vec<[f32; 2]>,
 }
 
 /// Boxes overlapping an earlier, higher-scoring one by this IoU are the same face.
@@ -72,12 +73,13 @@ pub fn decode(
             let x0 = ((x as f32 + ox + 0.5) * 4.0 - sw / 2.0).clamp(0.0, fw);
             let y0 = ((y as f32 + oy + 0.5) * 4.0 - sh / 2.0).clamp(0.0, fh);
             let rect = [x0 / fw, y0 / fh, (x0 + sw).min(fw) / fw, (y0 + sh).min(fh) / fh];
-            let mut points = [[0.0; 2]; 5];
-            for (j, p) in points.iter_mut().enumerate() {
-                let lx = landmarks[(2 * j + 1) * plane + i] * sw + x0;
-                let ly = landmarks[2 * j * plane + i] * sh + y0;
-                *p = [lx / fw, ly / fh];
-            }
+            let points = (0..5)
+                .map(|j| {
+                    let lx = landmarks[(2 * j + 1) * plane + i] * sw + x0;
+                    let ly = landmarks[2 * j * plane + i] * sh + y0;
+                    [lx / fw, ly / fh]
+                })
+                .collect();
             faces.push(Face { rect, score, landmarks: points });
         }
     }
@@ -94,7 +96,7 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 }
 
 /// Non-maximum suppression: keeps the strongest of boxes that overlap.
-fn suppress_overlaps(mut faces: Vec<Face>) -> Vec<Face> {
+pub(crate) fn suppress_overlaps(mut faces: Vec<Face>) -> Vec<Face> {
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Face> = Vec::new();
     for face in faces {
@@ -121,7 +123,7 @@ mod tests {
         let landmarks = vec![0.5; 10 * plane];
         let faces = decode(&heat, &scale, &offset, &landmarks, (h, w), (32, 32), 0.5).expect("decode");
         assert_eq!(faces.len(), 1, "{faces:?}");
-        let f = faces[0];
+        let f = &faces[0];
         // Centre (4 + 0.5) * 4 = 18 px, box 16 px: 10..26 of 32.
         assert_eq!(f.rect, [10.0 / 32.0, 6.0 / 32.0, 26.0 / 32.0, 22.0 / 32.0]);
         assert_eq!(f.landmarks[0], [18.0 / 32.0, 14.0 / 32.0]);
