@@ -1,18 +1,22 @@
 // streamlib segment layer: a person mask (the model's output, a small R8 texture) applied to
 // the layer's input at full resolution. The mask is upscaled by the sampler and its edge
 // softened with a smoothstep around `threshold`; colours are premultiplied throughout.
-//   mode 0 blur:    person over the blurred input (`background`: the input downscaled)
-//   mode 1 replace: person over another texture (`background`: an input, stretched)
-//   mode 2 color:   person over `color`
-//   mode 3 cutout:  person alone, the background transparent
-//   mode 4 mask:    the mask itself, white on black
+//   MODE 0 blur:    person over the blurred input (`background`: the input downscaled and
+//                   tent-filtered by `fs_tent`, so one sample here)
+//   MODE 1 replace: person over another texture (`background`: an input, stretched)
+//   MODE 2 color:   person over `color`
+//   MODE 3 cutout:  person alone, the background transparent
+//   MODE 4 mask:    the mask itself, white on black
+// The mode is a pipeline constant, not a uniform: llvmpipe runs every path of a shader for
+// every pixel, so one shader with all of them cost 35 ms a 720p frame; each alone costs what
+// its own samples do.
 
 struct Params {
     // The input's region the mask covers: u0, v0, u1, v1.
     crop: vec4<f32>,
     // Premultiplied replacement colour (mode 2).
     color: vec4<f32>,
-    // One texel of `background` (mode 0), in its texture coordinates.
+    // One texel of `background` (for `fs_tent`), in its texture coordinates.
     background_texel: vec2<f32>,
     threshold: f32,
     softness: f32,
@@ -21,6 +25,8 @@ struct Params {
     pad1: u32,
     pad2: u32,
 }
+
+override MODE: u32 = 0u;
 
 @group(0) @binding(0) var input: texture_2d<f32>;
 @group(0) @binding(1) var background: texture_2d<f32>;
@@ -43,9 +49,11 @@ fn vs_main(@builtin(vertex_index) index: u32) -> VsOut {
     return out;
 }
 
-// A 3 × 3 tent over the downscaled input's neighbouring texels: with the downscale, a wide
-// smooth blur for nine taps.
-fn blurred(uv: vec2<f32>) -> vec4<f32> {
+// A 3 × 3 tent over the downscaled input's neighbouring texels, into a texture of its size:
+// with the downscale, a wide smooth blur, paid for at a fraction of the frame's pixels.
+@fragment
+fn fs_tent(in: VsOut) -> @location(0) vec4<f32> {
+    let uv = in.uv;
     let d = params.background_texel * 1.5;
     var sum = textureSampleLevel(background, linear_sampler, uv, 0.0) * 4.0;
     sum += textureSampleLevel(background, linear_sampler, uv + vec2<f32>(d.x, 0.0), 0.0) * 2.0;
@@ -64,17 +72,18 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let raw = textureSampleLevel(mask, linear_sampler, in.uv, 0.0).r;
     let soft = max(params.softness, 1.0 / 512.0);
     let m = smoothstep(params.threshold - soft, params.threshold + soft, raw);
-    if params.mode == 4u {
+    if MODE == 4u {
         return vec4<f32>(m, m, m, 1.0);
     }
     let uv = mix(params.crop.xy, params.crop.zw, in.uv);
     let person = textureSampleLevel(input, linear_sampler, uv, 0.0);
-    var behind = vec4<f32>(0.0);
-    switch params.mode {
-        case 0u: { behind = blurred(uv); }
-        case 1u: { behind = textureSampleLevel(background, linear_sampler, in.uv, 0.0); }
-        case 2u: { behind = params.color; }
-        default: {}
+    if MODE == 3u {
+        return person * m;
     }
-    return mix(behind, person, m);
+    if MODE == 2u {
+        return mix(params.color, person, m);
+    }
+    // Blur samples the background where the person is; replace stretches it over the layer.
+    let at = select(in.uv, uv, MODE == 0u);
+    return mix(textureSampleLevel(background, linear_sampler, at, 0.0), person, m);
 }

@@ -911,3 +911,28 @@ fn bench_ml_quick_prints_inference_and_paced_runs() {
     assert!(faces["inference_runs"].as_f64().unwrap_or(0.0) > 0.0, "{faces}");
     assert!(faces["age_frames_p50"].as_f64().is_some(), "results came back: {faces}");
 }
+
+/// Without ONNX Runtime the ML layers are skipped with an error naming what to install, and the
+/// rest of the scene renders (the segment demo's caption).
+#[test]
+fn a_missing_onnx_runtime_skips_the_ml_layers_with_a_clear_error() {
+    let out = tmp("no-onnx-runtime.y4m");
+    let output = Command::new(env!("CARGO_BIN_EXE_streamlib"))
+        .args(["render", root().join("demos/scenes/segment.json").to_str().expect("path"), "--frames", "1", "--output"])
+        .arg(&out)
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.31.1")
+        .output()
+        .expect("run streamlib");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("ONNX Runtime is not available") && stderr.contains("scripts/ml/fetch.py"), "{stderr}");
+    assert!(stderr.contains("2 layer errors"), "both segment layers are skipped: {stderr}");
+    // The luma plane after the y4m headers: white caption text on black in rows 460–500.
+    let bytes = std::fs::read(&out).expect("the frame");
+    let start = bytes.windows(6).position(|w| w == b"FRAME\n").expect("a frame") + 6;
+    let luma = &bytes[start..start + 1024 * 512];
+    let caption = luma[460 * 1024..500 * 1024].iter().filter(|&&y| y > 200).count();
+    let above = luma[..440 * 1024].iter().filter(|&&y| y > 16).count();
+    assert!(caption > 200, "the caption still renders ({caption} white pixels)");
+    assert_eq!(above, 0, "the skipped layers draw nothing");
+}

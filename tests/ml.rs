@@ -176,8 +176,10 @@ fn slow_inference_never_holds_frames_back() {
     // 1920 × 1920 tensors: seconds of inference on one thread, while frames go on.
     let mut engine =
         live_engine(faces_scene(&y4m, json!({ "detect_width": 1920, "landmarks": false, "labels": false })));
+    // Live, the input's first frame arrives when it is decoded.
+    let (first, _) = render_until(&mut engine, |f| f.rgba_at(20, 500)[..3] != [0, 0, 0]);
     let mut without_result = 0;
-    for i in 0..8 {
+    for i in first + 1..first + 9 {
         let frame = engine.render_and_read(i, PixelFormat::Rgba8).expect("render");
         assert_ne!(frame.rgba_at(20, 500)[..3], [0, 0, 0], "frame {i} shows the input");
         if drawn_box(&frame).is_none() {
@@ -385,4 +387,19 @@ fn offline_every_frame_is_drawn_from_its_own_result() {
         assert!(person.y >= 0.5 && person.y + person.h <= 1.0 + 1e-3, "the person is in the bottom half: {person:?}");
         assert_eq!((face.track_id, person.track_id), (Some(1), Some(1)), "followed, not found anew each frame");
     }
+}
+
+#[test]
+fn the_execution_provider_is_picked_at_run_time_and_a_missing_one_is_a_clear_error() {
+    if astronaut().is_none() {
+        return;
+    }
+    let path = streamlib::ml::model_path("face_detection_short_range.onnx");
+    // The PyPI wheel is ONNX Runtime's CPU build: `auto` finds no GPU provider in it.
+    let auto = streamlib::ml::Model::open_on(&path, "auto").expect("auto");
+    assert_eq!(auto.provider(), "CPU");
+    let cuda = streamlib::ml::Model::open_on(&path, "cuda").expect_err("this ONNX Runtime has no CUDA");
+    assert!(cuda.to_string().contains("CUDA"), "{cuda}");
+    let bogus = streamlib::ml::Model::open_on(&path, "quantum").expect_err("no such provider");
+    assert!(bogus.to_string().contains("auto, cpu, cuda or tensorrt"), "{bogus}");
 }

@@ -1,7 +1,8 @@
-//! `streamlib bench ml`: the `faces` layer at 720p30 on this machine's adapter. Inference time
-//! per tensor size on one ONNX Runtime thread; then two paced 30 fps runs of the same scene,
-//! the picture as a `video` layer and as a `faces` layer, side by side: frame time p50/p99,
-//! frames that missed their tick, the result's age in frames and bytes read back for the model.
+//! `streamlib bench ml`: the ML layers at 720p30 on this machine's adapter. Inference time per
+//! model and tensor size on one ONNX Runtime thread; then paced 30 fps live runs of the same
+//! scene, the picture as a `video` layer (off) and as each ML layer (`faces` with CenterFace and
+//! with BlazeFace, `segment`, `pose`), side by side: frame time p50/p99, frames that missed their
+//! tick, the result's age in frames and bytes read back for the model.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -43,11 +44,14 @@ fn picture(dir: &Path) -> Result<std::path::PathBuf> {
     Ok(y4m)
 }
 
-fn scene(y4m: &Path, kind: &str) -> Result<Scene> {
+fn scene(y4m: &Path, layer: &serde_json::Value) -> Result<Scene> {
+    let mut layer = layer.clone();
+    layer["id"] = "layer".into();
+    layer["input"] = "photo".into();
     let doc = serde_json::json!({
         "width": WIDTH, "height": HEIGHT, "fps": FPS,
         "inputs": { "photo": { "kind": "y4m", "path": y4m, "loop": true } },
-        "layers": [ { "id": "layer", "kind": kind, "input": "photo" } ]
+        "layers": [ layer ]
     });
     Ok(Scene::from_value(doc, &Registry::default())?)
 }
@@ -75,7 +79,8 @@ fn paced(
     label: &str,
     seconds: f64,
 ) -> Result<RunRow> {
-    let mut engine = Engine::with_pipelines(gpu, pipelines.clone(), scene, &Registry::default(), Pacing::Offline)?;
+    // Live: ML layers run beside compositing, as on a server (offline, each frame would wait).
+    let mut engine = Engine::with_pipelines(gpu, pipelines.clone(), scene, &Registry::default(), Pacing::Realtime)?;
     for i in 0..5 {
         engine.render(i, &[PixelFormat::Rgba8])?;
     }
@@ -121,6 +126,17 @@ fn paced(
     })
 }
 
+/// (label, model file, tensor width × height, NHWC) of every model the layers run.
+const MODELS: &[(&str, &str, (u32, u32), bool)] = &[
+    ("CenterFace", "centerface.onnx", (320, 192), false),
+    ("CenterFace", "centerface.onnx", (640, 352), false),
+    ("BlazeFace short range", "face_detection_short_range.onnx", (128, 128), true),
+    ("selfie segmentation landscape", "selfie_segmentation_landscape.onnx", (256, 144), true),
+    ("selfie segmentation square", "selfie_segmentation.onnx", (256, 256), true),
+    ("BlazePose detector", "pose_detection.onnx", (224, 224), true),
+    ("BlazePose landmarks lite", "pose_landmark_lite.onnx", (256, 256), true),
+];
+
 #[derive(serde::Serialize)]
 struct InferenceRow {
     model: &'static str,
@@ -139,25 +155,30 @@ pub fn ml(seconds: f64, json: Option<&Path>) -> Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let y4m = picture(&std::env::temp_dir())?;
-    // Inference alone, one thread, a mid-grey tensor (CenterFace's cost does not depend on it).
+    // Inference alone, one thread, a mid-grey tensor (these models' cost does not depend on it).
     let mut inference = Vec::new();
-    let mut detector =
-        streamlib::ml::CenterFace::new(streamlib::ml::Model::open(&streamlib::ml::model_path("centerface.onnx"))?);
-    for (w, h) in [(320, 192), (640, 352)] {
-        let tensor = vec![128.0f32; 3 * w as usize * h as usize];
+    for &(label, file, (w, h), nhwc) in MODELS {
+        let path = streamlib::ml::model_path(file);
+        let mut model = streamlib::ml::Model::open(&path)?;
+        let (input, _) = model.first_names();
+        let outputs = model.output_names();
+        let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+        let (w, h) = (w as usize, h as usize);
+        let shape = if nhwc { [1, h, w, 3] } else { [1, 3, h, w] };
+        let tensor = vec![0.5f32; 3 * w * h];
         for _ in 0..3 {
-            detector.detect(tensor.clone(), w, h, 0.5)?;
+            model.run(&input, shape, tensor.clone(), &outputs)?;
         }
         let mut ms = Vec::new();
         for _ in 0..30 {
             let t = Instant::now();
-            detector.detect(tensor.clone(), w, h, 0.5)?;
+            model.run(&input, shape, tensor.clone(), &outputs)?;
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         inference.push(InferenceRow {
-            model: "CenterFace",
-            width: w,
-            height: h,
+            model: label,
+            width: w as u32,
+            height: h as u32,
             runs: ms.len(),
             ms_p50: percentile(&ms, 0.5),
             ms_p95: percentile(&ms, 0.95),
@@ -171,8 +192,20 @@ pub fn ml(seconds: f64, json: Option<&Path>) -> Result<()> {
     }
     let pipelines = Arc::new(streamlib::Pipelines::new(&gpu)?);
     let mut runs = Vec::new();
-    for (kind, label) in [("video", "video (off)"), ("faces", "faces (on)"), ("video", "video (off, again)")] {
-        runs.push(paced(&gpu, &pipelines, scene(&y4m, kind)?, label, seconds)?);
+    let off = serde_json::json!({ "kind": "video" });
+    let layers = [
+        ("video (off)", off.clone()),
+        ("faces, CenterFace 320 (boxes)", serde_json::json!({ "kind": "faces" })),
+        (
+            "faces, BlazeFace (pixelate)",
+            serde_json::json!({ "kind": "faces", "detector": "blazeface", "anonymize": "pixelate" }),
+        ),
+        ("segment (background blur)", serde_json::json!({ "kind": "segment", "effect": "blur" })),
+        ("pose (skeleton)", serde_json::json!({ "kind": "pose" })),
+        ("video (off, again)", off),
+    ];
+    for (label, layer) in &layers {
+        runs.push(paced(&gpu, &pipelines, scene(&y4m, layer)?, label, seconds)?);
     }
     println!();
     println!("| layer | frames | frame ms p50 | p99 | missed ticks | result age p50 / p95 (frames) | inferences | frames skipped | tensor bytes |");

@@ -130,10 +130,14 @@ pub(crate) struct SegmentParams {
     pub pad2: u32,
 }
 
-/// The composite pass's pipeline and its uniform buffer.
+/// The composite pass's pipelines (one per mode, built on first use), the blur's tent pipeline
+/// and the uniform buffer.
 struct Composite {
     layout: wgpu::BindGroupLayout,
-    pipeline: wgpu::RenderPipeline,
+    pipeline_layout: wgpu::PipelineLayout,
+    module: wgpu::ShaderModule,
+    pipelines: std::collections::HashMap<u32, wgpu::RenderPipeline>,
+    tent: wgpu::RenderPipeline,
     sampler: wgpu::Sampler,
     params: wgpu::Buffer,
 }
@@ -156,22 +160,53 @@ impl Composite {
             immediate_size: 0,
         });
         let module = texture::shader(device, "streamlib segment shader", shaders::ML_SEGMENT);
-        let pipeline = texture::pipeline(
-            device,
-            "streamlib segment pipeline",
-            &pipeline_layout,
-            &module,
-            ("fs_main", &[]),
-            wgpu::PrimitiveTopology::TriangleStrip,
-            &[texture::replace_target(texture::COLOR_FORMAT)],
-        );
+        let tent = Self::build(device, &pipeline_layout, &module, "fs_tent", 0);
         let params = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("streamlib segment params"),
             size: std::mem::size_of::<SegmentParams>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Composite { layout, pipeline, sampler: texture::linear_sampler(device, "streamlib segment sampler"), params }
+        let sampler = texture::linear_sampler(device, "streamlib segment sampler");
+        Composite { layout, pipeline_layout, module, pipelines: Default::default(), tent, sampler, params }
+    }
+
+    fn build(
+        device: &wgpu::Device,
+        layout: &wgpu::PipelineLayout,
+        module: &wgpu::ShaderModule,
+        entry: &str,
+        mode: u32,
+    ) -> wgpu::RenderPipeline {
+        texture::pipeline(
+            device,
+            &format!("streamlib segment pipeline ({entry}, mode {mode})"),
+            layout,
+            module,
+            (entry, &[("MODE", f64::from(mode))]),
+            wgpu::PrimitiveTopology::TriangleStrip,
+            &[texture::replace_target(texture::COLOR_FORMAT)],
+        )
+    }
+
+    fn pipeline(&mut self, device: &wgpu::Device, mode: u32) -> &wgpu::RenderPipeline {
+        let (layout, module) = (&self.pipeline_layout, &self.module);
+        self.pipelines.entry(mode).or_insert_with(|| Self::build(device, layout, module, "fs_main", mode))
+    }
+
+    fn bind_group(&self, device: &wgpu::Device, views: &[wgpu::TextureView; 3]) -> wgpu::BindGroup {
+        let entries = [
+            wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&views[0]) },
+            wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&views[1]) },
+            wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&views[2]) },
+            wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Sampler(&self.sampler) },
+            wgpu::BindGroupEntry { binding: 4, resource: self.params.as_entire_binding() },
+        ];
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("streamlib segment bind group"),
+            layout: &self.layout,
+            entries: &entries,
+        })
     }
 }
 
@@ -193,6 +228,9 @@ pub struct SegmentLayer {
     /// The input halved `n` times (the blur's source), largest first.
     halvings: Vec<Target>,
     halving_groups: Vec<(wgpu::TextureView, wgpu::BindGroup)>,
+    /// The last halving, tent-filtered: what the blur mode samples.
+    blurred: Option<Target>,
+    tent_bound: Option<Bound>,
     /// The composited picture, the size of the input's region.
     matte: Option<(Target, wgpu::BindGroup)>,
     bound: Option<Bound>,
@@ -284,6 +322,33 @@ impl SegmentLayer {
     }
 }
 
+impl SegmentLayer {
+    /// Tent-filters the last halving into `blurred`; its view.
+    fn tent_blur(&mut self, ctx: &mut PrepareContext<'_>) -> Option<wgpu::TextureView> {
+        let (last, composite, (mask, _)) = (self.halvings.last()?, self.composite.as_ref()?, self.mask.as_ref()?);
+        let device = &ctx.gpu.device;
+        if self.blurred.as_ref().is_none_or(|b| b.size() != last.size()) {
+            let (w, h) = last.size();
+            self.blurred = Some(Target::color(device, "streamlib segment blurred", w, h));
+        }
+        let views = [last.view.clone(), last.view.clone(), mask.view.clone()];
+        if self.tent_bound.as_ref().is_none_or(|b| b.views != views) {
+            let group = composite.bind_group(device, &views);
+            self.tent_bound = Some(Bound { views, group });
+        }
+        let (blurred, bound) = (self.blurred.as_ref()?, self.tent_bound.as_ref()?);
+        let mut pass = texture::begin_pass(
+            ctx.encoder,
+            "streamlib segment tent pass",
+            &[Some(texture::color_attachment(&blurred.view, None))],
+        );
+        pass.set_pipeline(&composite.tent);
+        pass.set_bind_group(0, &bound.group, &[]);
+        pass.draw(0..4, 0..1);
+        Some(blurred.view.clone())
+    }
+}
+
 fn write_mask(ctx: &PrepareContext<'_>, target: &Target, levels: &[u8], (w, h): (u32, u32)) {
     ctx.gpu.queue.write_texture(
         wgpu::TexelCopyTextureInfo {
@@ -313,10 +378,12 @@ impl Layer for SegmentLayer {
         self.update_mask(ctx, (tw, th));
 
         let effect = self.config.effect;
+        let device = &ctx.gpu.device;
+        self.composite.get_or_insert_with(|| Composite::new(device));
         let background = match (effect, &self.config.background) {
             (SegmentEffect::Blur, _) => {
                 self.update_halvings(ctx, &input.view, (input.width, input.height));
-                self.halvings.last().map(|t| t.view.clone())
+                self.tent_blur(ctx)
             }
             // Until the background input has a frame: the person over transparency.
             (SegmentEffect::Replace, Some(id)) => ctx.inputs.get(id).map(|b| b.view.clone()),
@@ -330,7 +397,7 @@ impl Layer for SegmentLayer {
             _ => 3,
         };
         let device = &ctx.gpu.device;
-        let composite = self.composite.get_or_insert_with(|| Composite::new(device));
+        let Some(composite) = self.composite.as_mut() else { return Ok(()) };
         let background_size = self.halvings.last().map_or((1, 1), Target::size);
         let color = self.config.color.unwrap_or(Color::rgba(0, 0, 0, 0));
         let alpha = f32::from(color.a) / 255.0;
@@ -355,20 +422,10 @@ impl Layer for SegmentLayer {
         let Some((mask, _)) = &self.mask else { return Ok(()) };
         let views = [input.view.clone(), background.unwrap_or_else(|| input.view.clone()), mask.view.clone()];
         if self.bound.as_ref().is_none_or(|b| b.views != views) {
-            let entries = [
-                wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&views[0]) },
-                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&views[1]) },
-                wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&views[2]) },
-                wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Sampler(&composite.sampler) },
-                wgpu::BindGroupEntry { binding: 4, resource: composite.params.as_entire_binding() },
-            ];
-            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("streamlib segment bind group"),
-                layout: &composite.layout,
-                entries: &entries,
-            });
+            let group = composite.bind_group(device, &views);
             self.bound = Some(Bound { views, group });
         }
+        let pipeline = composite.pipeline(device, mode).clone();
         let size = (region.0.round().max(1.0) as u32, region.1.round().max(1.0) as u32);
         if self.matte.as_ref().is_none_or(|(t, _)| t.size() != size) {
             let target = Target::color(device, "streamlib segment matte", size.0, size.1);
@@ -381,7 +438,7 @@ impl Layer for SegmentLayer {
                 "streamlib segment pass",
                 &[Some(texture::color_attachment(&matte.view, None))],
             );
-            pass.set_pipeline(&composite.pipeline);
+            pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bound.group, &[]);
             pass.draw(0..4, 0..1);
         }
@@ -500,6 +557,8 @@ impl LayerKind for SegmentLayerKind {
             mask: None,
             halvings: Vec::new(),
             halving_groups: Vec::new(),
+            blurred: None,
+            tent_bound: None,
             matte: None,
             bound: None,
             slot: None,

@@ -11,5 +11,5 @@ pub mod worker;
 pub use blazeface::BlazeFace;
 pub use centerface::{CenterFace, Face};
 pub use pose::BlazePose;
-pub use runtime::{ml_dir, model_path, MlError, Model};
+pub use runtime::{ml_dir, model_path, provider_choice, MlError, Model};
 pub use worker::{InferenceStats, Stamped, Worker};

@@ -71,11 +71,46 @@ fn environment() -> Result<&'static ort::environment::Environment, MlError> {
 /// One output of a run: its shape and its values.
 pub type OutputTensor = (Vec<usize>, Vec<f32>);
 
-/// An opened model: one session, run on one thread (intra-op 1: the compositor and encoders
-/// need the other cores).
+/// An opened model: one session, on the best execution provider the loaded ONNX Runtime has
+/// (`providers`), run on one CPU thread (intra-op 1: the compositor and encoders need the other
+/// cores).
 pub struct Model {
     session: ort::session::Session,
     path: PathBuf,
+    provider: &'static str,
+}
+
+/// The execution provider choice of `Model::open`: `STREAMLIB_ML_PROVIDER`, `auto` when unset.
+pub fn provider_choice() -> String {
+    std::env::var("STREAMLIB_ML_PROVIDER").unwrap_or_else(|_| "auto".into())
+}
+
+/// The execution providers a session asks for, best first, and the name of the first, for
+/// `choice`: `auto` (TensorRT, then CUDA, where the loaded ONNX Runtime has them, else the CPU),
+/// `cpu`, `cuda` or `tensorrt` (then an error when it cannot be had).
+fn providers(choice: &str) -> Result<(Vec<ort::ep::ExecutionProviderDispatch>, &'static str), String> {
+    use ort::ep::{ExecutionProvider, TensorRT, CUDA};
+    Ok(match choice {
+        "auto" => {
+            let mut eps = Vec::new();
+            let mut first = "CPU";
+            if TensorRT::is_available().unwrap_or(false) {
+                eps.push(TensorRT::default().build());
+                first = "TensorRT";
+            }
+            if CUDA::is_available().unwrap_or(false) {
+                eps.push(CUDA::default().build());
+                if first == "CPU" {
+                    first = "CUDA";
+                }
+            }
+            (eps, first)
+        }
+        "cpu" => (Vec::new(), "CPU"),
+        "cuda" => (vec![CUDA::default().build().error_on_failure()], "CUDA"),
+        "tensorrt" => (vec![TensorRT::default().build().error_on_failure()], "TensorRT"),
+        other => return Err(format!("STREAMLIB_ML_PROVIDER={other:?}: use auto, cpu, cuda or tensorrt")),
+    })
 }
 
 impl std::fmt::Debug for Model {
@@ -85,14 +120,22 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
-    /// Opens `path` with ONNX Runtime's CPU provider.
+    /// Opens `path` on the provider `STREAMLIB_ML_PROVIDER` picks (see `open_on`).
     pub fn open(path: &Path) -> Result<Self, MlError> {
+        Self::open_on(path, &provider_choice())
+    }
+
+    /// Opens `path` on the execution provider `choice` (`auto`, `cpu`, `cuda`, `tensorrt`).
+    pub fn open_on(path: &Path, choice: &str) -> Result<Self, MlError> {
         let env = environment()?;
         let model_error = |message: String| MlError::Model { path: path.display().to_string(), message };
         if !path.is_file() {
             return Err(model_error("not found (run `python3 scripts/ml/fetch.py`)".into()));
         }
+        let (eps, provider) = providers(choice).map_err(&model_error)?;
         let session = ort::session::Session::builder(env)
+            .map_err(|e| model_error(e.to_string()))?
+            .with_execution_providers(eps)
             .map_err(|e| model_error(e.to_string()))?
             .with_intra_threads(1)
             .map_err(|e| model_error(e.to_string()))?
@@ -100,7 +143,13 @@ impl Model {
             .map_err(|e| model_error(e.to_string()))?
             .commit_from_file(path)
             .map_err(|e| model_error(e.to_string()))?;
-        Ok(Model { session, path: path.to_path_buf() })
+        tracing::info!("{}: ONNX Runtime on {provider}", path.display());
+        Ok(Model { session, path: path.to_path_buf(), provider })
+    }
+
+    /// The execution provider the session runs on first (`CPU`, `CUDA`, `TensorRT`).
+    pub fn provider(&self) -> &'static str {
+        self.provider
     }
 
     /// The names of the model's first input and first output.
