@@ -892,7 +892,8 @@ fn an_rtsp_server_output_is_pulled_by_ffmpeg_over_tcp_and_udp() {
 }
 
 /// `streamlib bench ml --quick` runs the model alone and the paced runs with the layer off and
-/// on, and prints its tables with the adapter named (issue 15's measurements stay runnable).
+/// on, and prints its tables with the adapter named (issue 15's measurements stay runnable): every
+/// model timed, every ML layer's paced run with results.
 #[test]
 fn bench_ml_quick_prints_inference_and_paced_runs() {
     if !root().join(".ml/models/centerface.onnx").is_file() && std::env::var_os("STREAMLIB_ML_DIR").is_none() {
@@ -906,10 +907,17 @@ fn bench_ml_quick_prints_inference_and_paced_runs() {
     assert!(r.status.success(), "{stdout}{}", String::from_utf8_lossy(&r.stderr));
     assert!(stdout.contains("adapter ") && stdout.contains("| CenterFace | 320x192 |"), "{stdout}");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON");
-    let faces = &doc["runs"][1];
-    assert_eq!(faces["layer"], "faces (on)");
-    assert!(faces["inference_runs"].as_f64().unwrap_or(0.0) > 0.0, "{faces}");
-    assert!(faces["age_frames_p50"].as_f64().is_some(), "results came back: {faces}");
+    let runs = doc["runs"].as_array().expect("runs");
+    let labels: Vec<&str> = runs.iter().filter_map(|r| r["layer"].as_str()).collect();
+    for kind in ["faces, CenterFace", "faces, BlazeFace", "segment", "pose"] {
+        let run = runs.iter().find(|r| r["layer"].as_str().is_some_and(|l| l.starts_with(kind)));
+        let run = run.unwrap_or_else(|| panic!("no {kind} run in {labels:?}"));
+        assert!(run["inference_runs"].as_f64().unwrap_or(0.0) > 0.0, "{run}");
+        assert!(run["age_frames_p50"].as_f64().is_some(), "results came back: {run}");
+    }
+    for model in ["BlazeFace short range", "selfie segmentation landscape", "BlazePose landmarks lite"] {
+        assert!(stdout.contains(&format!("| {model} |")), "{model} timed: {stdout}");
+    }
 }
 
 /// Without ONNX Runtime the ML layers are skipped with an error naming what to install, and the
@@ -935,4 +943,20 @@ fn a_missing_onnx_runtime_skips_the_ml_layers_with_a_clear_error() {
     let above = luma[..440 * 1024].iter().filter(|&&y| y > 16).count();
     assert!(caption > 200, "the caption still renders ({caption} white pixels)");
     assert_eq!(above, 0, "the skipped layers draw nothing");
+}
+
+/// `streamlib bench pacing --quick`: the frame timer against plain sleeping, one second at 60 fps,
+/// a table and JSON (the 60 s run is the measurement; this keeps it runnable).
+#[test]
+fn bench_pacing_quick_compares_the_frame_timer_with_plain_sleeping() {
+    let json = tmp("bench-pacing.json");
+    let r = streamlib(&["bench", "pacing", "--quick", "--json", json.to_str().expect("path")]);
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{stdout}{}", String::from_utf8_lossy(&r.stderr));
+    assert!(stdout.contains("| FrameTimer (absolute deadlines) | 60 |"), "{stdout}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON");
+    let timer = &doc["runs"][0];
+    // Absolute deadlines: the last tick is where the schedule says, whatever each sleep overshot.
+    assert!(timer["behind_schedule_ms"].as_f64().unwrap_or(f64::MAX) < 20.0, "{timer}");
+    assert!(timer["lateness_ms_max"].as_f64().is_some(), "{timer}");
 }

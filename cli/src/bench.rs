@@ -18,7 +18,7 @@ pub enum Workload {
     W1VsGst,
     /// 1, 2, 4, 8, 16 layers at 1080p, against GStreamer's compositor.
     Layers,
-    /// The `faces` layer at 720p30: inference ms, result age, frame time with it on and off.
+    /// The ML layers at 720p30: inference ms per model, result age, frame time with each on and off.
     Ml,
     /// 4 layers at 720p, 1080p and 2160p, against GStreamer's compositor.
     Resolution,
@@ -32,6 +32,9 @@ pub enum Workload {
     /// A long server run (text, moving inputs, live HLS, a PATCH every 100 ms): memory, fds,
     /// threads and HLS size sampled; they must stay flat.
     Soak,
+    /// How late a paced loop wakes: the engine's frame timer against plain sleeping, at `--fps`
+    /// for `--seconds`.
+    Pacing,
 }
 
 #[derive(Args)]
@@ -69,9 +72,12 @@ pub struct BenchArgs {
     /// `soak`: plot the samples of an earlier run (its --json file) instead of running.
     #[arg(long)]
     from_json: Option<std::path::PathBuf>,
-    /// `ml`: seconds of each paced run.
-    #[arg(long, default_value_t = 20.0)]
-    seconds: f64,
+    /// `ml`, `pacing`: seconds of each paced run (`pacing`: 60 unless given).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// `pacing`: ticks per second.
+    #[arg(long, default_value_t = 60)]
+    fps: u32,
     /// `network`: only these groups of cases (comma-separated: h264, raw, loss, srt, rtp).
     #[arg(long, value_delimiter = ',')]
     cases: Vec<crate::bench_network::CaseGroup>,
@@ -94,7 +100,7 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
     if args.quick {
         args.frames = args.frames.min(60);
         args.runs = 1;
-        args.seconds = args.seconds.min(1.0);
+        args.seconds = Some(args.seconds.unwrap_or(1.0).min(1.0));
     }
     match args.workload {
         Workload::Drawing => return drawing(&args),
@@ -110,7 +116,10 @@ pub fn run(mut args: BenchArgs) -> Result<()> {
         }
         Workload::Media => return crate::bench_media::media(args.frames, args.runs, args.json.as_deref()),
         Workload::Network => return crate::bench_network::network(args.frames, &args.cases, args.json.as_deref()),
-        Workload::Ml => return crate::bench_ml::ml(args.seconds, args.json.as_deref()),
+        Workload::Ml => return crate::bench_ml::ml(args.seconds.unwrap_or(20.0), args.json.as_deref()),
+        Workload::Pacing => {
+            return crate::bench_pacing::pacing(args.fps, args.seconds.unwrap_or(60.0), args.json.as_deref())
+        }
         Workload::Serve => return crate::bench_serve::serve(if args.quick { 3 } else { 10 }, 4),
         Workload::Soak => {
             let plot = args.plot.as_deref();

@@ -4,6 +4,7 @@ mod bench;
 mod bench_media;
 mod bench_ml;
 mod bench_network;
+mod bench_pacing;
 mod bench_serve;
 mod bench_soak;
 mod compare;

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Converts the MediaPipe TFLite models the ML layers use into ONNX: tflite_to_onnx.py IN OUT.
+"""Converts the MediaPipe TFLite models the ML layers use into ONNX:
+tflite_to_onnx.py IN OUT [--outputs NAME,NAME]  (--outputs: keep only these, and what they need).
 
 `tflite2onnx` crashes on these models and `tf2onnx` needs TensorFlow, so this covers exactly the
 operators they use (float16 weights behind DEQUANTIZE, sparse weights behind DENSIFY, MediaPipe's
@@ -324,7 +325,7 @@ class Converter:
 
         raise ValueError(f"operator {name} is not supported")
 
-    def convert(self):
+    def convert(self, keep=None):
         g = self.graph
         inputs, outputs = [], []
         for k in range(g.InputsLength()):
@@ -345,7 +346,22 @@ class Converter:
             perm = NCHW_TO_NHWC if len(shape) == 4 else list(range(len(shape)))
             self.nodes.append(helper.make_node("Transpose", [self.names[i]], [name], perm=perm))
             outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
-        graph = helper.make_graph(self.nodes, "converted", inputs, outputs, self.initializers)
+        nodes, initializers = self.nodes, self.initializers
+        if keep:
+            # Only what the kept outputs need: fewer nodes run and a smaller file.
+            missing = set(keep) - {o.name for o in outputs}
+            if missing:
+                raise ValueError(f"no outputs {sorted(missing)}")
+            outputs = [o for o in outputs if o.name in keep]
+            needed = {o.name for o in outputs}
+            kept = []
+            for node in reversed(nodes):
+                if any(o in needed for o in node.output):
+                    kept.append(node)
+                    needed.update(i for i in node.input if i)
+            nodes = kept[::-1]
+            initializers = [t for t in initializers if t.name in needed]
+        graph = helper.make_graph(nodes, "converted", inputs, outputs, initializers)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="streamlib tflite_to_onnx")
         model.ir_version = 8
         onnx.checker.check_model(model)
@@ -353,11 +369,16 @@ class Converter:
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: tflite_to_onnx.py IN.tflite OUT.onnx")
-    with open(sys.argv[1], "rb") as f:
-        model = Converter(f.read()).convert()
-    onnx.save(model, sys.argv[2])
+    args = sys.argv[1:]
+    keep = None
+    if len(args) == 4 and args[2] == "--outputs":
+        keep = args[3].split(",")
+        args = args[:2]
+    if len(args) != 2:
+        sys.exit("usage: tflite_to_onnx.py IN.tflite OUT.onnx [--outputs NAME,NAME]")
+    with open(args[0], "rb") as f:
+        model = Converter(f.read()).convert(keep)
+    onnx.save(model, args[1])
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ pub struct BlendPipelines {
     pub texture_layout: wgpu::BindGroupLayout,
     pub sampler: wgpu::Sampler,
     /// Nearest filtering, for blocks (a pixelated face).
+    #[cfg_attr(not(feature = "ml"), allow(dead_code))]
     pub nearest_sampler: wgpu::Sampler,
     layout: wgpu::PipelineLayout,
     module: wgpu::ShaderModule,
@@ -179,6 +180,7 @@ impl BlendPipelines {
     }
 
     /// `texture_bind_group` with nearest filtering: each texel a block.
+    #[cfg_attr(not(feature = "ml"), allow(dead_code))]
     pub fn texture_bind_group_nearest(&self, device: &wgpu::Device, view: &wgpu::TextureView) -> wgpu::BindGroup {
         self.bind_group_with(device, view, &self.nearest_sampler)
     }

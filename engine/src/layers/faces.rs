@@ -13,7 +13,7 @@
 
 use super::canvas::{Canvas, StrokeStyle, TextStyle};
 use super::drawing::{DrawingContext, DrawingLayer};
-use super::inference::{Inference, TensorJob};
+use super::inference::{check_unit, Inference, TensorJob};
 use super::video::crop_uv;
 use super::{placed, AnalyzeContext, Layer, LayerError, LayerPass, PrepareContext, QuadSlot, VideoLayer};
 use crate::gpu::tensor::{read_tensor, Region, TensorShape};
@@ -442,15 +442,11 @@ impl LayerKind for FacesLayerKind {
     }
 
     fn check(&self, config: &FacesLayerConfig) -> Result<(), SceneError> {
-        if !(0.0..=1.0).contains(&config.threshold) {
-            return Err(SceneError::new("threshold", "must be between 0 and 1"));
-        }
+        check_unit("threshold", config.threshold)?;
         if !config.detect_width.is_multiple_of(32) || !(64..=1920).contains(&config.detect_width) {
             return Err(SceneError::new("detect_width", "must be a multiple of 32 from 64 to 1920"));
         }
-        if !(0.0..=1.0).contains(&config.margin) {
-            return Err(SceneError::new("margin", "must be between 0 and 1"));
-        }
+        check_unit("margin", config.margin)?;
         if config.hold > 300 {
             return Err(SceneError::new("hold", "must be at most 300 results"));
         }

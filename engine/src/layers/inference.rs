@@ -158,3 +158,12 @@ impl<J: Send + 'static, T: Send + Clone + 'static> Inference<J, T> {
         stats
     }
 }
+
+/// A scene value that must lie in 0–1 (thresholds, shares).
+pub fn check_unit(field: &str, value: f32) -> Result<(), crate::scene::SceneError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(crate::scene::SceneError::new(field, "must be between 0 and 1"))
+    }
+}

@@ -137,6 +137,7 @@ pub(crate) fn placed(ctx: &PrepareContext<'_>) -> Rect {
 
 /// What a layer may use while analysing a frame (`Layer::analyze`).
 pub struct AnalyzeContext<'a> {
+    #[cfg_attr(not(feature = "ml"), allow(dead_code))]
     pub(crate) gpu: &'a GpuContext,
     /// The output frame about to be prepared.
     pub frame: &'a FrameInfo,

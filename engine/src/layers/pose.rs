@@ -7,7 +7,7 @@
 //! `presence`, tracking is lost and the detector runs again. Drawing uses the newest result.
 
 use super::drawing::{DrawingContext, DrawingLayer};
-use super::inference::{Inference, TensorJob};
+use super::inference::{check_unit, Inference, TensorJob};
 use super::video::crop_uv;
 use super::{placed, AnalyzeContext, Layer, LayerError, LayerPass, PrepareContext, VideoLayer};
 use crate::gpu::tensor::{read_tensor, Region, TensorShape};
@@ -336,14 +336,9 @@ impl LayerKind for PoseLayerKind {
     }
 
     fn check(&self, config: &PoseLayerConfig) -> Result<(), SceneError> {
-        for (name, value) in
-            [("threshold", config.threshold), ("presence", config.presence), ("visibility", config.visibility)]
-        {
-            if !(0.0..=1.0).contains(&value) {
-                return Err(SceneError::new(name, "must be between 0 and 1"));
-            }
-        }
-        Ok(())
+        check_unit("threshold", config.threshold)?;
+        check_unit("presence", config.presence)?;
+        check_unit("visibility", config.visibility)
     }
 
     fn build(

@@ -9,7 +9,7 @@
 //! model cannot run the layer is skipped with the error: like `faces`, it fails closed, since
 //! people blur their background to hide it.
 
-use super::inference::{Inference, TensorJob};
+use super::inference::{check_unit, Inference, TensorJob};
 use super::video::crop_uv;
 use super::{AnalyzeContext, Layer, LayerError, LayerPass, PrepareContext, QuadSlot};
 use crate::gpu::shaders;
@@ -495,9 +495,7 @@ impl LayerKind for SegmentLayerKind {
     }
 
     fn check(&self, config: &SegmentLayerConfig) -> Result<(), SceneError> {
-        if !(0.0..=1.0).contains(&config.threshold) {
-            return Err(SceneError::new("threshold", "must be between 0 and 1"));
-        }
+        check_unit("threshold", config.threshold)?;
         if !(0.0..=0.5).contains(&config.softness) {
             return Err(SceneError::new("softness", "must be between 0 and 0.5"));
         }

@@ -14,18 +14,9 @@ use super::Face;
 /// Input side.
 pub const SIZE: u32 = 128;
 
-/// The 896 anchor centres (0–1).
+/// The 896 anchor centres (0–1): stride 8 (16 × 16 cells, 2 anchors), stride 16 (8 × 8, 6).
 pub fn anchors() -> Vec<[f32; 2]> {
-    let mut anchors = Vec::with_capacity(896);
-    for (cells, per_cell) in [(16u32, 2usize), (8, 6)] {
-        for y in 0..cells {
-            for x in 0..cells {
-                let c = [(x as f32 + 0.5) / cells as f32, (y as f32 + 0.5) / cells as f32];
-                anchors.extend(std::iter::repeat_n(c, per_cell));
-            }
-        }
-    }
-    anchors
+    super::ssd_anchor_centres(&[(16, 2), (8, 6)])
 }
 
 /// The detector.
@@ -72,7 +63,7 @@ pub fn decode(
     let size = SIZE as f32;
     let mut faces = Vec::new();
     for (i, a) in anchors.iter().enumerate() {
-        let score = 1.0 / (1.0 + (-scores[i].clamp(-100.0, 100.0)).exp());
+        let score = super::sigmoid(scores[i]);
         if score < threshold {
             continue;
         }

@@ -9,6 +9,7 @@
 //! turned so the body is upright.
 
 use super::runtime::{MlError, Model};
+use super::sigmoid;
 
 /// Detector input side.
 pub const DETECTOR_SIZE: u32 = 224;
@@ -125,24 +126,11 @@ pub struct Body {
     pub next: Roi,
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x.clamp(-100.0, 100.0)).exp())
-}
-
 /// The detector's 2254 SSD anchor centres (0–1): strides 8, 16 then 32 (three layers sharing one
 /// grid), two anchors per cell per layer.
 pub fn detector_anchors() -> Vec<[f32; 2]> {
-    let mut anchors = Vec::with_capacity(2254);
-    for (stride, per_cell) in [(8u32, 2usize), (16, 2), (32, 6)] {
-        let cells = DETECTOR_SIZE.div_ceil(stride);
-        for y in 0..cells {
-            for x in 0..cells {
-                let c = [(x as f32 + 0.5) / cells as f32, (y as f32 + 0.5) / cells as f32];
-                anchors.extend(std::iter::repeat_n(c, per_cell));
-            }
-        }
-    }
-    anchors
+    let cells = |stride: u32| DETECTOR_SIZE.div_ceil(stride);
+    super::ssd_anchor_centres(&[(cells(8), 2), (cells(16), 2), (cells(32), 6)])
 }
 
 /// The pose models.

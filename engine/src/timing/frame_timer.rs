@@ -1,10 +1,13 @@
 use super::Clock;
 use crate::scene::Fps;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Paces frames on absolute deadlines (start + index / fps), so sleep jitter never accumulates
-/// into drift. A frame that is late is not waited for; `missed` counts the ticks skipped.
+/// into drift. A frame that is late is not waited for; `missed` counts the ticks skipped. It
+/// sleeps through the clock (`Clock::sleep_until`), and when the clock steps by more than a
+/// frame (a PTP correction) it re-anchors: the next frame is due at once and the rest follow
+/// at the rate, rather than a burst of catch-up frames (a step back) or a run of skipped ticks
+/// (a step forward) counted as the caller's lateness.
 pub struct FrameTimer {
     clock: Arc<dyn Clock>,
     fps: Fps,
@@ -15,6 +18,12 @@ pub struct FrameTimer {
     anchor_index: u64,
     next_index: u64,
     missed: u64,
+    /// The clock's step count last seen.
+    steps_seen: u64,
+    /// Re-anchorings after clock steps.
+    reanchors: u64,
+    /// How late the last frame returned by `wait_next` woke, ns.
+    last_lateness_ns: u64,
 }
 
 impl std::fmt::Debug for FrameTimer {
@@ -31,7 +40,33 @@ impl FrameTimer {
     /// A timer whose frame 0 is due now on `clock`, at `fps`.
     pub fn new(clock: Arc<dyn Clock>, fps: Fps) -> Self {
         let anchor_ns = clock.now_ns();
-        FrameTimer { clock, fps, anchor_ns, anchor_index: 0, next_index: 0, missed: 0 }
+        let steps_seen = clock.steps().0;
+        FrameTimer {
+            clock,
+            fps,
+            anchor_ns,
+            anchor_index: 0,
+            next_index: 0,
+            missed: 0,
+            steps_seen,
+            reanchors: 0,
+            last_lateness_ns: 0,
+        }
+    }
+
+    /// After the clock stepped by more than a frame: the next frame is due now.
+    fn follow_steps(&mut self) {
+        let (steps, last) = self.clock.steps();
+        if steps == self.steps_seen {
+            return;
+        }
+        self.steps_seen = steps;
+        let period = self.fps.pts_ns(1);
+        if last.unsigned_abs() > period {
+            self.anchor_ns = self.clock.now_ns();
+            self.anchor_index = self.next_index;
+            self.reanchors += 1;
+        }
     }
 
     /// The deadline of frame `index`, on the clock (the anchor's for frames before it).
@@ -43,6 +78,7 @@ impl FrameTimer {
     /// Sleeps until the next frame is due and returns its index. When the caller has fallen more
     /// than a frame behind, the late ticks are skipped (and counted) instead of rendered in a burst.
     pub fn wait_next(&mut self) -> u64 {
+        self.follow_steps();
         let now = self.clock.now_ns();
         let due_index = self.fps_index_at(now);
         if due_index > self.next_index {
@@ -51,8 +87,9 @@ impl FrameTimer {
         }
         let deadline = self.deadline_ns(self.next_index);
         if deadline > now {
-            std::thread::sleep(Duration::from_nanos(deadline - now));
+            self.clock.sleep_until(deadline);
         }
+        self.last_lateness_ns = self.clock.now_ns().saturating_sub(deadline);
         let index = self.next_index;
         self.next_index += 1;
         index
@@ -61,6 +98,7 @@ impl FrameTimer {
     /// Without sleeping: the next frame's index when it is due now (late ticks skipped and
     /// counted as in `wait_next`), else `None`. For event loops that wait on their own.
     pub fn poll_due(&mut self) -> Option<u64> {
+        self.follow_steps();
         let now = self.clock.now_ns();
         if self.deadline_ns(self.next_index) > now {
             return None;
@@ -97,6 +135,16 @@ impl FrameTimer {
         self.missed
     }
 
+    /// Times the schedule re-anchored after the clock stepped by more than a frame.
+    pub fn reanchors(&self) -> u64 {
+        self.reanchors
+    }
+
+    /// How late (ns) the frame `wait_next` last returned woke after its deadline.
+    pub fn last_lateness_ns(&self) -> u64 {
+        self.last_lateness_ns
+    }
+
     /// Restarts the schedule so that frame `index` was due now and `index + 1` comes next.
     pub fn reset_after(&mut self, index: u64) {
         self.reset_to(index);
@@ -113,6 +161,7 @@ impl FrameTimer {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ManualClock;
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -120,6 +169,9 @@ mod tests {
     impl Clock for FakeClock {
         fn now_ns(&self) -> u64 {
             self.0.load(Ordering::SeqCst)
+        }
+        fn status(&self) -> super::super::ClockStatus {
+            super::super::ClockStatus::free_running("fake", super::super::Timescale::Manual)
         }
     }
 
@@ -153,6 +205,53 @@ mod tests {
         clock.0.store(6_000_000_000, Ordering::SeqCst);
         assert_eq!(timer.wait_next(), 2001);
         assert_eq!(timer.missed(), 0);
+    }
+
+    #[test]
+    fn on_a_stepped_clock_lateness_is_zero_and_missed_ticks_exact() {
+        let clock = Arc::new(ManualClock::new(0));
+        let mut timer = FrameTimer::new(clock.clone(), Fps::new(50, 1));
+        for i in 0..100 {
+            assert_eq!(timer.wait_next(), i);
+            assert_eq!(timer.last_lateness_ns(), 0, "frame {i} woke exactly on its deadline");
+            assert_eq!(clock.now_ns(), i * 20_000_000);
+        }
+        // The caller takes 70 ms over frame 99: frames 100–102 are due by then; 100 and 101 are
+        // skipped, 102 is rendered (late by 10 ms).
+        clock.advance(70_000_000);
+        assert_eq!(timer.wait_next(), 102);
+        assert_eq!(timer.missed(), 2);
+        assert_eq!(timer.last_lateness_ns(), 10_000_000);
+        assert_eq!(timer.wait_next(), 103);
+        assert_eq!((timer.missed(), timer.last_lateness_ns()), (2, 0));
+    }
+
+    #[test]
+    fn a_clock_step_of_a_second_re_anchors_instead_of_skipping_or_bursting() {
+        let clock = Arc::new(ManualClock::new(5_000_000_000));
+        let mut timer = FrameTimer::new(clock.clone(), Fps::new(25, 1));
+        for i in 0..10 {
+            assert_eq!(timer.wait_next(), i);
+        }
+        // +1 s: without re-anchoring 25 ticks would be "missed".
+        clock.step(1_000_000_000);
+        let after = clock.now_ns();
+        assert_eq!(timer.wait_next(), 10);
+        assert_eq!((timer.missed(), timer.reanchors()), (0, 1));
+        assert_eq!(clock.now_ns(), after, "frame 10 is due at once");
+        assert_eq!(timer.wait_next(), 11);
+        assert_eq!(clock.now_ns(), after + 40_000_000, "then at the rate");
+        // −1 s: without re-anchoring frame 12 would wait a second (then the rest burst).
+        clock.step(-1_000_000_000);
+        let after = clock.now_ns();
+        assert_eq!(timer.wait_next(), 12);
+        assert_eq!(clock.now_ns(), after);
+        assert_eq!((timer.missed(), timer.reanchors()), (0, 2));
+        // A step smaller than a frame keeps the schedule.
+        clock.step(5_000_000);
+        assert_eq!(timer.wait_next(), 13);
+        assert_eq!(timer.reanchors(), 2);
+        assert_eq!(clock.now_ns(), after + 40_000_000);
     }
 
     #[test]

@@ -2,10 +2,12 @@
 
 mod clock;
 mod frame_timer;
+mod multisync;
 mod sync;
 
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ClockState, ClockStatus, ManualClock, SystemClock, Timescale};
 pub use frame_timer::FrameTimer;
+pub use multisync::{InputSync, Pick, SyncPolicy, SyncStats, HISTOGRAM_BINS};
 #[allow(unused_imports)]
 pub(crate) use sync::{align_timestamps, estimate_fps, FrameSelector, Pull};
 
