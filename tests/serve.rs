@@ -325,6 +325,32 @@ fn events_openapi_and_metrics_are_served() {
     assert!(seen.contains("event: stats") && seen.contains("\"fps\""), "{seen}");
 }
 
+/// `GET /stats/sync` and `/metrics` say which clock paces the output and how it is doing (the
+/// system clock here: its own reference, no steps).
+#[test]
+fn the_pacing_clock_is_reported() {
+    let server = Server::start("clock", &[]);
+    assert_eq!(server.request("PUT", "/scene", SCENE).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sync = loop {
+        let (status, body) = server.request("GET", "/stats/sync", "");
+        assert_eq!(status, 200, "{body}");
+        let sync: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        if sync["clock"].is_object() && sync["output"]["frames"].as_u64().unwrap_or(0) > 0 {
+            break sync;
+        }
+        assert!(Instant::now() < deadline, "no clock status: {sync}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(sync["clock"]["name"], "system", "{sync}");
+    assert_eq!(sync["clock"]["state"], "free_running", "{sync}");
+    assert_eq!(sync["clock"]["timescale"], "monotonic", "{sync}");
+    assert_eq!(sync["clock"]["steps"], 0, "{sync}");
+    assert!(sync["output"]["missed_ticks"].as_u64().is_some(), "{sync}");
+    assert_eq!(metric(&server, "streamlib_clock_locked{clock=\"system\"}"), Some(1.0));
+    assert_eq!(metric(&server, "streamlib_clock_steps_total{clock=\"system\"}"), Some(0.0));
+}
+
 /// Issue 20's render-thread panics and confinement holes: each request is refused with a 4xx, the
 /// server stays healthy, frames keep coming and the scene is what it was.
 #[test]

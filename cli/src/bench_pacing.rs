@@ -1,6 +1,6 @@
 //! `streamlib bench pacing`: how close to its deadline a paced loop wakes on this machine. The
-//! engine's `FrameTimer` (absolute deadlines, sleeping through the clock) against a plain
-//! `sleep(period)` loop, side by side, at `fps` for `seconds`: lateness p50/p99/max per tick,
+//! engine's `FrameTimer` (absolute deadlines, sleeping through the clock), the same with the
+//! last 1.5 ms of each sleep spent yielding, and a plain `sleep(period)` loop, one after another, at `fps` for `seconds`: lateness p50/p99/max per tick,
 //! missed ticks, and where the plain loop ends up against the schedule (it drifts).
 
 use anyhow::Result;
@@ -39,9 +39,10 @@ fn row(mode: &'static str, mut lateness: Vec<f64>, missed: u64, behind_ms: f64) 
     }
 }
 
-/// The engine's pacing: `FrameTimer::wait_next` on the system clock.
-fn frame_timer(fps: Fps, ticks: u64) -> Row {
-    let clock = Arc::new(SystemClock::default());
+/// The engine's pacing: `FrameTimer::wait_next` on the system clock (`spin`: its last part
+/// yielding, `SystemClock::with_spin`).
+fn frame_timer(fps: Fps, ticks: u64, spin: Option<Duration>) -> Row {
+    let clock = Arc::new(spin.map_or_else(SystemClock::default, SystemClock::with_spin));
     let mut timer = FrameTimer::new(clock.clone(), fps);
     let mut lateness = Vec::with_capacity(ticks as usize);
     let mut last = 0;
@@ -50,7 +51,8 @@ fn frame_timer(fps: Fps, ticks: u64) -> Row {
         lateness.push(timer.last_lateness_ns() as f64 / 1e6);
     }
     let behind = clock.now_ns() as f64 - fps.pts_ns(last) as f64;
-    row("FrameTimer (absolute deadlines)", lateness, timer.missed(), behind / 1e6)
+    let mode = if spin.is_some() { "FrameTimer, last 1.5 ms yielding" } else { "FrameTimer (absolute deadlines)" };
+    row(mode, lateness, timer.missed(), behind / 1e6)
 }
 
 /// The naive loop: sleep one period after each tick.
@@ -75,7 +77,11 @@ pub fn pacing(fps: u32, seconds: f64, json: Option<&Path>) -> Result<()> {
         fps.as_f64(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let rows = [frame_timer(fps, ticks), plain_sleep(fps, ticks)];
+    let rows = [
+        frame_timer(fps, ticks, None),
+        frame_timer(fps, ticks, Some(Duration::from_micros(1500))),
+        plain_sleep(fps, ticks),
+    ];
     println!();
     println!("| loop | ticks | lateness ms p50 | p99 | max | missed ticks | behind schedule at the end (ms) |");
     println!("|---|---|---|---|---|---|---|");

@@ -12,6 +12,7 @@ mod fuzz;
 mod hud;
 mod plot;
 mod preview;
+mod ptp;
 mod serve;
 
 use anyhow::{bail, Context, Result};
@@ -81,6 +82,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the headless render server (HTTP/JSON API, metrics, events).
     Serve(serve::ServeArgs),
+    /// Follow a PTP leader and report lock time, error against the system clock and status.
+    Ptp(ptp::PtpArgs),
 }
 
 fn main() {
@@ -157,6 +160,7 @@ fn real_main(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::FuzzProtocol(args) => fuzz::run(&args),
         Command::Serve(args) => serve::run(args),
+        Command::Ptp(args) => ptp::run(args),
     }
 }
 

@@ -28,9 +28,28 @@ pub struct ServeArgs {
     /// limit leaves room for, at most 1024.
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Pace output frames on the PTP leader of this domain (waits for lock first).
+    #[arg(long)]
+    ptp_domain: Option<u8>,
+    /// With --ptp-domain: the interfaces to hear PTP on (all when none are given).
+    #[arg(long = "ptp-interface")]
+    ptp_interfaces: Vec<String>,
+    /// With --ptp-domain: how long to wait for lock before giving up.
+    #[arg(long, default_value_t = 10.0)]
+    ptp_lock_timeout: f64,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
+    let clock: Option<std::sync::Arc<dyn streamlib::timing::Clock>> = match args.ptp_domain {
+        Some(domain) => {
+            let interfaces: Vec<&str> = args.ptp_interfaces.iter().map(String::as_str).collect();
+            let clock = streamlib::timing::PtpClock::start(domain, &interfaces)?;
+            clock.wait_for_lock(std::time::Duration::from_secs_f64(args.ptp_lock_timeout))?;
+            tracing::info!("pacing on the PTP leader of domain {domain}");
+            Some(std::sync::Arc::new(clock))
+        }
+        None => None,
+    };
     streamlib_server::run(streamlib_server::ServerConfig {
         listen: args.listen,
         token: args.token,
@@ -38,6 +57,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         scene: args.scene,
         header_timeout: args.header_timeout,
         max_connections: args.max_connections,
+        clock,
         registry: streamlib_scenes::registry(),
     })
 }

@@ -225,6 +225,17 @@ async fn health(State(s): State<AppState>) -> Response {
     }
 }
 
+/// `GET /stats/sync`: the pacing clock's status and the output's timing (missed ticks, fps) and
+/// the live inputs' feed states.
+async fn sync_stats(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let st = s.status.lock().map_err(|_| ApiError::new(500, "status poisoned"))?;
+    Ok(Json(serde_json::json!({
+        "clock": st.clock,
+        "output": { "frames": st.frames, "fps": st.fps, "missed_ticks": st.missed_ticks },
+        "inputs": st.inputs,
+    })))
+}
+
 async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
     let st = s.status.lock().map_err(|_| ApiError::new(500, "status poisoned"))?;
     let mut m = String::new();
@@ -242,6 +253,37 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
         "Output ticks skipped because rendering was late.",
         vec![(String::new(), st.missed_ticks as f64)],
     );
+    if let Some(c) = &st.clock {
+        let label = format!("{{clock=\"{}\"}}", c.name);
+        let locked =
+            matches!(c.state, streamlib::timing::ClockState::Locked | streamlib::timing::ClockState::FreeRunning);
+        metric(
+            "clock_locked",
+            "gauge",
+            "1 while the pacing clock follows its reference (or is its own), 0 unlocked or in holdover.",
+            vec![(label.clone(), if locked { 1.0 } else { 0.0 })],
+        );
+        metric(
+            "clock_steps_total",
+            "counter",
+            "Discontinuities of the pacing clock.",
+            vec![(label.clone(), c.steps as f64)],
+        );
+        let figures = [
+            (
+                "clock_path_delay_seconds",
+                "Mean path delay to the clock's reference.",
+                c.path_delay_ns.map(|v| v as f64 / 1e9),
+            ),
+            ("clock_frequency_ppm", "The clock's rate against the local oscillator, ppm.", c.frequency_ppm),
+            ("clock_error_seconds", "Bound on the clock's error.", c.estimated_error_ns.map(|v| v as f64 / 1e9)),
+        ];
+        for (name, help, value) in figures {
+            if let Some(v) = value {
+                metric(name, "gauge", help, vec![(label.clone(), v)]);
+            }
+        }
+    }
     let stages = ["sources", "composite", "submit", "readback"];
     metric(
         "stage_seconds_total",
@@ -457,6 +499,7 @@ pub fn router(state: AppState) -> Router {
         .route("/outputs/{id}/sdp", get(output_sdp))
         .route("/snapshot.png", get(snapshot))
         .route("/metrics", get(metrics))
+        .route("/stats/sync", get(sync_stats))
         .route("/events", get(events))
         .route("/openapi.json", get(openapi))
         .route("/media/{*path}", get(media))

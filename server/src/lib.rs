@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub header_timeout: f64,
     /// Connections served at once; by default what the open-files limit leaves room for.
     pub max_connections: Option<usize>,
+    /// The clock output frames are paced on (a PTP follower); the system's when `None`.
+    pub clock: Option<std::sync::Arc<dyn streamlib::timing::Clock>>,
     /// The kinds scenes may use (the built-in ones, plus any the program adds).
     pub registry: Registry,
 }
@@ -63,6 +65,7 @@ pub fn run(args: ServerConfig) -> Result<()> {
         status: status.clone(),
         events: events_tx,
         stop: stop.clone(),
+        clock: args.clock.clone().unwrap_or_else(|| std::sync::Arc::new(streamlib::timing::SystemClock::default())),
     };
     let render_thread = std::thread::Builder::new().name("streamlib render".into()).spawn(move || renderer.run())?;
     let state = api::AppState {

@@ -105,6 +105,8 @@ pub struct Status {
     pub layers: Vec<(String, Vec<(&'static str, f64)>)>,
     /// What layers found in the last frame (ML layers: faces, a person), by layer id.
     pub detections: Vec<(String, Vec<streamlib::metadata::Detection>)>,
+    /// The pacing clock's state and figures.
+    pub clock: Option<streamlib::timing::ClockStatus>,
     pub input_errors: u64,
     pub layer_errors: u64,
     pub updates_rejected: u64,
@@ -360,6 +362,8 @@ pub struct RenderThread {
     pub status: Arc<Mutex<Status>>,
     pub events: broadcast::Sender<Value>,
     pub stop: Arc<AtomicBool>,
+    /// The clock output frames are paced on.
+    pub clock: Arc<dyn streamlib::timing::Clock>,
 }
 
 struct Running {
@@ -468,7 +472,7 @@ impl RenderThread {
                     }
                 };
                 running.insert(Running {
-                    pipeline: Pipeline::new(engine, Pacing::Realtime),
+                    pipeline: Pipeline::with_clock(engine, Pacing::Realtime, self.clock.clone()),
                     doc,
                     output_specs: BTreeMap::new(),
                 })
@@ -777,6 +781,7 @@ impl RenderThread {
             s.sinks = sinks.clone();
             s.inputs = inputs.clone();
             s.layers = engine.layer_stats();
+            s.clock = Some(self.clock.status());
             s.detections = engine.layer_detections();
             s.input_errors = r.pipeline.stats().input_errors;
             s.layer_errors = r.pipeline.stats().layer_errors;

@@ -74,7 +74,7 @@ impl ClockStatus {
 
 /// A time source in nanoseconds. The render loop paces on it (`FrameTimer`), sleeping through
 /// `sleep_until`, never `thread::sleep` directly, so a test clock makes pacing deterministic.
-pub trait Clock: Send + Sync {
+pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current time in nanoseconds. Moves forward except across a step (`status().steps`).
     fn now_ns(&self) -> u64;
 
@@ -106,17 +106,42 @@ pub trait Clock: Send + Sync {
 #[derive(Clone, Copy, Debug)]
 pub struct SystemClock {
     start: Instant,
+    /// The last part of each sleep spent yielding instead of sleeping (see `with_spin`).
+    spin_ns: u64,
 }
 
 impl Default for SystemClock {
     fn default() -> Self {
-        SystemClock { start: Instant::now() }
+        SystemClock { start: Instant::now(), spin_ns: 0 }
+    }
+}
+
+impl SystemClock {
+    /// A clock whose `sleep_until` sleeps until `spin` before the deadline, then yields the CPU
+    /// until it: the wake-up's tail (the scheduler's timer latency, milliseconds on a busy
+    /// host) goes, at the price of up to `spin` of a core each sleep.
+    pub fn with_spin(spin: Duration) -> Self {
+        SystemClock { start: Instant::now(), spin_ns: spin.as_nanos() as u64 }
     }
 }
 
 impl Clock for SystemClock {
     fn now_ns(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
+    }
+
+    fn sleep_until(&self, deadline_ns: u64) {
+        let now = self.now_ns();
+        if deadline_ns > now + self.spin_ns {
+            std::thread::sleep(Duration::from_nanos(deadline_ns - now - self.spin_ns));
+        }
+        while self.now_ns() < deadline_ns {
+            if self.spin_ns == 0 {
+                std::thread::sleep(Duration::from_nanos(deadline_ns.saturating_sub(self.now_ns())));
+            } else {
+                std::thread::yield_now();
+            }
+        }
     }
 
     fn status(&self) -> ClockStatus {

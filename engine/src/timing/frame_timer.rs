@@ -165,6 +165,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    #[derive(Debug)]
     struct FakeClock(AtomicU64);
     impl Clock for FakeClock {
         fn now_ns(&self) -> u64 {

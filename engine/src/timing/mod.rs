@@ -3,11 +3,15 @@
 mod clock;
 mod frame_timer;
 mod multisync;
+#[cfg(feature = "ptp")]
+mod ptp;
 mod sync;
 
 pub use clock::{Clock, ClockState, ClockStatus, ManualClock, SystemClock, Timescale};
 pub use frame_timer::FrameTimer;
 pub use multisync::{InputSync, Pick, SyncPolicy, SyncStats, HISTOGRAM_BINS};
+#[cfg(feature = "ptp")]
+pub use ptp::{PtpClock, PtpError};
 #[allow(unused_imports)]
 pub(crate) use sync::{align_timestamps, estimate_fps, FrameSelector, Pull};
 
