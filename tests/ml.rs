@@ -142,6 +142,28 @@ fn blazeface_finds_the_face_too() {
 }
 
 #[test]
+fn a_crop_hides_what_lies_outside_it_from_the_model() {
+    let Some(y4m) = astronaut() else { return };
+    // The right of the picture, away from her face (x 183–269): BlazeFace's letterbox around this
+    // tall crop reaches over the face; it reads black beyond the crop, and boxes are clipped to
+    // the crop (empty ones dropped), so no face is reported.
+    let fields = json!({ "detector": "blazeface", "crop": [300, 0, 212, 512], "rect": [0, 0, 212, 512] });
+    let mut offline = engine(faces_scene(&y4m, fields));
+    for i in 0..3 {
+        offline.render_and_read(i, PixelFormat::Rgba8).expect("render");
+        let stats = offline.layer_stats().remove(0).1;
+        let faces = stats.iter().find(|(k, _)| *k == "faces").map(|(_, v)| *v);
+        assert_eq!(faces, Some(0.0), "frame {i}: no face inside the crop ({stats:?})");
+    }
+    // The same crop moved over her face finds it.
+    let fields = json!({ "detector": "blazeface", "crop": [120, 0, 212, 512], "rect": [0, 0, 212, 512] });
+    let mut offline = engine(faces_scene(&y4m, fields));
+    offline.render_and_read(0, PixelFormat::Rgba8).expect("render");
+    let stats = offline.layer_stats().remove(0).1;
+    assert_eq!(stats.iter().find(|(k, _)| *k == "faces").map(|(_, v)| *v), Some(1.0), "{stats:?}");
+}
+
+#[test]
 fn anonymize_hides_the_face_and_leaves_the_rest_alone() {
     let Some(y4m) = astronaut() else { return };
     let plain =

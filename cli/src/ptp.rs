@@ -40,7 +40,10 @@ pub fn run(args: PtpArgs) -> Result<()> {
     let interfaces: Vec<&str> = args.interfaces.iter().map(String::as_str).collect();
     let start = Instant::now();
     let clock = PtpClock::start(args.domain, &interfaces)?;
-    clock.wait_for_lock(Duration::from_secs_f64(args.lock_timeout))?;
+    clock.wait_for_lock(
+        Duration::try_from_secs_f64(args.lock_timeout)
+            .map_err(|_| anyhow::anyhow!("--lock-timeout must be a number of seconds"))?,
+    )?;
     let lock_seconds = start.elapsed().as_secs_f64();
     println!("ptp: domain {} locked in {lock_seconds:.2} s", args.domain);
     // PTP runs on TAI; a leader may or may not add the UTC offset to its system time: the whole
@@ -64,7 +67,9 @@ pub fn run(args: PtpArgs) -> Result<()> {
     };
     let timescale_s = (raw(&clock) as f64 / 1e9).round() as i128;
     let mut errors_us = Vec::new();
-    let end = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let end = Instant::now()
+        + Duration::try_from_secs_f64(args.seconds)
+            .map_err(|_| anyhow::anyhow!("--seconds must be a number of seconds"))?;
     let mut next = Instant::now();
     while Instant::now() < end {
         errors_us.push((raw(&clock) - timescale_s * 1_000_000_000) as f64 / 1000.0);

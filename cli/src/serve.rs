@@ -44,7 +44,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         Some(domain) => {
             let interfaces: Vec<&str> = args.ptp_interfaces.iter().map(String::as_str).collect();
             let clock = streamlib::timing::PtpClock::start(domain, &interfaces)?;
-            clock.wait_for_lock(std::time::Duration::from_secs_f64(args.ptp_lock_timeout))?;
+            clock.wait_for_lock(
+                std::time::Duration::try_from_secs_f64(args.ptp_lock_timeout)
+                    .map_err(|_| anyhow::anyhow!("--ptp-lock-timeout must be a number of seconds"))?,
+            )?;
             tracing::info!("pacing on the PTP leader of domain {domain}");
             Some(std::sync::Arc::new(clock))
         }

@@ -208,12 +208,14 @@ def main():
         if check:
             checked = subprocess.run(
                 [python, os.path.join(here, "check_conversion.py"), os.path.join(models, source), path, picture],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
             print(checked.stdout, end="")
             if checked.returncode != 0:
                 os.remove(path)
-                sys.exit(f"fetch-ml: {output} does not match the TFLite runtime")
+                # The runtime's log lines go too unless the check itself failed.
+                print(checked.stderr, end="", file=sys.stderr)
+                sys.exit(f"fetch-ml: {output} does not match the TFLite runtime (or the check failed: see above)")
         got = sha256(path)
         if got != digest:
             os.remove(path)

@@ -81,7 +81,7 @@ fn uniform_structs_match_the_wgsl() {
             shaders::ML_TENSOR,
             "Params",
             size_of::<crate::gpu::tensor::TensorParams>(),
-            offsets!(crate::gpu::tensor::TensorParams, origin_x_axis, y_axis, scale, bias, size, bgr, nhwc),
+            offsets!(crate::gpu::tensor::TensorParams, origin_x_axis, y_axis, bounds, scale, bias, size, bgr, nhwc),
         ),
         #[cfg(feature = "ml")]
         (

@@ -216,6 +216,8 @@ impl FacesLayer {
                 width: side,
                 height: side,
                 region: Region::rotated_square(letterbox.center(), letterbox.side(), 0.0, (w, h)),
+                // The letterbox's bands are black, not the picture beyond the crop.
+                bounds: uv,
                 scale: [2.0; 3],
                 bias: [-1.0; 3],
                 bgr: false,
@@ -225,7 +227,17 @@ impl FacesLayer {
         }
         let (width, height) = tensor_size(self.config.detect_width, region.0, region.1);
         let region = Region::rect(uv);
-        (TensorShape { width, height, region, scale: [255.0; 3], bias: [0.0; 3], bgr: false, nhwc: false }, None)
+        let shape = TensorShape {
+            width,
+            height,
+            region,
+            bounds: uv,
+            scale: [255.0; 3],
+            bias: [0.0; 3],
+            bgr: false,
+            nhwc: false,
+        };
+        (shape, None)
     }
 
     /// Follows faces across results: a new result matches tracks by overlap; unmatched tracks
@@ -489,6 +501,7 @@ impl LayerKind for FacesLayerKind {
                             let r = f.rect;
                             f.rect = [r[0].max(0.0), r[1].max(0.0), r[2].min(1.0), r[3].min(1.0)];
                         }
+                        faces.retain(|f| f.rect[2] > f.rect[0] && f.rect[3] > f.rect[1]);
                         faces
                     })
                 }

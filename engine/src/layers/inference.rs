@@ -44,17 +44,18 @@ impl<J: Send + 'static, T: Send + Clone + 'static> Inference<J, T> {
 
     fn encode(
         &mut self,
-        device: &wgpu::Device,
+        (device, queue): (&wgpu::Device, &wgpu::Queue),
         encoder: &mut wgpu::CommandEncoder,
         view: &wgpu::TextureView,
         shape: TensorShape,
     ) {
         let (pipeline, buffers) =
             self.tensor.get_or_insert_with(|| (TensorPipeline::new(device), TensorBuffers::new(device, shape)));
-        if *buffers.shape() != shape {
+        // New buffers only for a new size: the pose layer's square moves every run.
+        if !buffers.fits(&shape) {
             *buffers = TensorBuffers::new(device, shape);
         }
-        buffers.record(device, pipeline, encoder, view);
+        buffers.record((device, queue), pipeline, encoder, view, shape);
     }
 
     /// Waits until the worker has finished its run, polling the GPU so its mapping completes.
@@ -86,7 +87,7 @@ impl<J: Send + 'static, T: Send + Clone + 'static> Inference<J, T> {
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("streamlib analysis encoder") });
-        self.encode(&gpu.device, &mut encoder, view, shape);
+        self.encode((&gpu.device, &gpu.queue), &mut encoder, view, shape);
         gpu.queue.submit([encoder.finish()]);
         let Some((_, buffers)) = &self.tensor else { return Err("no tensor".into()) };
         let job = TensorJob { staging: buffers.staging().clone(), shape, extra };
@@ -116,7 +117,7 @@ impl<J: Send + 'static, T: Send + Clone + 'static> Inference<J, T> {
             self.worker.skip();
             return false;
         }
-        self.encode(&ctx.gpu.device, ctx.encoder, view, shape);
+        self.encode((&ctx.gpu.device, &ctx.gpu.queue), ctx.encoder, view, shape);
         self.pending = Some((ctx.frame.time.pts_ns, ctx.frame.time.index, extra));
         true
     }

@@ -199,6 +199,8 @@ impl PoseLayer {
             width: side,
             height: side,
             region: Region::rotated_square(roi.center, roi.side, roi.angle, (width, height)),
+            // Beyond the crop is black, as MediaPipe pads: nobody outside the layer is followed.
+            bounds: uv,
             scale,
             bias,
             bgr: false,

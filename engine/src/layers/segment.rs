@@ -257,7 +257,7 @@ impl SegmentLayer {
     fn tensor_shape(&self, uv: [f32; 4], region: (f32, f32)) -> TensorShape {
         let (width, height) = self.model_shape(region).size();
         let region = Region::rect(uv);
-        TensorShape { width, height, region, scale: [1.0; 3], bias: [0.0; 3], bgr: false, nhwc: true }
+        TensorShape { width, height, region, bounds: uv, scale: [1.0; 3], bias: [0.0; 3], bgr: false, nhwc: true }
     }
 
     /// The mask texture, holding the newest result (all background before the first).

@@ -143,11 +143,14 @@ impl Model {
             .map_err(|e| model_error(e.to_string()))?
             .commit_from_file(path)
             .map_err(|e| model_error(e.to_string()))?;
-        tracing::info!("{}: ONNX Runtime on {provider}", path.display());
+        // `auto` falls back to the CPU, silently, when a provider the library lists cannot be
+        // registered (no GPU, missing CUDA libraries): this is what was asked for first.
+        tracing::info!("{}: ONNX Runtime, {provider} asked for first", path.display());
         Ok(Model { session, path: path.to_path_buf(), provider })
     }
 
-    /// The execution provider the session runs on first (`CPU`, `CUDA`, `TensorRT`).
+    /// The execution provider asked for first (`CPU`, `CUDA`, `TensorRT`); with `auto`, ONNX
+    /// Runtime falls back to the CPU if it cannot register it.
     pub fn provider(&self) -> &'static str {
         self.provider
     }

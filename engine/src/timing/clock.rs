@@ -78,16 +78,18 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current time in nanoseconds. Moves forward except across a step (`status().steps`).
     fn now_ns(&self) -> u64;
 
-    /// Returns once `now_ns() >= deadline_ns` (at once when it has passed). The default sleeps
-    /// the thread and checks again, so a clock running slightly off the system's still wakes on
-    /// its own time.
+    /// Returns once `now_ns() >= deadline_ns` (at once when it has passed), or early when the
+    /// clock steps meanwhile (the caller re-plans: a step back must not stretch the wait by its
+    /// size). The default sleeps in slices of at most 20 ms and checks again, so a clock running
+    /// slightly off the system's still wakes on its own time.
     fn sleep_until(&self, deadline_ns: u64) {
+        let steps = self.steps().0;
         loop {
             let now = self.now_ns();
-            if now >= deadline_ns {
+            if now >= deadline_ns || self.steps().0 != steps {
                 return;
             }
-            std::thread::sleep(Duration::from_nanos(deadline_ns - now));
+            std::thread::sleep(Duration::from_nanos((deadline_ns - now).min(20_000_000)));
         }
     }
 

@@ -50,8 +50,8 @@ pub enum Pick<T> {
 /// Ticks the nearest-frame rule must disagree in a row before the sequence slips.
 pub const DWELL: u32 = 3;
 
-/// Offsets of shown frames from their tick's target, in 1 ms bins from −50 to +50 ms (the
-/// outer bins hold everything beyond).
+/// Offsets of shown frames from their tick's target, in 1 ms bins: bin k holds offsets in
+/// [k − 50, k − 49) ms (the outer bins hold everything beyond).
 pub const HISTOGRAM_BINS: usize = 101;
 
 /// What an input's synchronizer counted.
@@ -222,7 +222,8 @@ impl<T> InputSync<T> {
                 self.last_phase = Some(phase(pts));
                 self.repeated = 0;
                 self.stats.shown += 1;
-                let bin = ((pts as i128 - target_ns as i128) / 1_000_000 + 50).clamp(0, HISTOGRAM_BINS as i128 - 1);
+                let bin =
+                    ((pts as i128 - target_ns as i128).div_euclid(1_000_000) + 50).clamp(0, HISTOGRAM_BINS as i128 - 1);
                 self.stats.offset_histogram_ms[bin as usize] += 1;
                 self.stats.queue = self.queue.len();
                 return Pick::New(frame);
