@@ -43,7 +43,7 @@ impl Drop for Link {
 }
 
 #[test]
-fn the_ptp_follower_locks_to_ptp4l_and_follows_it() {
+fn the_ptp_follower_locks_to_ptp4l_and_stays_within_100_us() {
     let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
     if !root && skip("not root (network namespaces)") {
         return;
@@ -110,13 +110,12 @@ fn the_ptp_follower_locks_to_ptp4l_and_follows_it() {
         start.elapsed().as_secs_f64()
     );
     assert!(figure("lock_seconds") <= 10.0, "lock within 10 s");
-    // Issue 16's targets are p95 ≤ 100 µs and max ≤ 500 µs. GStreamer's follower meets them in
-    // most runs here (p95 54–66 µs, max 76–140 µs) but not all: now and then one bad
-    // observation skews its regression, it runs off by 1.6–1.9 ms for about a second and
-    // steps back (p95 102–191 µs in those runs; docs/time.md). What it always does is asserted.
-    assert!(figure("error_us_p50") <= 100.0, "p50 error {} µs", figure("error_us_p50"));
-    assert!(figure("error_us_p95") <= 500.0, "p95 error {} µs", figure("error_us_p95"));
-    assert!(figure("error_us_max") <= 5_000.0, "max error {} µs", figure("error_us_max"));
+    // Issue 16's targets. (GStreamer's own estimate missed them in some runs here: one bad
+    // observation skewed its regression and it ran off by ~1.8 ms for a second; the clock reads
+    // a line of our own through its observations, outliers left out: docs/time.md.)
+    assert!(figure("error_us_p95") <= 100.0, "p95 error {} µs", figure("error_us_p95"));
+    assert!(figure("error_us_max") <= 500.0, "max error {} µs", figure("error_us_max"));
+    assert_eq!(doc["status"]["steps"], 0, "no step after lock: {}", doc["status"]);
     assert_eq!(doc["status"]["state"], "locked");
     assert_eq!(doc["status"]["timescale"], "tai");
     assert!(doc["status"]["path_delay_ns"].as_u64().is_some(), "path delay measured: {}", doc["status"]);

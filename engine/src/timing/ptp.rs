@@ -3,9 +3,12 @@
 //! with `libgstreamer1.0-0`, with the capabilities it needs). The follower computes PTP time
 //! from the local clock and its measurements; it never sets or slews the system clock.
 //!
-//! Its statistics callback gives, per update, the mean path delay, the estimated PTP time's
-//! bounds (the error), the rate against the local clock, R² of its regression and the
-//! discontinuity applied; `status()` reports them.
+//! Its statistics callback gives, per sync, the observation (local monotonic time → PTP time,
+//! corrected by the path delay), the mean path delay, the rate, R² and the discontinuity
+//! applied. The time this clock reads comes from a line of our own through the last 32
+//! observations, fitted again without the outliers (farther than three MADs, and 20 µs, from
+//! a first fit): GStreamer's own regression now and then takes in one bad observation (a sync
+//! delayed by the scheduler) and runs off by a couple of milliseconds for a second.
 
 use super::{Clock, ClockState, ClockStatus, Timescale};
 use gstreamer::prelude::*;
@@ -35,6 +38,67 @@ pub enum PtpError {
     },
 }
 
+/// Observations the line is fitted through.
+const WINDOW: usize = 32;
+
+/// PTP time as a line through local time: `ptp + slope · (t − local)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Line {
+    local: u64,
+    ptp: u64,
+    slope: f64,
+}
+
+impl Line {
+    fn at(&self, local_ns: u64) -> u64 {
+        let dt = (i128::from(local_ns) - i128::from(self.local)) as f64;
+        (i128::from(self.ptp) + (dt * self.slope) as i128).max(0) as u64
+    }
+}
+
+/// Least squares through (x, y): (intercept, slope).
+fn least_squares(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let (mx, my) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (sxx, sxy) =
+        points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + (x - mx) * (x - mx), b + (x - mx) * (y - my)));
+    if sxx <= 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    Some((my - slope * mx, slope))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The line through `observations` (local, PTP), refitted without outliers; relative to the
+/// newest observation so that f64 keeps nanoseconds.
+fn fit(observations: &std::collections::VecDeque<(u64, u64)>) -> Option<Line> {
+    let &(l0, p0) = observations.back()?;
+    if observations.len() < 4 {
+        return None;
+    }
+    let points: Vec<(f64, f64)> = observations
+        .iter()
+        .map(|&(l, p)| ((i128::from(l) - i128::from(l0)) as f64, (i128::from(p) - i128::from(p0)) as f64))
+        .collect();
+    let (a, b) = least_squares(&points)?;
+    let residuals: Vec<f64> = points.iter().map(|(x, y)| y - (a + b * x)).collect();
+    let centre = median(residuals.clone());
+    let mad = median(residuals.iter().map(|r| (r - centre).abs()).collect());
+    let limit = (3.0 * 1.4826 * mad).max(20_000.0);
+    let inliers: Vec<(f64, f64)> =
+        points.iter().zip(&residuals).filter(|(_, r)| (*r - centre).abs() <= limit).map(|(p, _)| *p).collect();
+    let (a, b) = least_squares(&inliers).unwrap_or((a, b));
+    Some(Line { local: l0, ptp: (i128::from(p0) + a as i128).max(0) as u64, slope: b })
+}
+
 /// The last update's figures, shared with GStreamer's statistics thread.
 #[derive(Debug, Default, Clone)]
 struct Figures {
@@ -44,11 +108,15 @@ struct Figures {
     r_squared: Option<f64>,
     updated: Option<Instant>,
     synced: bool,
+    observations: std::collections::VecDeque<(u64, u64)>,
+    line: Option<Line>,
 }
 
 /// A follower of the PTP leader of one domain.
 pub struct PtpClock {
     clock: gstreamer_net::PtpClock,
+    /// The local clock the follower's observations are taken on.
+    local: gstreamer::Clock,
     domain: u8,
     figures: Arc<Mutex<Figures>>,
     steps: Arc<AtomicU64>,
@@ -100,27 +168,43 @@ impl PtpClock {
             {
                 figures.error_ns = Some(hi.saturating_sub(lo) / 2);
             }
-            if let Ok(jump) = stats.get::<i64>("discontinuity") {
-                if jump.abs() > STEP_NS {
-                    l.store(jump, Ordering::SeqCst);
-                    s.fetch_add(1, Ordering::SeqCst);
+            if let (Ok(local), Ok(ptp)) = (stats.get::<u64>("local-time"), stats.get::<u64>("ptp-time")) {
+                if figures.observations.len() == WINDOW {
+                    figures.observations.pop_front();
                 }
+                figures.observations.push_back((local, ptp));
+                let next = fit(&figures.observations);
+                // A new line far from the last one where they meet is a step.
+                if let (Some(old), Some(new)) = (figures.line, next) {
+                    let jump = new.at(local) as i64 - old.at(local) as i64;
+                    if jump.abs() > STEP_NS {
+                        l.store(jump, Ordering::SeqCst);
+                        s.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                figures.line = next.or(figures.line);
             }
             gstreamer::glib::ControlFlow::Continue
         });
         let clock = gstreamer_net::PtpClock::new(Some(&format!("streamlib-ptp-{domain}")), u32::from(domain))
             .map_err(|e| PtpError::Unavailable(e.to_string()))?;
-        Ok(PtpClock { clock, domain, figures, steps, last_step })
+        Ok(PtpClock { clock, local: gstreamer::SystemClock::obtain(), domain, figures, steps, last_step })
     }
 
     /// Waits until the clock has synchronised to a leader, `timeout` at most.
     pub fn wait_for_lock(&self, timeout: Duration) -> Result<(), PtpError> {
+        let deadline = Instant::now() + timeout;
         let timeout_ct = gstreamer::ClockTime::from_nseconds(timeout.as_nanos() as u64);
         if self.clock.wait_for_sync(Some(timeout_ct)).is_ok() {
-            Ok(())
-        } else {
-            Err(PtpError::NoLeader { domain: self.domain, seconds: timeout.as_secs() })
+            // And our line through the first observations.
+            while Instant::now() < deadline {
+                if self.figures.lock().unwrap_or_else(|p| p.into_inner()).line.is_some() {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
+        Err(PtpError::NoLeader { domain: self.domain, seconds: timeout.as_secs() })
     }
 
     /// The PTP domain followed.
@@ -135,9 +219,15 @@ impl PtpClock {
 }
 
 impl Clock for PtpClock {
-    /// PTP time (TAI, ns since 1970); 0 until synchronised.
+    /// PTP time (ns since 1970 on the leader's timescale) from our line through the follower's
+    /// observations; GStreamer's own estimate until there are enough; 0 before sync.
     fn now_ns(&self) -> u64 {
-        self.clock.time().nseconds()
+        let line = self.figures.lock().unwrap_or_else(|p| p.into_inner()).line;
+        match line {
+            // GStreamer's system clock (monotonic), which the observations' local times are on.
+            Some(line) => line.at(self.local.time().nseconds()),
+            None => self.clock.time().nseconds(),
+        }
     }
 
     fn status(&self) -> ClockStatus {
@@ -156,7 +246,7 @@ impl Clock for PtpClock {
             // offset is within ± the estimated error.
             offset_ns: None,
             path_delay_ns: f.path_delay_ns,
-            frequency_ppm: f.rate.map(|r| (r - 1.0) * 1e6),
+            frequency_ppm: f.line.map(|l| (l.slope - 1.0) * 1e6).or(f.rate.map(|r| (r - 1.0) * 1e6)),
             estimated_error_ns: f.error_ns,
             steps,
             last_step_ns,
@@ -165,5 +255,30 @@ impl Clock for PtpClock {
 
     fn steps(&self) -> (u64, i64) {
         (self.steps.load(Ordering::SeqCst), self.last_step.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_ignores_an_outlier_observation() {
+        // PTP runs 20 ppm fast against local time, 10 µs of noise; one sync delayed by 2 ms.
+        let mut obs = std::collections::VecDeque::new();
+        for k in 0..32u64 {
+            let local = 1_000_000_000 + k * 125_000_000;
+            let noise = ((k * 7919) % 21) as i64 * 1000 - 10_000;
+            let delayed = if k == 20 { 2_000_000 } else { 0 };
+            let ptp = (5_000_000_000_000 + local as i64 + (local as f64 * 20e-6) as i64 + noise + delayed) as u64;
+            obs.push_back((local, ptp));
+        }
+        let line = fit(&obs).expect("a line");
+        assert!((line.slope - 1.000_020).abs() < 2e-6, "slope {}", line.slope);
+        let t = 1_000_000_000 + 31 * 125_000_000 + 62_500_000;
+        let truth = 5_000_000_000_000 + t + (t as f64 * 20e-6) as u64;
+        let error = line.at(t) as i64 - truth as i64;
+        assert!(error.abs() < 15_000, "error {error} ns: the delayed sync is not in the line");
+        assert_eq!(fit(&obs.iter().take(3).copied().collect()), None, "too few to fit");
     }
 }
