@@ -166,11 +166,13 @@ pub fn ml(seconds: f64, json: Option<&Path>) -> Result<()> {
         let (w, h) = (w as usize, h as usize);
         let shape = if nhwc { [1, h, w, 3] } else { [1, 3, h, w] };
         let tensor = vec![0.5f32; 3 * w * h];
-        for _ in 0..3 {
+        // A quick run (tests) times a few: the full one keeps two cores busy for seconds.
+        let (warm, timed) = if seconds < 5.0 { (1, 5) } else { (3, 30) };
+        for _ in 0..warm {
             model.run(&input, shape, tensor.clone(), &outputs)?;
         }
         let mut ms = Vec::new();
-        for _ in 0..30 {
+        for _ in 0..timed {
             let t = Instant::now();
             model.run(&input, shape, tensor.clone(), &outputs)?;
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
