@@ -8,7 +8,6 @@ mod common;
 use common::{engine, scene};
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use streamlib::{Engine, OutputFrame, Pacing, PixelFormat, Registry};
 
@@ -19,29 +18,10 @@ fn live_engine(scene: streamlib::Scene) -> Engine {
     Engine::with_pipelines(&g.ctx, g.pipelines.clone(), scene, &Registry::default(), Pacing::Realtime).expect("engine")
 }
 
-/// astronaut.png as a one-frame y4m (what a test input plays in a loop), or None with a SKIPPED
-/// line when the ML files are not fetched (CI sets STREAMLIB_REQUIRE_ML and fails instead).
+/// astronaut.png as a one-frame y4m (what a test input plays in a loop), or None when the ML
+/// files are not fetched.
 fn astronaut() -> Option<PathBuf> {
-    let dir = streamlib::ml::ml_dir();
-    let png = dir.join("test/astronaut.png");
-    let ready = png.is_file() && streamlib::ml::model_path("centerface.onnx").is_file();
-    if !ready {
-        assert!(std::env::var_os("STREAMLIB_REQUIRE_ML").is_none(), "ML files missing under {}", dir.display());
-        eprintln!("SKIPPED: no {} (run python3 scripts/ml/fetch.py)", png.display());
-        return None;
-    }
-    let y4m = std::env::temp_dir().join(format!("streamlib-ml-astronaut-{}.y4m", std::process::id()));
-    if !y4m.is_file() {
-        let status = Command::new("ffmpeg")
-            .args(["-y", "-v", "error", "-i"])
-            .arg(&png)
-            .args(["-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe"])
-            .arg(&y4m)
-            .status()
-            .expect("ffmpeg");
-        assert!(status.success());
-    }
-    Some(y4m)
+    common::astronaut_y4m(&std::env::temp_dir().join(format!("streamlib-ml-astronaut-{}.y4m", std::process::id())))
 }
 
 fn faces_scene(y4m: &PathBuf, faces: serde_json::Value) -> streamlib::Scene {

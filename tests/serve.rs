@@ -2,6 +2,8 @@
 //! 4xx while rendering goes on, concurrent updates serialize without losing the last write, the
 //! token and the media root are enforced, and SIGTERM finishes the outputs.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -681,23 +683,10 @@ fn live_links_report_errors_and_recovery_in_events_and_metrics() {
 /// A `faces` layer in a served scene reports its inference figures in `/metrics` (issue 15).
 #[test]
 fn an_ml_layer_reports_inference_figures_in_metrics() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ml");
-    let png = dir.join("test/astronaut.png");
-    if !png.is_file() || !dir.join("models/centerface.onnx").is_file() {
-        assert!(std::env::var_os("STREAMLIB_REQUIRE_ML").is_none(), "ML files missing under {}", dir.display());
-        eprintln!("SKIPPED the ML metrics test: no .ml/ (run python3 scripts/ml/fetch.py)");
+    let server = Server::start("ml", &[]);
+    if common::astronaut_y4m(&server.root.join("astronaut.y4m")).is_none() {
         return;
     }
-    let server = Server::start("ml", &[]);
-    let y4m = server.root.join("astronaut.y4m");
-    let converted = Command::new("ffmpeg")
-        .args(["-y", "-v", "error", "-i"])
-        .arg(&png)
-        .args(["-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe"])
-        .arg(&y4m)
-        .status()
-        .expect("ffmpeg");
-    assert!(converted.success());
     let scene = r#"{ "width": 512, "height": 512, "fps": 30,
         "inputs": { "photo": { "kind": "y4m", "path": "astronaut.y4m", "loop": true } },
         "layers": [ { "id": "faces", "kind": "faces", "input": "photo", "anonymize": "blur" } ] }"#;

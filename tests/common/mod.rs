@@ -138,3 +138,27 @@ pub fn first_input_error(engine: &mut Engine, frames: u64) -> Option<String> {
     }
     None
 }
+
+/// astronaut.png (public domain; `scripts/ml/fetch.py` puts it under the ML directory) as a
+/// one-frame y4m at `y4m`, converted by ffmpeg; `None` with a SKIPPED line when the ML files are
+/// not fetched (CI sets STREAMLIB_REQUIRE_ML and fails instead).
+pub fn astronaut_y4m(y4m: &Path) -> Option<PathBuf> {
+    let dir = std::env::var_os("STREAMLIB_ML_DIR").map_or_else(|| workspace_root().join(".ml"), PathBuf::from);
+    let png = dir.join("test/astronaut.png");
+    if !png.is_file() || !dir.join("models/centerface.onnx").is_file() {
+        assert!(std::env::var_os("STREAMLIB_REQUIRE_ML").is_none(), "ML files missing under {}", dir.display());
+        eprintln!("SKIPPED: no {} (run python3 scripts/ml/fetch.py)", png.display());
+        return None;
+    }
+    if !y4m.is_file() {
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-y", "-v", "error", "-i"])
+            .arg(&png)
+            .args(["-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe"])
+            .arg(y4m)
+            .status()
+            .expect("ffmpeg");
+        assert!(status.success(), "ffmpeg converted {}", png.display());
+    }
+    Some(y4m.to_path_buf())
+}
