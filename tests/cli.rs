@@ -145,7 +145,8 @@ fn every_example_scene_is_valid() {
             }
         }
     }
-    for kind in ["video", "image", "text", "vector", "analog_clock", "live_chart", "faces", "segment", "pose"] {
+    for kind in ["video", "image", "text", "vector", "mosaic", "analog_clock", "live_chart", "faces", "segment", "pose"]
+    {
         assert!(used.contains(kind), "no example scene uses a {kind} layer: {used:?}");
     }
 }

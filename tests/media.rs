@@ -789,3 +789,63 @@ fn a_looping_still_picture_file_shows_on_every_frame() {
         assert!(r > 230 && g < 30 && b < 30, "frame {i} shows the picture: {r},{g},{b}");
     }
 }
+
+/// Two live inputs at their own rates (30 and 25 fps), one delivering its frames 150 ms after
+/// capture: with a latency budget every tick shows frames captured together (on one timeline,
+/// the pipelines' running time); without one, the newest frames, 150 ms apart.
+#[test]
+fn live_inputs_are_aligned_by_capture_time_within_the_latency_budget() {
+    let run = |latency_ms: Option<f64>| {
+        let mut doc = json!({
+            "width": 320, "height": 180, "fps": 30,
+            "inputs": {
+                "a": { "kind": "live_test", "pattern": "ball", "fps": 30, "width": 160, "height": 90 },
+                "b": { "kind": "live_test", "pattern": "ball", "fps": 25, "width": 160, "height": 90, "delay_ms": 150 }
+            },
+            "layers": [
+                { "id": "a", "kind": "video", "input": "a", "rect": [0, 0, 160, 90] },
+                { "id": "b", "kind": "video", "input": "b", "rect": [160, 0, 160, 90] }
+            ]
+        });
+        if let Some(l) = latency_ms {
+            doc["sync"] = json!({ "latency_ms": l });
+        }
+        let g = gpu();
+        let engine =
+            Engine::with_pipelines(&g.ctx, g.pipelines.clone(), scene(doc), &Registry::default(), Pacing::Realtime)
+                .expect("engine");
+        let mut pipeline = streamlib::Pipeline::new(engine, Pacing::Realtime);
+        for _ in 0..75 {
+            let index = pipeline.wait_next();
+            pipeline.render(index, &[]).expect("frame");
+        }
+        let sync: std::collections::BTreeMap<_, _> = pipeline.engine().input_sync().into_iter().collect();
+        (sync, pipeline.engine().sync_spread())
+    };
+    let (sync, spread) = run(Some(250.0));
+    println!("aligned: spread {spread:?}");
+    for (id, s) in &sync {
+        let offsets = (s.offset_percentile_ms(0.0), s.offset_percentile_ms(1.0));
+        println!(
+            "{id}: shown {} repeats {} drops {} late {} transit {:?} offsets {offsets:?}",
+            s.shown, s.repeats, s.drops, s.late, s.transit_ms
+        );
+    }
+    let (a, b) = (&sync["a"], &sync["b"]);
+    assert_eq!((a.late, b.late), (0, 0), "a budget of 250 ms covers a 150 ms delay");
+    let transit = b.transit_ms.unwrap_or(0.0);
+    assert!((140.0..200.0).contains(&transit), "b arrives 150 ms after capture: {transit} ms");
+    assert!(a.fps.is_some_and(|f| (f - 30.0).abs() < 0.5) && b.fps.is_some_and(|f| (f - 25.0).abs() < 0.5));
+    // One output frame (33.3 ms): the 25 fps input's frames lie up to 20 ms off each tick.
+    assert!(spread.count > 30 && spread.p95_ms <= 33.4, "spread {spread:?}");
+    for (id, s) in [("a", a), ("b", b)] {
+        let (lo, hi) = (s.offset_percentile_ms(0.0).unwrap_or(99.0), s.offset_percentile_ms(1.0).unwrap_or(99.0));
+        assert!(lo >= -26.0 && hi <= 26.0, "{id}: frames shown {lo}..{hi} ms from their tick");
+    }
+    // A 25 fps input at 30 fps repeats one tick in six.
+    assert!((8..=17).contains(&b.repeats), "b repeated {}", b.repeats);
+
+    let (_, newest) = run(None);
+    println!("newest: {newest:?}");
+    assert!(newest.p50_ms >= 100.0, "without a budget the delayed input lags: {newest:?}");
+}

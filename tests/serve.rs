@@ -353,6 +353,61 @@ fn the_pacing_clock_is_reported() {
     assert_eq!(metric(&server, "streamlib_clock_steps_total{clock=\"system\"}"), Some(0.0));
 }
 
+/// Two live inputs, one 100 ms late, aligned within a 200 ms budget: `/stats/sync` and `/metrics`
+/// say where each stands; a new sync policy alone does not restart the input.
+#[test]
+fn live_inputs_sync_figures_are_served() {
+    let server = Server::start("livesync", &[]);
+    let scene = |offset_ms: f64| {
+        serde_json::json!({
+            "width": 320, "height": 180, "fps": 30, "sync": { "latency_ms": 200 },
+            "inputs": {
+                "a": { "kind": "live_test", "fps": 30, "width": 160, "height": 90 },
+                "b": { "kind": "live_test", "fps": 25, "width": 160, "height": 90, "delay_ms": 100,
+                       "sync": { "offset_ms": offset_ms, "max_repeat": 10 } }
+            },
+            "layers": [{ "id": "wall", "kind": "mosaic", "inputs": ["a", "b"] }]
+        })
+        .to_string()
+    };
+    assert_eq!(server.request("PUT", "/scene", &scene(0.0)).0, 200);
+    let shown = |sync: &serde_json::Value, id: &str| sync["sync"][id]["shown"].as_u64().unwrap_or(0);
+    let wait_for = |min: u64| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, body) = server.request("GET", "/stats/sync", "");
+            assert_eq!(status, 200, "{body}");
+            let sync: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            if shown(&sync, "a") >= min && shown(&sync, "b") >= min {
+                break sync;
+            }
+            assert!(Instant::now() < deadline, "inputs not shown {min} times: {sync}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let sync = wait_for(30);
+    assert_eq!((sync["mode"].as_str(), sync["latency_ms"].as_f64()), (Some("aligned"), Some(200.0)), "{sync}");
+    let transit = sync["sync"]["b"]["transit_ms"].as_f64().unwrap_or(0.0);
+    assert!((90.0..160.0).contains(&transit), "b arrives 100 ms after capture: {sync}");
+    assert!(sync["sync"]["a"]["offset_p50_ms"].as_f64().is_some_and(|o| o.abs() <= 17.0), "{sync}");
+    assert!(sync["output"]["spread_ms"]["count"].as_u64().unwrap_or(0) > 0, "{sync}");
+    assert!(sync["output"]["ticks"]["lateness"]["p50_ms"].as_f64().is_some(), "{sync}");
+    let fps = metric(&server, "streamlib_input_fps{input=\"a\"}").unwrap_or(0.0);
+    assert!((fps - 30.0).abs() < 0.5, "{fps}");
+    assert!(metric(&server, "streamlib_input_sync_ticks_total{input=\"b\",event=\"shown\"}").unwrap_or(0.0) > 0.0);
+    assert!(
+        metric(&server, "streamlib_input_sync_offset_seconds_bucket{input=\"a\",le=\"+Inf\"}").unwrap_or(0.0) > 0.0
+    );
+    // Only b's offset changes: it keeps running (its counts go on from where they were).
+    let before = shown(&sync, "b");
+    assert_eq!(server.request("PUT", "/scene", &scene(-20.0)).0, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, body) = server.request("GET", "/stats/sync", "");
+    let after: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    // A rebuilt input would count from 0 again.
+    assert!(shown(&after, "b") >= before, "b restarted: {before} shown before, {after}");
+}
+
 /// Issue 20's render-thread panics and confinement holes: each request is refused with a 4xx, the
 /// server stays healthy, frames keep coming and the scene is what it was.
 #[test]

@@ -49,6 +49,8 @@ enum Command {
         /// Pace at the scene's frame rate instead of as fast as possible.
         #[arg(long)]
         realtime: bool,
+        #[command(flatten)]
+        pacing: ptp::PacingClockArgs,
     },
     /// Show a scene in a window, paced at its frame rate, with keyboard controls.
     Preview {
@@ -62,6 +64,8 @@ enum Command {
         /// Start with the HUD shown.
         #[arg(long)]
         hud: bool,
+        #[command(flatten)]
+        pacing: ptp::PacingClockArgs,
     },
     /// Parse and validate a scene, and print it back normalised.
     Check { scene: PathBuf },
@@ -128,8 +132,11 @@ fn quiet_mesa_runtime_dir() {
 
 fn real_main(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Render { scene, frames, start, output, realtime } => {
-            render(&scene, frames, start, output.as_deref(), realtime)
+        Command::Render { scene, frames, start, output, realtime, pacing } => {
+            if pacing.ptp_domain.is_some() && !realtime {
+                bail!("--ptp-domain paces a realtime render: add --realtime");
+            }
+            render(&scene, frames, start, output.as_deref(), realtime, pacing.clock()?)
         }
         Command::Probe { file, json } => probe(&file, json),
         Command::Devices => {
@@ -142,10 +149,11 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Preview { scene, output, snapshot_dir, hud } => {
+        Command::Preview { scene, output, snapshot_dir, hud, pacing } => {
             let registry = streamlib_scenes::registry();
             let scene = load_scene(&registry, &scene)?;
-            preview::run(preview::PreviewArgs { scene, registry, output, snapshot_dir, hud })
+            let clock = pacing.clock()?;
+            preview::run(preview::PreviewArgs { scene, registry, output, snapshot_dir, hud, clock })
         }
         Command::Check { scene } => {
             let scene = load_scene(&streamlib_scenes::registry(), &scene)?;
@@ -205,7 +213,14 @@ fn place_output(path: &Path) -> Result<PathBuf, streamlib::SinkError> {
     Ok(path.to_path_buf())
 }
 
-fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: Option<&Path>, realtime: bool) -> Result<()> {
+fn render(
+    scene_path: &Path,
+    frames: Option<u64>,
+    start: u64,
+    output: Option<&Path>,
+    realtime: bool,
+    clock: Option<Arc<dyn streamlib::timing::Clock>>,
+) -> Result<()> {
     let registry = streamlib_scenes::registry();
     let scene = load_scene(&registry, scene_path)?;
     let mut named = Vec::new();
@@ -248,7 +263,11 @@ fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: Option<&Pa
         tracing::warn!("cannot install the Ctrl-C handler: {e}");
     }
     let options = RunOptions { frames, start, stop: Some(stop.clone()) };
-    let stats = streamlib::run(&mut engine, sinks, pacing, &options, |_| bar.inc(1))?;
+    let clock = clock.unwrap_or_else(|| Arc::new(streamlib::timing::SystemClock::default()));
+    let mut pipeline = streamlib::Pipeline::with_clock(&mut engine, pacing, clock);
+    pipeline.set_output("output", sinks);
+    let stats = pipeline.run(&options, |_| bar.inc(1))?;
+    drop(pipeline);
     bar.finish_and_clear();
     let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
     let dropped: u64 = stats.sinks.iter().map(|s| s.dropped).sum();
@@ -270,11 +289,50 @@ fn render(scene_path: &Path, frames: Option<u64>, start: u64, output: Option<&Pa
     for line in link_report(&engine, &stats) {
         println!("{line}");
     }
+    if realtime {
+        for line in sync_report(&engine, &stats) {
+            println!("{line}");
+        }
+    }
     if interrupted {
         eprintln!("interrupted: {} frames written and the output closed properly", stats.frames);
         std::process::exit(130);
     }
     Ok(())
+}
+
+/// Lines on how the realtime ticks went and how each live input kept to the timeline.
+fn sync_report(engine: &Engine, stats: &streamlib::RunStats) -> Vec<String> {
+    let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.1}{unit}"));
+    let l = &stats.ticks.lateness;
+    let mut lines = vec![format!(
+        "ticks: lateness p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} missed, {} re-anchored",
+        l.p50_ms, l.p99_ms, l.max_ms, stats.ticks.missed, stats.ticks.reanchors
+    )];
+    for (id, s) in engine.input_sync() {
+        lines.push(format!(
+            "input {id}: sync {} shown, {} repeated, {} dropped, {} missing, {} late; {} fps, drift {}, \
+             transit {}, offset p50 {} p95 {}",
+            s.shown,
+            s.repeats,
+            s.drops,
+            s.missing,
+            s.late,
+            opt(s.fps, ""),
+            opt(s.drift_ppm, " ppm"),
+            opt(s.transit_ms, " ms"),
+            opt(s.offset_percentile_ms(0.5), " ms"),
+            opt(s.offset_percentile_ms(0.95), " ms"),
+        ));
+    }
+    let spread = engine.sync_spread();
+    if spread.count > 0 {
+        lines.push(format!(
+            "inputs: spread of the frames shown together p50 {:.1} ms p95 {:.1} ms max {:.1} ms",
+            spread.p50_ms, spread.p95_ms, spread.max_ms
+        ));
+    }
+    lines
 }
 
 /// `name value` pairs of the counters not in `skip`.

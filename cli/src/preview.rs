@@ -28,6 +28,8 @@ pub struct PreviewArgs {
     pub output: Option<PathBuf>,
     pub snapshot_dir: PathBuf,
     pub hud: bool,
+    /// The clock frames are paced on (a PTP clock); the system's when `None`.
+    pub clock: Option<std::sync::Arc<dyn streamlib::timing::Clock>>,
 }
 
 /// Opens the window and runs until the user quits. No display is a clear error, not a panic.
@@ -174,7 +176,7 @@ impl State {
                 sinks.push(SinkHandle::spawn(&named.name, named.sink, Backpressure::Drop, 8)?);
             }
         }
-        let mut pipeline = Pipeline::new(engine, Pacing::Realtime);
+        let mut pipeline = Self::pipeline(engine, args);
         pipeline.set_output(RECORDING, sinks);
         Ok(State {
             presenter: Presenter::new(&gpu, format),
@@ -224,6 +226,13 @@ impl State {
         self.window.request_redraw();
     }
 
+    fn pipeline(engine: Engine, args: &PreviewArgs) -> Pipeline {
+        match &args.clock {
+            Some(clock) => Pipeline::with_clock(engine, Pacing::Realtime, clock.clone()),
+            None => Pipeline::new(engine, Pacing::Realtime),
+        }
+    }
+
     fn hud_text(&self) -> String {
         let fps = match (self.fps_window.front(), self.fps_window.back()) {
             (Some(a), Some(b)) if self.fps_window.len() > 1 => {
@@ -238,8 +247,20 @@ impl State {
             .map(|s| s.stats().dropped.load(std::sync::atomic::Ordering::Relaxed))
             .sum();
         let pts = self.pipeline.engine().scene().fps.pts_ns(self.index) as f64 / 1e9;
+        let clock = self.pipeline.clock().status();
+        let ticks = self.pipeline.tick_stats();
+        let mut sync =
+            format!("clock {} {:?} | tick lateness p99 {:.2} ms", clock.name, clock.state, ticks.lateness.p99_ms);
+        let engine = self.pipeline.engine();
+        if let Some(l) = engine.scene().sync.latency_ms {
+            let spread = engine.sync_spread();
+            sync += &format!(" | latency {l:.0} ms | spread p95 {:.1} ms", spread.p95_ms);
+        }
+        for (id, stats) in engine.input_sync() {
+            sync += &format!("\n  {id}: {}", stats.badge());
+        }
         format!(
-            "{:.1} fps | frame time {:.1} ms | frame {} | pts {:.3} s | late ticks {} | dropped {}{}\n{}\n{}",
+            "{:.1} fps | frame time {:.1} ms | frame {} | pts {:.3} s | late ticks {} | dropped {}{}\n{sync}\n{}\n{}",
             fps,
             self.last_frame_ms,
             self.index,
@@ -370,7 +391,7 @@ impl State {
                 )?;
                 // The recording goes on into the restarted loop.
                 let recording = self.pipeline.remove_output(RECORDING).unwrap_or_default();
-                self.pipeline = Pipeline::new(engine, Pacing::Realtime);
+                self.pipeline = Self::pipeline(engine, args);
                 self.pipeline.set_output(RECORDING, recording);
                 self.render(0)?;
                 self.pipeline.shown(0);

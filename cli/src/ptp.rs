@@ -28,6 +28,37 @@ pub struct PtpArgs {
     json: Option<std::path::PathBuf>,
 }
 
+/// `--ptp-domain` and its companions, for the commands that pace output (`render --realtime`,
+/// `preview`, `serve`).
+#[derive(Args, Clone, Debug, Default)]
+pub struct PacingClockArgs {
+    /// Pace output frames on the PTP leader of this domain (waits for lock first); frames fall
+    /// on whole frame periods of PTP time (SMPTE ST 2059-1).
+    #[arg(long)]
+    pub ptp_domain: Option<u8>,
+    /// With --ptp-domain: the interfaces to hear PTP on (all when none are given).
+    #[arg(long = "ptp-interface")]
+    pub ptp_interfaces: Vec<String>,
+    /// With --ptp-domain: how long to wait for lock before giving up.
+    #[arg(long, default_value_t = 10.0)]
+    pub ptp_lock_timeout: f64,
+}
+
+impl PacingClockArgs {
+    /// The PTP clock asked for, locked; `None` for the system clock.
+    pub fn clock(&self) -> Result<Option<std::sync::Arc<dyn Clock>>> {
+        let Some(domain) = self.ptp_domain else { return Ok(None) };
+        let interfaces: Vec<&str> = self.ptp_interfaces.iter().map(String::as_str).collect();
+        let clock = PtpClock::start(domain, &interfaces)?;
+        clock.wait_for_lock(
+            Duration::try_from_secs_f64(self.ptp_lock_timeout)
+                .map_err(|_| anyhow::anyhow!("--ptp-lock-timeout must be a number of seconds"))?,
+        )?;
+        tracing::info!("pacing on the PTP leader of domain {domain}");
+        Ok(Some(std::sync::Arc::new(clock)))
+    }
+}
+
 fn system_ns() -> i128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128)
 }

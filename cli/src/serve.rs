@@ -28,31 +28,12 @@ pub struct ServeArgs {
     /// limit leaves room for, at most 1024.
     #[arg(long)]
     max_connections: Option<usize>,
-    /// Pace output frames on the PTP leader of this domain (waits for lock first).
-    #[arg(long)]
-    ptp_domain: Option<u8>,
-    /// With --ptp-domain: the interfaces to hear PTP on (all when none are given).
-    #[arg(long = "ptp-interface")]
-    ptp_interfaces: Vec<String>,
-    /// With --ptp-domain: how long to wait for lock before giving up.
-    #[arg(long, default_value_t = 10.0)]
-    ptp_lock_timeout: f64,
+    #[command(flatten)]
+    pacing: crate::ptp::PacingClockArgs,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    let clock: Option<std::sync::Arc<dyn streamlib::timing::Clock>> = match args.ptp_domain {
-        Some(domain) => {
-            let interfaces: Vec<&str> = args.ptp_interfaces.iter().map(String::as_str).collect();
-            let clock = streamlib::timing::PtpClock::start(domain, &interfaces)?;
-            clock.wait_for_lock(
-                std::time::Duration::try_from_secs_f64(args.ptp_lock_timeout)
-                    .map_err(|_| anyhow::anyhow!("--ptp-lock-timeout must be a number of seconds"))?,
-            )?;
-            tracing::info!("pacing on the PTP leader of domain {domain}");
-            Some(std::sync::Arc::new(clock))
-        }
-        None => None,
-    };
+    let clock = args.pacing.clock()?;
     streamlib_server::run(streamlib_server::ServerConfig {
         listen: args.listen,
         token: args.token,

@@ -7,7 +7,9 @@ use crate::gpu::blend::{opacity_step, LayerParams, SLOT_STRIDE};
 use crate::gpu::pattern::{PatternDrawer, PatternId, PatternParams};
 use crate::gpu::texture::{self, Target};
 use crate::gpu::{GpuContext, Pipelines};
-use crate::layers::{AnalyzeContext, InputMetadata, InputViews, Layer, LayerError, LayerPass, PrepareContext};
+use crate::layers::{
+    AnalyzeContext, InputMetadata, InputSyncStats, InputViews, Layer, LayerError, LayerPass, PrepareContext,
+};
 use crate::scene::{BlendMode, Color, LayerSpec};
 use std::collections::HashSet;
 
@@ -120,7 +122,7 @@ impl Compositor {
         encoder: &mut wgpu::CommandEncoder,
         frame: &FrameInfo,
         layers: &mut [LayerEntry],
-        (inputs, metadata): (&InputViews, &InputMetadata),
+        (inputs, metadata, sync): (&InputViews, &InputMetadata, &InputSyncStats),
     ) -> Vec<LayerError> {
         if layers.is_empty() {
             let params = PatternParams {
@@ -150,6 +152,7 @@ impl Compositor {
                 frame,
                 inputs,
                 metadata,
+                sync,
                 spec: &entry.spec,
                 quads: &mut self.quads,
             };

@@ -104,6 +104,15 @@ pub struct Engine {
     scene_revision: Option<u64>,
     times: StageTimes,
     reported: HashSet<String>,
+    /// When the next frame's tick is due on the timeline (realtime; see `FrameInfo::tick_ns`).
+    tick_ns: Option<u64>,
+    /// The spread of the live inputs' capture times shown at one tick.
+    spread: crate::timing::Histogram,
+}
+
+/// Spread histogram: 0.5 ms bins up to 200 ms.
+fn spread_histogram() -> crate::timing::Histogram {
+    crate::timing::Histogram::new(500_000, 400)
 }
 
 impl std::fmt::Debug for Engine {
@@ -137,7 +146,9 @@ impl Engine {
             let kind = registry
                 .input(&spec.kind)
                 .ok_or_else(|| EngineError::UnknownKind { what: "input", kind: spec.kind.clone() })?;
-            sources.insert(id.clone(), kind.build(id, &spec.params, &ctx)?);
+            let mut source = kind.build(id, &spec.params, &ctx)?;
+            source.set_sync_policy(spec.sync.clone().unwrap_or_default().policy());
+            sources.insert(id.clone(), source);
         }
         let mut layers = Vec::new();
         for spec in scene.draw_order() {
@@ -164,6 +175,8 @@ impl Engine {
             scene_revision: None,
             times: StageTimes::default(),
             reported: HashSet::new(),
+            tick_ns: None,
+            spread: spread_histogram(),
         })
     }
 
@@ -244,7 +257,10 @@ impl Engine {
                 .input(&spec.kind)
                 .ok_or_else(|| EngineError::UnknownKind { what: "input", kind: spec.kind.clone() })?;
             let stale = format_changed && kind.depends_on_scene(&spec.params);
-            if self.scene.inputs.get(id) != Some(spec) || stale {
+            // A new sync policy alone does not restart the input (set below).
+            let same =
+                self.scene.inputs.get(id).is_some_and(|old| (&old.kind, &old.params) == (&spec.kind, &spec.params));
+            if !same || stale {
                 new_sources.insert(id.clone(), kind.build(id, &spec.params, &ctx)?);
             }
         }
@@ -273,6 +289,11 @@ impl Engine {
         // Nothing can fail from here on.
         self.sources.retain(|id, _| next.inputs.contains_key(id));
         self.sources.extend(new_sources);
+        for (id, source) in &mut self.sources {
+            if let Some(spec) = next.inputs.get(id) {
+                source.set_sync_policy(spec.sync.clone().unwrap_or_default().policy());
+            }
+        }
         let mut old: Vec<Option<LayerEntry>> = std::mem::take(&mut self.layers).into_iter().map(Some).collect();
         for p in planned {
             match p {
@@ -314,6 +335,22 @@ impl Engine {
     /// Whether input `id` ends by itself and has ended.
     pub fn input_ended(&self, id: &str) -> bool {
         self.sources.get(id).is_some_and(|s| s.is_finite() && s.is_ended())
+    }
+
+    /// The live inputs' synchronizer counts (realtime renders), by input id.
+    pub fn input_sync(&self) -> Vec<(String, crate::timing::SyncStats)> {
+        self.sources.iter().filter_map(|(id, s)| Some((id.clone(), s.sync_stats()?))).collect()
+    }
+
+    /// How far apart the capture times of the live inputs' frames shown at one tick lay.
+    pub fn sync_spread(&self) -> crate::timing::Summary {
+        self.spread.summary()
+    }
+
+    /// The next frame's tick is due at `tick_ns` on the timeline (`timing::timeline`); `None`
+    /// for offline renders. The render loop sets it.
+    pub(crate) fn set_tick(&mut self, tick_ns: Option<u64>) {
+        self.tick_ns = tick_ns;
     }
 
     /// The live inputs' feed states and link counters, by input id.
@@ -407,7 +444,9 @@ impl Engine {
         index: u64,
         formats: &[Readback],
     ) -> Result<(Vec<OutputFrame>, FrameIssues), GpuError> {
-        let frame = FrameInfo::new(index, self.scene.fps, self.scene.width, self.scene.height);
+        let mut frame = FrameInfo::new(index, self.scene.fps, self.scene.width, self.scene.height);
+        frame.tick_ns = self.tick_ns.take();
+        let latency_ns = self.scene.sync.latency_ms.map(|ms| (ms * 1e6) as u64);
         let mut done = Vec::new();
         // Make room first, so recording never waits with a half-built encoder.
         let t0 = Instant::now();
@@ -441,6 +480,7 @@ impl Engine {
                 encoder: &mut encoder,
                 frame: &frame,
                 pacing: self.pacing,
+                latency_ns,
             };
             if let Err(e) = source.update(&mut ctx) {
                 let message = format!("input {id}: {e}");
@@ -454,6 +494,14 @@ impl Engine {
             }
             if let Some(meta) = source.metadata().filter(|m| !m.is_empty()) {
                 metadata.insert(id.clone(), meta.clone());
+            }
+        }
+        let sync: crate::layers::InputSyncStats =
+            self.sources.iter().filter_map(|(id, s)| Some((id.clone(), s.sync_stats()?))).collect();
+        if frame.tick_ns.is_some() {
+            let shown: Vec<u64> = self.sources.values().filter_map(|s| s.shown_capture_ns()).collect();
+            if let (Some(lo), Some(hi), true) = (shown.iter().min(), shown.iter().max(), shown.len() > 1) {
+                self.spread.record(hi - lo);
             }
         }
         if let Some(t) = &self.timestamps {
@@ -474,8 +522,14 @@ impl Engine {
             gpu.queue.submit([uploads.finish()]);
             issues.layers = self.compositor.analyze(gpu, &frame, &mut self.layers, &inputs);
         }
-        let errors =
-            self.compositor.render(gpu, &self.pipelines, &mut encoder, &frame, &mut self.layers, (&inputs, &metadata));
+        let errors = self.compositor.render(
+            gpu,
+            &self.pipelines,
+            &mut encoder,
+            &frame,
+            &mut self.layers,
+            (&inputs, &metadata, &sync),
+        );
         // An analysis error is also the layer's error in prepare: report it once.
         for e in errors {
             if !issues.layers.contains(&e) {

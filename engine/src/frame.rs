@@ -116,6 +116,9 @@ pub struct TimestampedFrame {
     pub color_space: Option<crate::YuvColorSpace>,
     /// What travels with the frame (detections, user values, ...).
     pub meta: crate::metadata::FrameMetadata,
+    /// When a live input captured it, on the engine's timeline (`timing::timeline`); `None`
+    /// for files and generated frames, whose pts is their time.
+    pub captured_ns: Option<u64>,
 }
 
 /// Why a CPU frame's planes cannot be used as described.
@@ -197,6 +200,7 @@ impl TimestampedFrame {
             data: FrameData::Cpu(planes),
             color_space: None,
             meta: Default::default(),
+            captured_ns: None,
         };
         frame.check()?;
         Ok(frame)
@@ -264,6 +268,7 @@ mod tests {
             data: FrameData::Cpu(vec![Plane { data: vec![0; 64], stride: 8 }]),
             color_space: None,
             meta: Default::default(),
+            captured_ns: None,
         };
         assert!(matches!(frame.check(), Err(FrameError::Stride { .. })));
     }
@@ -319,11 +324,14 @@ pub struct FrameInfo {
     pub width: u32,
     /// Output height in pixels.
     pub height: u32,
+    /// When this tick is due on the engine's timeline (`timing::timeline`): realtime only. Live
+    /// inputs show the frames captured then (less the latency budget).
+    pub tick_ns: Option<u64>,
 }
 
 impl FrameInfo {
     /// Output frame `index` at `fps`, `width` x `height` pixels.
     pub fn new(index: u64, fps: crate::scene::Fps, width: u32, height: u32) -> Self {
-        FrameInfo { time: FrameTime::at(fps, index), fps, width, height }
+        FrameInfo { time: FrameTime::at(fps, index), fps, width, height, tick_ns: None }
     }
 }

@@ -39,7 +39,7 @@ pub use engine::{Engine, EngineError, FrameIssues, Readback, StageTimes, DEFAULT
 pub use frame::{FrameData, FrameInfo, FrameTime, OutputFrame, PixelFormat, Plane, TimestampedFrame};
 pub use gpu::convert::{YuvColorSpace, YuvMatrix, YuvRange};
 pub use gpu::{AdapterSummary, GpuContext, GpuError, Pipelines};
-pub use pipeline::{FrameReport, LoopStats, Pipeline, SinkSummary};
+pub use pipeline::{FrameReport, LoopStats, Pipeline, SinkSummary, TickStats};
 pub use registry::Registry;
 pub use runtime::{run, RunError, RunOptions, RunStats};
 pub use scene::{BlendMode, Color, Fps, LayerSpec, Rect, Scene, SceneError};

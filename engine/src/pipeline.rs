@@ -81,6 +81,19 @@ pub struct Pipeline<E: BorrowMut<Engine> = Engine> {
     /// Offline: the next index to render.
     next: u64,
     stats: LoopStats,
+    /// How late each realtime tick was taken up (0.05 ms bins up to 20 ms).
+    lateness: crate::timing::Histogram,
+}
+
+/// How the realtime ticks went.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TickStats {
+    /// How late ticks were taken up after their deadline.
+    pub lateness: crate::timing::Summary,
+    /// Ticks skipped because rendering was late.
+    pub missed: u64,
+    /// Times the schedule re-anchored after the clock stepped.
+    pub reanchors: u64,
 }
 
 impl<E: BorrowMut<Engine>> std::fmt::Debug for Pipeline<E> {
@@ -99,11 +112,28 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
         Self::with_clock(engine, pacing, Arc::new(SystemClock::default()))
     }
 
-    /// As `new`, with realtime pacing on `clock` instead of the system clock.
+    /// As `new`, with realtime pacing on `clock` instead of the system clock. On a clock of
+    /// atomic time (PTP) frames fall on whole frame periods of it (SMPTE ST 2059-1), so every
+    /// machine following the same leader renders its ticks at the same instants.
     pub fn with_clock(engine: E, pacing: Pacing, clock: Arc<dyn Clock>) -> Self {
         let fps = engine.borrow().scene().fps;
-        let timer = (pacing == Pacing::Realtime).then(|| FrameTimer::new(clock.clone(), fps));
-        Pipeline { engine, outputs: BTreeMap::new(), clock, timer, next: 0, stats: LoopStats::default() }
+        let timer = (pacing == Pacing::Realtime).then(|| Self::timer(&clock, fps));
+        Pipeline {
+            engine,
+            outputs: BTreeMap::new(),
+            clock,
+            timer,
+            next: 0,
+            stats: LoopStats::default(),
+            lateness: crate::timing::Histogram::new(50_000, 400),
+        }
+    }
+
+    fn timer(clock: &Arc<dyn Clock>, fps: crate::scene::Fps) -> FrameTimer {
+        match clock.status().timescale {
+            crate::timing::Timescale::Tai => FrameTimer::phase_aligned(clock.clone(), fps),
+            _ => FrameTimer::new(clock.clone(), fps),
+        }
     }
 
     /// The engine being driven.
@@ -124,6 +154,28 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
     /// Ticks skipped because rendering was late (realtime only).
     pub fn missed_ticks(&self) -> u64 {
         self.timer.as_ref().map_or(0, FrameTimer::missed)
+    }
+
+    /// Lateness, missed ticks and re-anchorings of the realtime ticks.
+    pub fn tick_stats(&self) -> TickStats {
+        TickStats {
+            lateness: self.lateness.summary(),
+            missed: self.missed_ticks(),
+            reanchors: self.timer.as_ref().map_or(0, FrameTimer::reanchors),
+        }
+    }
+
+    /// The clock the realtime ticks are paced on.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Counts how late tick `index` is taken up.
+    fn took_up(&mut self, index: u64) -> u64 {
+        if let Some(t) = &self.timer {
+            self.lateness.record(self.clock.now_ns().saturating_sub(t.deadline_ns(index)));
+        }
+        index
     }
 
     /// Sets the sinks of output `id`, returning the ones it replaces (to be finished).
@@ -155,7 +207,7 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
             let index = first_index_at(fps, old.pts_ns(coming));
             match &mut self.timer {
                 Some(timer) => {
-                    *timer = FrameTimer::new(self.clock.clone(), fps);
+                    *timer = Self::timer(&self.clock, fps);
                     timer.reset_to(index);
                 }
                 None => self.next = index,
@@ -176,7 +228,10 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
     /// and counted), counts on when offline.
     pub fn wait_next(&mut self) -> u64 {
         match &mut self.timer {
-            Some(t) => t.wait_next(),
+            Some(t) => {
+                let index = t.wait_next();
+                self.took_up(index)
+            }
             None => {
                 let index = self.next;
                 self.next += 1;
@@ -189,7 +244,10 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
     /// (late ticks skipped and counted). Offline, every call is due.
     pub fn poll_due(&mut self) -> Option<u64> {
         match &mut self.timer {
-            Some(t) => t.poll_due(),
+            Some(t) => {
+                let index = t.poll_due()?;
+                Some(self.took_up(index))
+            }
             None => Some(self.wait_next()),
         }
     }
@@ -224,6 +282,13 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
                 readbacks.push(*r);
             }
         }
+        // Live inputs show what was captured at the tick's time on the timeline.
+        let tick = self.timer.as_ref().map(|t| {
+            let due = t.deadline_ns(index);
+            let now = self.clock.now_ns();
+            crate::timing::timeline::now_ns().saturating_add(due).saturating_sub(now)
+        });
+        self.engine_mut().set_tick(tick);
         let (done, issues) = self.engine_mut().render(index, &readbacks)?;
         self.stats.rendered += 1;
         self.stats.input_errors += issues.sources.len() as u64;

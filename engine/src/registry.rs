@@ -300,6 +300,7 @@ impl Default for Registry {
         r.register_layer("image", ImageLayerKind);
         r.register_layer("text", TextLayerKind);
         r.register_layer("vector", VectorLayerKind);
+        r.register_layer("mosaic", crate::layers::MosaicLayerKind);
         #[cfg(feature = "ml")]
         r.register_layer("faces", crate::layers::FacesLayerKind);
         #[cfg(feature = "ml")]
@@ -319,6 +320,7 @@ impl Default for Registry {
             r.register_input("file", FileSourceKind);
             r.register_input("camera", CameraKind);
             r.register_input("screen", ScreenKind);
+            r.register_input("live_test", crate::media::LiveTestKind);
             r.register_input("srt", SrtInputKind);
             r.register_input("rtp", RtpInputKind);
             r.register_sink("file", EncodedFileKind);

@@ -50,6 +50,8 @@ pub struct RunStats {
     pub sinks: Vec<SinkSummary>,
     /// Ticks skipped because rendering was late (realtime only).
     pub missed_ticks: u64,
+    /// Lateness, missed ticks and re-anchorings of the ticks (realtime only).
+    pub ticks: crate::pipeline::TickStats,
     /// Input failures over the pipeline's life, counted once per input per frame.
     pub input_errors: u64,
     /// Layer failures over the pipeline's life, counted once per layer per frame.
@@ -130,6 +132,7 @@ impl<E: BorrowMut<Engine>> Pipeline<E> {
             times: self.engine().times(),
             sinks,
             missed_ticks: self.missed_ticks(),
+            ticks: self.tick_stats(),
             input_errors: stats.input_errors,
             layer_errors: stats.layer_errors,
         })

@@ -229,11 +229,109 @@ async fn health(State(s): State<AppState>) -> Response {
 /// the live inputs' feed states.
 async fn sync_stats(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let st = s.status.lock().map_err(|_| ApiError::new(500, "status poisoned"))?;
+    let sync: serde_json::Map<String, Value> = st
+        .sync
+        .iter()
+        .map(|(id, stats)| {
+            let mut v = serde_json::json!(stats);
+            v["offset_p50_ms"] = serde_json::json!(stats.offset_percentile_ms(0.5));
+            v["offset_p95_ms"] = serde_json::json!(stats.offset_percentile_ms(0.95));
+            (id.clone(), v)
+        })
+        .collect();
     Ok(Json(serde_json::json!({
         "clock": st.clock,
-        "output": { "frames": st.frames, "fps": st.fps, "missed_ticks": st.missed_ticks },
+        "latency_ms": st.latency_ms,
+        "mode": if st.latency_ms.is_some() { "aligned" } else { "newest" },
+        "output": { "frames": st.frames, "fps": st.fps, "missed_ticks": st.missed_ticks, "ticks": st.ticks,
+            "spread_ms": st.spread },
         "inputs": st.inputs,
+        "sync": sync,
     })))
+}
+
+/// The output's ticks and every live input's place on the timeline, for `/metrics`.
+fn sync_metrics(st: &super::render::Status, metric: &mut impl FnMut(&str, &str, &str, Vec<(String, f64)>)) {
+    let summary = |s: &streamlib::timing::Summary, labels: &str| {
+        [("0.5", s.p50_ms), ("0.95", s.p95_ms), ("0.99", s.p99_ms), ("1", s.max_ms)]
+            .iter()
+            .map(|(q, ms)| (format!("{{{labels}quantile=\"{q}\"}}"), ms / 1e3))
+            .collect::<Vec<_>>()
+    };
+    if let Some(t) = &st.ticks {
+        metric("tick_lateness_seconds", "summary", "How late output ticks were taken up.", summary(&t.lateness, ""));
+        metric(
+            "clock_reanchors_total",
+            "counter",
+            "Times the output schedule re-anchored after the clock stepped by more than a frame.",
+            vec![(String::new(), t.reanchors as f64)],
+        );
+    }
+    if st.spread.count > 0 {
+        metric(
+            "sync_spread_seconds",
+            "summary",
+            "Spread of the capture times of the live frames shown at one tick.",
+            summary(&st.spread, ""),
+        );
+    }
+    if st.sync.is_empty() {
+        return;
+    }
+    let per_input = |f: &dyn Fn(&streamlib::timing::SyncStats) -> Option<f64>| {
+        st.sync.iter().filter_map(|(id, s)| Some((format!("{{input=\"{id}\"}}"), f(s)?))).collect::<Vec<_>>()
+    };
+    let mut events = Vec::new();
+    for (id, s) in &st.sync {
+        for (what, n) in
+            [("shown", s.shown), ("repeat", s.repeats), ("drop", s.drops), ("missing", s.missing), ("late", s.late)]
+        {
+            events.push((format!("{{input=\"{id}\",event=\"{what}\"}}"), n as f64));
+        }
+    }
+    metric(
+        "input_sync_ticks_total",
+        "counter",
+        "Per live input: frames shown, ticks repeating the last frame, frames dropped, ticks with nothing, late frames.",
+        events,
+    );
+    metric("input_fps", "gauge", "A live input's frame rate, from its timestamps.", per_input(&|s| s.fps));
+    metric(
+        "input_drift_ppm",
+        "gauge",
+        "A live input's rate against the nearest standard rate, ppm.",
+        per_input(&|s| s.drift_ppm),
+    );
+    metric(
+        "input_transit_seconds",
+        "gauge",
+        "How long a live input's latest frame took from capture to arrival.",
+        per_input(&|s| s.transit_ms.map(|ms| ms / 1e3)),
+    );
+    metric(
+        "input_queue_frames",
+        "gauge",
+        "Frames waiting in a live input's queue.",
+        per_input(&|s| Some(s.queue as f64)),
+    );
+    // The signed offset histogram, cumulative at a few edges (ms).
+    let mut buckets = Vec::new();
+    for (id, s) in &st.sync {
+        let edges = [-20i64, -10, -5, -2, -1, 0, 1, 2, 5, 10, 20];
+        for e in edges {
+            // Bin k holds [k − 50, k − 49) ms: those below edge e are bins k < e + 50.
+            let below: u64 = s.offset_histogram_ms.iter().take((e + 50).max(0) as usize).sum();
+            buckets.push((format!("{{input=\"{id}\",le=\"{}\"}}", e as f64 / 1e3), below as f64));
+        }
+        let total: u64 = s.offset_histogram_ms.iter().sum();
+        buckets.push((format!("{{input=\"{id}\",le=\"+Inf\"}}"), total as f64));
+    }
+    metric(
+        "input_sync_offset_seconds_bucket",
+        "counter",
+        "Offsets of shown frames from their tick's target (pts − target), cumulative.",
+        buckets,
+    );
 }
 
 async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
@@ -284,6 +382,7 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
             }
         }
     }
+    sync_metrics(&st, &mut metric);
     let stages = ["sources", "composite", "submit", "readback"];
     metric(
         "stage_seconds_total",

@@ -107,6 +107,14 @@ pub struct Status {
     pub detections: Vec<(String, Vec<streamlib::metadata::Detection>)>,
     /// The pacing clock's state and figures.
     pub clock: Option<streamlib::timing::ClockStatus>,
+    /// The output's ticks: lateness, missed, re-anchorings.
+    pub ticks: Option<streamlib::TickStats>,
+    /// The live inputs' synchronizer counts, by input id.
+    pub sync: Vec<(String, streamlib::timing::SyncStats)>,
+    /// The spread of the capture times of the live frames shown at one tick.
+    pub spread: streamlib::timing::Summary,
+    /// The scene's latency budget (`sync.latency_ms`), when it aligns live inputs.
+    pub latency_ms: Option<f64>,
     pub input_errors: u64,
     pub layer_errors: u64,
     pub updates_rejected: u64,
@@ -782,6 +790,10 @@ impl RenderThread {
             s.inputs = inputs.clone();
             s.layers = engine.layer_stats();
             s.clock = Some(self.clock.status());
+            s.ticks = Some(r.pipeline.tick_stats());
+            s.sync = engine.input_sync();
+            s.spread = engine.sync_spread();
+            s.latency_ms = engine.scene().sync.latency_ms;
             s.detections = engine.layer_detections();
             s.input_errors = r.pipeline.stats().input_errors;
             s.layer_errors = r.pipeline.stats().layer_errors;

@@ -8,6 +8,7 @@ mod faces;
 mod image;
 #[cfg(feature = "ml")]
 mod inference;
+mod mosaic;
 #[cfg(feature = "ml")]
 mod pose;
 #[cfg(feature = "ml")]
@@ -20,6 +21,7 @@ pub use drawing::{DrawError, DrawFn, DrawKindError, DrawingContext, DrawingLayer
 #[cfg(feature = "ml")]
 pub use faces::{Anonymize, FaceDetector, FacesLayer, FacesLayerConfig, FacesLayerKind};
 pub use image::{load_rgba, ImageError, ImageLayer, ImageLayerConfig, ImageLayerKind};
+pub use mosaic::{MosaicConfig, MosaicLayer, MosaicLayerKind, MAX_MOSAIC_INPUTS};
 #[cfg(feature = "ml")]
 pub use pose::{PoseLayer, PoseLayerConfig, PoseLayerKind};
 #[cfg(feature = "ml")]
@@ -58,6 +60,10 @@ pub type InputViews = HashMap<String, InputView>;
 /// The metadata of the frame each input shows (a network sender's timecode, values,
 /// detections), by input id; inputs without any are absent.
 pub type InputMetadata = HashMap<String, crate::metadata::FrameMetadata>;
+
+/// The live inputs' synchronizer counts (realtime renders), by input id: what `{sync.ID}` badges
+/// and multiviewers show.
+pub type InputSyncStats = HashMap<String, crate::timing::SyncStats>;
 
 /// A layer failed for this frame; it is skipped and everything else still renders.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +104,8 @@ pub struct PrepareContext<'a> {
     pub inputs: &'a InputViews,
     /// Metadata of the inputs' current frames.
     pub metadata: &'a InputMetadata,
+    /// The live inputs' synchronizer counts.
+    pub sync: &'a InputSyncStats,
     /// The layer's spec from the scene.
     pub spec: &'a LayerSpec,
     pub(crate) quads: &'a mut Vec<LayerParams>,

@@ -67,7 +67,8 @@ fn shadow_offset() -> [f32; 2] {
 /// Parameters of a `text` layer. `text` may contain `{frame}`, `{timecode}`, `{pts}` and `{fps}`,
 /// filled in every frame, and the metadata of an input's current frame (what a network sender
 /// attached): `{meta.ID.timecode}`, `{meta.ID.revision}`, `{meta.ID.detections}` (how many) and
-/// `{meta.ID.user.KEY}`; empty when the input has no such value.
+/// `{meta.ID.user.KEY}`; empty when the input has no such value; and a live input's sync badge
+/// `{sync.ID}` (offset from the tick, rate, repeats, drops) in realtime renders.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextLayerConfig {
@@ -166,6 +167,29 @@ fn fill_metadata(text: &str, metadata: &InputMetadata) -> String {
                 rest = "";
             }
         }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Replaces each `{sync.ID}` with input ID's sync badge (`SyncStats::badge`): empty until a
+/// realtime render has picked for it.
+pub fn fill_sync(text: &str, sync: &super::InputSyncStats) -> String {
+    if !text.contains("{sync.") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("{sync.") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 6..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[at..]);
+            rest = "";
+            break;
+        };
+        out.push_str(&sync.get(&after[..end]).map(|s| s.badge()).unwrap_or_default());
+        rest = &after[end + 1..];
     }
     out.push_str(rest);
     out
@@ -405,7 +429,7 @@ impl Layer for TextLayer {
             self.target = Some(target);
             self.drawn = None;
         }
-        let text = fill_placeholders(&self.config.text, ctx.frame, ctx.metadata);
+        let text = fill_sync(&fill_placeholders(&self.config.text, ctx.frame, ctx.metadata), ctx.sync);
         if self.drawn.as_deref() != Some(text.as_str()) {
             self.draw(ctx, &text, size).map_err(|e| LayerError::new(&ctx.spec.id, e))?;
             self.drawn = Some(text);

@@ -158,6 +158,139 @@ impl ScreenConfig {
     }
 }
 
+/// GStreamer's `videotestsrc` patterns a `live_test` input may name.
+pub const LIVE_TEST_PATTERNS: [&str; 25] = [
+    "smpte",
+    "snow",
+    "black",
+    "white",
+    "red",
+    "green",
+    "blue",
+    "checkers-1",
+    "checkers-2",
+    "checkers-4",
+    "checkers-8",
+    "circular",
+    "blink",
+    "smpte75",
+    "zone-plate",
+    "gamut",
+    "chroma-zone-plate",
+    "solid-color",
+    "ball",
+    "smpte100",
+    "bar",
+    "pinwheel",
+    "spokes",
+    "gradient",
+    "colors",
+];
+
+/// `"kind": "live_test"`: a live GStreamer test source that behaves like a camera — frames at
+/// its own rate, stamped when made, delivered `delay_ms` later — for trying synchronisation,
+/// mosaics and live outputs without a camera. The `ball` pattern moves with the capture time,
+/// so aligned inputs show it in the same place.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveTestConfig {
+    /// `videotestsrc` pattern (`smpte`, `ball`, `pinwheel`, …).
+    #[serde(default = "default_live_pattern")]
+    pub pattern: String,
+    /// Frame width in pixels.
+    #[serde(default = "default_live_width")]
+    pub width: u32,
+    /// Frame height in pixels.
+    #[serde(default = "default_live_height")]
+    pub height: u32,
+    /// Its own frame rate.
+    #[serde(default)]
+    pub fps: crate::scene::Fps,
+    /// How long after capture its frames arrive (a camera's or a link's delay), ms.
+    #[serde(default)]
+    pub delay_ms: f64,
+}
+
+fn default_live_pattern() -> String {
+    "ball".into()
+}
+fn default_live_width() -> u32 {
+    640
+}
+fn default_live_height() -> u32 {
+    360
+}
+
+impl Default for LiveTestConfig {
+    fn default() -> Self {
+        LiveTestConfig {
+            pattern: default_live_pattern(),
+            width: default_live_width(),
+            height: default_live_height(),
+            fps: crate::scene::Fps::default(),
+            delay_ms: 0.0,
+        }
+    }
+}
+
+impl LiveTestConfig {
+    fn check(&self) -> Result<(), SceneError> {
+        if !LIVE_TEST_PATTERNS.contains(&self.pattern.as_str()) {
+            return Err(SceneError::new(
+                "pattern",
+                format!("unknown pattern {:?} (known: {})", self.pattern, LIVE_TEST_PATTERNS.join(", ")),
+            ));
+        }
+        crate::scene::check_size(self.width, self.height).map_err(|m| SceneError::new("width", m))?;
+        self.fps.validate().map_err(|m| SceneError::new("fps", m))?;
+        if !(self.delay_ms.is_finite() && (0.0..=5000.0).contains(&self.delay_ms)) {
+            return Err(SceneError::new("delay_ms", format!("{} is not in 0..=5000", self.delay_ms)));
+        }
+        Ok(())
+    }
+
+    /// Starts the source.
+    pub fn open(&self) -> Result<GstProducer, SourceError> {
+        let delay = (self.delay_ms * 1e6) as u64;
+        // `queue` lets a frame go once the frames behind it span the threshold: one frame
+        // period more than the delay (measured: 120 ms at 25 fps held frames 80 ms).
+        let threshold = if delay == 0 { 0 } else { delay + self.fps.duration_ns(0) };
+        // Timestamps start at the timeline's now (the pipeline's running time: see
+        // `media::timeline`), not at 0, or every frame would be due long ago and come in a burst.
+        let offset = crate::timing::timeline::now_ns();
+        let description = format!(
+            "videotestsrc is-live=true pattern={} animation-mode=running-time timestamp-offset={offset} \
+             ! video/x-raw,format=I420,width={},height={},framerate={}/{} \
+             ! queue min-threshold-time={threshold} max-size-time={} max-size-buffers=0 max-size-bytes=0 \
+             ! appsink name=sink caps=\"{APPSINK_CAPS}\"",
+            self.pattern,
+            self.width,
+            self.height,
+            self.fps.num,
+            self.fps.den,
+            threshold + 1_000_000_000,
+        );
+        GstProducer::launch(&format!("live_test {}", self.pattern), &description, true)
+    }
+}
+
+/// Registry entry for `"kind": "live_test"`.
+#[derive(Debug, Default)]
+pub struct LiveTestKind;
+
+impl InputKind for LiveTestKind {
+    type Config = LiveTestConfig;
+
+    fn check(&self, config: &LiveTestConfig) -> Result<(), SceneError> {
+        config.check()
+    }
+
+    fn build(&self, id: &str, config: LiveTestConfig, _ctx: &BuildContext<'_>) -> Result<Box<dyn Source>, BuildError> {
+        let producer = config.open().map_err(|e| BuildError::new(format!("inputs.{id}"), e))?;
+        spawn_live(id, producer)
+    }
+}
+
 /// Registry entry for `"kind": "camera"`.
 #[derive(Debug, Default)]
 pub struct CameraKind;

@@ -121,6 +121,9 @@ impl GstProducer {
             .map_err(|e| open_err(format!("cannot build pipeline: {e}")))?
             .downcast::<gst::Pipeline>()
             .map_err(|_| open_err("not a pipeline".into()))?;
+        if live {
+            super::timeline::join(&pipeline);
+        }
         let appsink = pipeline
             .by_name("sink")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -325,6 +328,7 @@ impl GstProducer {
             data: FrameData::Cpu(planes),
             color_space: None,
             meta: Default::default(),
+            captured_ns: if self.live { super::timeline::running_time(sample) } else { None },
         })
     }
 }

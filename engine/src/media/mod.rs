@@ -13,12 +13,16 @@ mod rtmp;
 mod rtp;
 mod rtsp;
 mod srt;
+mod timeline;
 mod ts_chunks;
 mod webrtc;
 mod whep;
 mod whip;
 
-pub use capture::{list_cameras, CameraConfig, CameraKind, CameraProducer, DeviceInfo, ScreenConfig, ScreenKind};
+pub use capture::{
+    list_cameras, CameraConfig, CameraKind, CameraProducer, DeviceInfo, LiveTestConfig, LiveTestKind, ScreenConfig,
+    ScreenKind, LIVE_TEST_PATTERNS,
+};
 pub use decode::{open_file, FileSourceConfig, FileSourceKind, GstProducer};
 pub(crate) use encode::colorimetry;
 pub use encode::{Codec, Container, EncodedFileKind, EncoderSettings, FileSink, FileSinkConfig, Preset};

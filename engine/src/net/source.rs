@@ -637,6 +637,7 @@ impl NetworkProducer {
                 data: FrameData::Cpu(planes),
                 color_space: frame.color_space,
                 meta: frame.meta,
+                captured_ns: None,
             };
             if result.check().is_err() {
                 stats.undecodable.fetch_add(1, Ordering::Relaxed);

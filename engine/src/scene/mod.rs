@@ -3,9 +3,11 @@
 
 mod color;
 mod fps;
+mod sync;
 
 pub use color::{Color, ColorParseError};
 pub use fps::Fps;
+pub use sync::{InputSyncSpec, SceneSync, MAX_LATENCY_MS, MAX_OFFSET_MS};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -114,9 +116,12 @@ impl From<Rect> for [f32; 4] {
 pub struct InputSpec {
     /// The registered input kind, e.g. `test_pattern`.
     pub kind: String,
-    /// Everything but `kind`, validated by the registered kind.
+    /// Everything but `kind` and `sync`, validated by the registered kind.
     #[serde(flatten)]
     pub params: Params,
+    /// How the input joins the output's timeline (live inputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<InputSyncSpec>,
 }
 
 /// One output of the scene (`outputs[i]`): a sink kind and its options, validated by the kind.
@@ -193,6 +198,9 @@ pub struct Scene {
     /// Where the composition goes besides `--output` (encoded files, HLS, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputSpec>,
+    /// How live inputs are aligned (the latency budget).
+    #[serde(default, skip_serializing_if = "SceneSync::is_default")]
+    pub sync: SceneSync,
     /// Directory that relative file paths in the scene are resolved against (the scene file's
     /// directory when loaded from a file); the working directory when `None`.
     #[serde(skip)]
@@ -214,6 +222,8 @@ struct RawScene {
     layers: Vec<Map<String, Value>>,
     #[serde(default)]
     outputs: Vec<Map<String, Value>>,
+    #[serde(default)]
+    sync: SceneSync,
 }
 
 fn black() -> Color {
@@ -314,7 +324,11 @@ impl Scene {
                 Some(_) => return Err(SceneError::new(format!("{path}.kind"), "must be a string")),
                 None => return Err(SceneError::new(path, "missing field `kind`")),
             };
-            inputs.insert(id, InputSpec { kind, params: obj });
+            let sync = match obj.remove("sync") {
+                Some(v) => Some(from_value_at(v, &format!("{path}.sync"))?),
+                None => None,
+            };
+            inputs.insert(id, InputSpec { kind, params: obj, sync });
         }
         let mut layers = Vec::with_capacity(raw.layers.len());
         for (i, obj) in raw.layers.into_iter().enumerate() {
@@ -346,6 +360,7 @@ impl Scene {
             background: raw.background,
             inputs,
             layers,
+            sync: raw.sync,
             base_dir: None,
         };
         scene.validate(kinds)?;
@@ -371,9 +386,13 @@ impl Scene {
             }
         }
         self.fps.validate().map_err(|m| SceneError::new("fps", m))?;
+        self.sync.check()?;
         for (id, input) in &self.inputs {
             let path = format!("inputs.{id}");
             check_id(id).map_err(|m| SceneError::new(&path, m))?;
+            if let Some(sync) = &input.sync {
+                sync.check(&path)?;
+            }
             kind_checked(&path, "input", &input.kind, kinds.check_input(&input.kind, &input.params), || {
                 kinds.input_kinds()
             })?;

@@ -166,3 +166,31 @@ fn draw_order_is_stable_for_equal_z() {
     let ids: Vec<&str> = s.draw_order().iter().map(|l| l.id.as_str()).collect();
     assert_eq!(ids, ["low", "first", "second"]);
 }
+
+#[test]
+fn sync_fields_parse_round_trip_and_are_checked() {
+    let mut v = good();
+    v["sync"] = json!({ "latency_ms": 120 });
+    v["inputs"]["box"]["sync"] = json!({ "required": true, "max_repeat": 5, "offset_ms": -40 });
+    let s = parse(v.clone()).expect("valid");
+    assert_eq!(s.sync.latency_ms, Some(120.0));
+    let policy = s.inputs["box"].sync.clone().unwrap_or_default().policy();
+    assert_eq!((policy.required, policy.max_repeat, policy.offset_ns), (true, 5, -40_000_000));
+    assert_eq!(s.inputs["bars"].sync, None);
+    assert!(!s.inputs["box"].params.contains_key("sync"), "the kind never sees `sync`");
+    // Written back, it reads the same.
+    let again = parse(serde_json::to_value(&s).expect("serialize")).expect("round trip");
+    assert_eq!(again, s);
+    let bad = |path: &str, value: serde_json::Value| {
+        let mut v = good();
+        match path {
+            "latency" => v["sync"] = value,
+            _ => v["inputs"]["box"]["sync"] = value,
+        }
+        err_path(v).0
+    };
+    assert_eq!(bad("latency", json!({ "latency_ms": 5000 })), "sync.latency_ms");
+    assert_eq!(bad("latency", json!({ "latency": 5 })), "sync.latency");
+    assert_eq!(bad("input", json!({ "offset_ms": 1e9 })), "inputs.box.sync.offset_ms");
+    assert_eq!(bad("input", json!({ "max_repeat": -1 })), "inputs.box.sync.max_repeat");
+}

@@ -51,6 +51,9 @@ pub struct SourceContext<'a> {
     pub frame: &'a FrameInfo,
     /// How the render loop is paced.
     pub pacing: Pacing,
+    /// The scene's latency budget (`sync.latency_ms`): `None`, live inputs show their newest
+    /// frame.
+    pub latency_ns: Option<u64>,
 }
 
 /// One input of the scene.
@@ -94,6 +97,18 @@ pub trait Source: Send {
     /// A live input's state (live, holding, stale) and its link's counters; `None` for inputs
     /// that are not fed from outside.
     fn feed_status(&self) -> Option<crate::counters::FeedStatus> {
+        None
+    }
+    /// How the input joins the output's timeline (the scene's `inputs.ID.sync`); inputs that
+    /// are not live ignore it.
+    fn set_sync_policy(&mut self, _policy: crate::timing::SyncPolicy) {}
+    /// A live input's synchronizer counts, once a realtime render has picked for it.
+    fn sync_stats(&self) -> Option<crate::timing::SyncStats> {
+        None
+    }
+    /// When the frame shown now was captured, on the timeline less the input's known delay (a
+    /// live input in a realtime render); the spread across inputs says how well they align.
+    fn shown_capture_ns(&self) -> Option<u64> {
         None
     }
 }

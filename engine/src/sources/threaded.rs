@@ -9,7 +9,7 @@ use super::{Source, SourceContext, SourceError};
 use crate::frame::TimestampedFrame;
 use crate::gpu::convert::{FrameUploader, YuvColorSpace};
 use crate::layers::InputView;
-use crate::timing::{FrameSelector, Pacing, Pull};
+use crate::timing::{FrameSelector, InputSync, Pacing, Pick, Pull, SyncPolicy, SyncStats};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -46,9 +46,10 @@ pub trait FrameProducer: Send + 'static {
 /// A live input counts as holding once no new frame came for this long.
 const HOLDING_AFTER: Duration = Duration::from_millis(250);
 
-/// From the producer thread; `u64` is the seek generation the message belongs to.
+/// From the producer thread; the first `u64` is the seek generation the message belongs to, a
+/// frame's second when it arrived on the timeline.
 enum Message {
-    Frame(u64, TimestampedFrame),
+    Frame(u64, TimestampedFrame, u64),
     Error(u64, SourceError),
     End(u64),
 }
@@ -99,7 +100,15 @@ pub struct ThreadedSource {
     hold: Option<Duration>,
     last_new_frame: Option<std::time::Instant>,
     counters: Option<Arc<dyn crate::counters::Counters>>,
+    /// A live input in a realtime render: which frame each tick shows (by capture time).
+    sync: Option<InputSync<TimestampedFrame>>,
+    policy: SyncPolicy,
+    /// The synchronizer had nothing to show (no frame yet, or repeated enough).
+    blank: bool,
 }
+
+/// A live input's policy until the scene sets one: never waited for, held for ever.
+const LIVE_POLICY: SyncPolicy = SyncPolicy { required: false, max_repeat: u32::MAX, offset_ns: 0 };
 
 impl std::fmt::Debug for ThreadedSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -115,6 +124,7 @@ fn producer_loop(
 ) {
     let mut generation = 0u64;
     let mut at_end = false;
+    let live = producer.is_live();
     while !stop.load(Ordering::Relaxed) {
         // At the end (or after an error) wait for a seek rather than spinning; otherwise only peek.
         let command = if at_end {
@@ -139,7 +149,14 @@ fn producer_loop(
         }
         let message = match producer.next_frame() {
             Err(SourceError::NotYet) => continue,
-            Ok(Some(frame)) => Message::Frame(generation, frame),
+            Ok(Some(mut frame)) => {
+                let arrival = crate::timing::timeline::now_ns();
+                // A live input that cannot say when it captured a frame: when it arrived.
+                if live {
+                    frame.captured_ns.get_or_insert(arrival);
+                }
+                Message::Frame(generation, frame, arrival)
+            }
             Ok(None) => Message::End(generation),
             Err(e) => Message::Error(generation, e),
         };
@@ -195,6 +212,9 @@ impl ThreadedSource {
             hold: None,
             last_new_frame: None,
             counters,
+            sync: None,
+            policy: LIVE_POLICY,
+            blank: false,
         })
     }
 
@@ -218,6 +238,80 @@ impl ThreadedSource {
         self.last_error.as_ref()
     }
 
+    /// Uploads `frame` as the one shown.
+    fn show(&mut self, ctx: &mut SourceContext<'_>, frame: TimestampedFrame) -> Result<(), SourceError> {
+        let color_space = frame.color_space.unwrap_or(self.color_space);
+        self.uploader
+            .upload(ctx.gpu, &ctx.pipelines.input, &frame, color_space, ctx.encoder)
+            .map_err(|e| SourceError::Decode(format!("input {}: frame {}: {e}", self.id, frame.time.index)))?;
+        self.size = Some((frame.width, frame.height));
+        self.position_ns = Some(frame.time.pts_ns);
+        self.shown_until = frame.time.pts_ns.saturating_add(frame.time.duration_ns);
+        self.metadata = frame.meta;
+        self.last_new_frame = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// A live input in a realtime render: every frame that arrived joins the synchronizer,
+    /// which picks the one captured nearest the tick less the latency budget (or the newest
+    /// without a budget). A required input is waited for, half an output frame at most.
+    fn update_live(&mut self, ctx: &mut SourceContext<'_>, tick_ns: u64) -> Result<(), SourceError> {
+        let period = ctx.frame.time.duration_ns.max(1);
+        let budget = ctx.latency_ns;
+        // A scene update between newest and aligned starts the synchronizer afresh.
+        if self.sync.as_ref().is_some_and(|s| s.is_newest() != budget.is_none()) {
+            self.sync = None;
+        }
+        let policy = self.policy;
+        let sync = self.sync.get_or_insert_with(|| match budget {
+            None => InputSync::newest(policy, period),
+            Some(_) => InputSync::new(policy, period),
+        });
+        sync.set_policy(policy);
+        let target = tick_ns.saturating_sub(budget.unwrap_or(0));
+        let wait_until =
+            (policy.required && budget.is_some()).then(|| std::time::Instant::now() + Duration::from_nanos(period / 2));
+        let mut error = None;
+        loop {
+            let message = match self.rx.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Empty) => match wait_until {
+                    Some(deadline) if !sync.ready(target) => match self.rx.recv_deadline(deadline) {
+                        Ok(m) => m,
+                        Err(_) => break,
+                    },
+                    _ => break,
+                },
+                Err(TryRecvError::Disconnected) => {
+                    sync.end();
+                    break;
+                }
+            };
+            match message {
+                Message::Frame(g, f, arrival) if g == self.generation => {
+                    let captured = f.captured_ns.unwrap_or(arrival);
+                    sync.push_arrived(captured, arrival, f);
+                }
+                Message::Error(g, e) if g == self.generation => error = Some(e),
+                Message::End(g) if g == self.generation => sync.end(),
+                _ => {}
+            }
+        }
+        match sync.pick(target) {
+            Pick::New(frame) => {
+                self.blank = false;
+                self.show(ctx, frame)?;
+            }
+            Pick::Repeat => {}
+            Pick::Nothing => self.blank = true,
+        }
+        if let Some(e) = error {
+            self.last_error = Some(e.clone());
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Where this input's timeline is at output time `output_pts`.
     fn input_pts(&self, output_pts: u64) -> u64 {
         (i128::from(output_pts) + self.offset_ns).clamp(0, i128::from(u64::MAX)) as u64
@@ -226,6 +320,9 @@ impl ThreadedSource {
 
 impl Source for ThreadedSource {
     fn update(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
+        if let Some(tick) = ctx.frame.tick_ns.filter(|_| self.live) {
+            return self.update_live(ctx, tick);
+        }
         let output_pts = ctx.frame.time.pts_ns;
         let seeked = self.seek_anchor.take().map(|position| {
             self.offset_ns = i128::from(position) - i128::from(output_pts);
@@ -265,7 +362,7 @@ impl Source for ThreadedSource {
                     Pacing::Realtime => rx.try_recv(),
                 };
                 return match message {
-                    Ok(Message::Frame(g, f)) if g == generation => Pull::Frame(f),
+                    Ok(Message::Frame(g, f, _)) if g == generation => Pull::Frame(f),
                     Ok(Message::Error(g, e)) if g == generation => {
                         error = Some(e);
                         Pull::Ended
@@ -279,15 +376,7 @@ impl Source for ThreadedSource {
             },
         );
         if let Some(frame) = chosen {
-            let color_space = frame.color_space.unwrap_or(self.color_space);
-            self.uploader
-                .upload(ctx.gpu, &ctx.pipelines.input, &frame, color_space, ctx.encoder)
-                .map_err(|e| SourceError::Decode(format!("input {}: frame {}: {e}", self.id, frame.time.index)))?;
-            self.size = Some((frame.width, frame.height));
-            self.position_ns = Some(frame.time.pts_ns);
-            self.shown_until = frame.time.pts_ns.saturating_add(frame.time.duration_ns);
-            self.metadata = frame.meta;
-            self.last_new_frame = Some(std::time::Instant::now());
+            self.show(ctx, frame)?;
         }
         if let Some(e) = error {
             self.last_error = Some(e.clone());
@@ -297,7 +386,7 @@ impl Source for ThreadedSource {
     }
 
     fn current(&self) -> Option<InputView> {
-        if !self.is_fresh() {
+        if self.blank || !self.is_fresh() {
             return None;
         }
         let (width, height) = self.size?;
@@ -311,7 +400,19 @@ impl Source for ThreadedSource {
     }
 
     fn metadata(&self) -> Option<&crate::metadata::FrameMetadata> {
-        self.size.filter(|_| self.is_fresh()).map(|_| &self.metadata)
+        self.size.filter(|_| !self.blank && self.is_fresh()).map(|_| &self.metadata)
+    }
+
+    fn set_sync_policy(&mut self, policy: SyncPolicy) {
+        self.policy = policy;
+    }
+
+    fn sync_stats(&self) -> Option<SyncStats> {
+        self.sync.as_ref().map(|s| s.stats().clone())
+    }
+
+    fn shown_capture_ns(&self) -> Option<u64> {
+        self.sync.as_ref().filter(|_| !self.blank && self.is_fresh()).and_then(InputSync::shown_pts)
     }
 
     fn is_ended(&self) -> bool {

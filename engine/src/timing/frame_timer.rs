@@ -24,6 +24,8 @@ pub struct FrameTimer {
     reanchors: u64,
     /// How late the last frame returned by `wait_next` woke, ns.
     last_lateness_ns: u64,
+    /// Frames fall on whole frame periods of the clock's time (SMPTE ST 2059-1's phase).
+    phase_aligned: bool,
 }
 
 impl std::fmt::Debug for FrameTimer {
@@ -51,7 +53,35 @@ impl FrameTimer {
             steps_seen,
             reanchors: 0,
             last_lateness_ns: 0,
+            phase_aligned: false,
         }
+    }
+
+    /// A timer whose frames fall on whole frame periods of the clock's time: frame 0 is due at
+    /// the first `k · period` after now (SMPTE ST 2059-1's alignment point at the clock's epoch),
+    /// and so are the frames after a re-anchoring. Two machines following one PTP leader then
+    /// render their ticks at the same instants (genlock over the network).
+    pub fn phase_aligned(clock: Arc<dyn Clock>, fps: Fps) -> Self {
+        let mut timer = Self::new(clock, fps);
+        timer.phase_aligned = true;
+        timer.anchor_ns = timer.anchor_at(timer.clock.now_ns());
+        timer
+    }
+
+    /// Whether frames fall on whole frame periods of the clock's time.
+    pub fn is_phase_aligned(&self) -> bool {
+        self.phase_aligned
+    }
+
+    /// Where a schedule starting at `now` anchors: now, or the next frame boundary.
+    fn anchor_at(&self, now: u64) -> u64 {
+        if !self.phase_aligned {
+            return now;
+        }
+        // k = ceil(now · num / (den · 1e9)); boundary = k · den · 1e9 / num, in integers.
+        let (num, den) = (u128::from(self.fps.num.max(1)), u128::from(self.fps.den.max(1)));
+        let k = (u128::from(now) * num).div_ceil(den * 1_000_000_000);
+        (k * den * 1_000_000_000).div_ceil(num).min(u128::from(u64::MAX)) as u64
     }
 
     /// After the clock stepped by more than a frame: the next frame is due now.
@@ -63,7 +93,7 @@ impl FrameTimer {
         self.steps_seen = steps;
         let period = self.fps.pts_ns(1);
         if last.unsigned_abs() > period {
-            self.anchor_ns = self.clock.now_ns();
+            self.anchor_ns = self.anchor_at(self.clock.now_ns());
             self.anchor_index = self.next_index;
             self.reanchors += 1;
         }
@@ -153,7 +183,7 @@ impl FrameTimer {
 
     /// Restarts the schedule so that frame `index` is due now.
     pub fn reset_to(&mut self, index: u64) {
-        self.anchor_ns = self.clock.now_ns();
+        self.anchor_ns = self.anchor_at(self.clock.now_ns());
         self.anchor_index = index;
         self.next_index = index;
     }
@@ -264,5 +294,25 @@ mod tests {
         }
         // 20 frames at 200 fps: the 20th tick is due at 95 ms; we must not be early.
         assert!(clock.now_ns() >= 95_000_000);
+    }
+
+    #[test]
+    fn phase_aligned_frames_fall_on_whole_periods_of_the_clock() {
+        // 1.000000123 s at 30 fps: the next boundary is frame 31 of the clock's epoch.
+        let clock = Arc::new(ManualClock::new(1_000_000_123));
+        let mut timer = FrameTimer::phase_aligned(clock.clone(), Fps::new(30, 1));
+        assert_eq!(timer.wait_next(), 0);
+        assert_eq!(clock.now_ns(), 1_033_333_334, "31 / 30 s, rounded up to a whole ns");
+        assert_eq!(timer.wait_next(), 1);
+        assert_eq!(clock.now_ns(), 1_066_666_667);
+        // A step of a second re-anchors on a boundary again, whatever the step's phase.
+        clock.step(1_000_000_500);
+        timer.wait_next();
+        let period_ns = 1e9 / 30.0;
+        let phase = clock.now_ns() as f64 % period_ns;
+        assert!(phase < 1.0 || period_ns - phase < 1.0, "phase {phase} ns");
+        // NTSC rates too: 30000/1001 from 0 is due at 0.
+        let mut ntsc = FrameTimer::phase_aligned(Arc::new(ManualClock::new(0)), Fps::new(30000, 1001));
+        assert_eq!((ntsc.wait_next(), ntsc.deadline_ns(1)), (0, 33_366_666));
     }
 }

@@ -2,13 +2,16 @@
 
 mod clock;
 mod frame_timer;
+mod histogram;
 mod multisync;
 #[cfg(feature = "ptp")]
 mod ptp;
 mod sync;
+pub mod timeline;
 
 pub use clock::{Clock, ClockState, ClockStatus, ManualClock, SystemClock, Timescale};
 pub use frame_timer::FrameTimer;
+pub use histogram::{Histogram, Summary};
 pub use multisync::{InputSync, Pick, SyncPolicy, SyncStats, HISTOGRAM_BINS};
 #[cfg(feature = "ptp")]
 pub use ptp::{PtpClock, PtpError};

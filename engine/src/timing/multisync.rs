@@ -14,6 +14,9 @@
 //! nothing. A `required` input is waited for (`ready`): offline that makes every tick
 //! deterministic; an optional one is never waited for, as a live input must not hold the output.
 //!
+//! With no latency budget (`InputSync::newest`) a tick shows the newest frame that has arrived,
+//! whatever its pts: the lowest latency, no alignment, the same counts.
+//!
 //! Anchors: GStreamer's aggregator (latency, live/non-live, repeat last buffer), Smelter's queue
 //! (required and optional inputs), NDI's frame sync.
 
@@ -71,8 +74,47 @@ pub struct SyncStats {
     pub queue: usize,
     /// Frame rate estimated from the pts.
     pub fps: Option<f64>,
+    /// The input's rate against the nearest standard rate (24, 25, 30, 50, 60 and their
+    /// NTSC variants), parts per million over every frame so far; positive: faster.
+    pub drift_ppm: Option<f64>,
+    /// How long the latest frame took from capture to arrival (ms): the latency budget must
+    /// cover it, or frames come late.
+    pub transit_ms: Option<f64>,
     /// Signed offsets (pts − target) of shown frames, 1 ms bins from −50 ms.
     pub offset_histogram_ms: Vec<u64>,
+}
+
+impl SyncStats {
+    /// A one-line summary for a HUD or a badge over the input: its median offset from the
+    /// tick, rate, and what it repeated, dropped and missed.
+    pub fn badge(&self) -> String {
+        let offset = self.offset_percentile_ms(0.5).map_or("--".into(), |o| format!("{o:+.0} ms"));
+        let fps = self.fps.map_or("--".into(), |f| format!("{f:.1} fps"));
+        let mut line = format!("{offset} | {fps} | rep {} | drop {}", self.repeats, self.drops);
+        if self.missing > 0 {
+            line += &format!(" | miss {}", self.missing);
+        }
+        if self.late > 0 {
+            line += &format!(" | late {}", self.late);
+        }
+        line
+    }
+
+    /// The offset (ms) of shown frames from their tick's target that a share `q` (0..=1) of them
+    /// were at most: the upper edge of its 1 ms bin (±50 ms at the ends); `None` before any.
+    pub fn offset_percentile_ms(&self, q: f64) -> Option<f64> {
+        let total: u64 = self.offset_histogram_ms.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        let bin = self.offset_histogram_ms.iter().position(|&c| {
+            seen += c;
+            seen >= rank
+        })?;
+        Some(bin as f64 - 49.0)
+    }
 }
 
 /// One input's queue and choice. Frames are pushed as they arrive (in pts order), ticks pick.
@@ -96,17 +138,42 @@ pub struct InputSync<T> {
     /// The last target picked for (pts shifted by the offset), for counting late frames.
     last_target: Option<u64>,
     ended: bool,
+    /// Shows the newest frame at every tick (no latency budget).
+    newest: bool,
+    /// Time and frames (lost ones included) between the first and latest pts, for the drift.
+    span_ns: u64,
+    span_frames: u64,
     stats: SyncStats,
 }
 
+/// Standard frame rates a measured one is compared with for its drift.
+const NOMINAL_RATES: [f64; 10] =
+    [24000.0 / 1001.0, 24.0, 25.0, 30000.0 / 1001.0, 30.0, 48.0, 50.0, 60000.0 / 1001.0, 60.0, 120.0];
+
 impl<T> InputSync<T> {
+    /// A synchronizer that shows the newest frame that has arrived at every tick (no latency
+    /// budget), counting as `new` does.
+    pub fn newest(policy: SyncPolicy, default_period_ns: u64) -> Self {
+        InputSync { newest: true, ..Self::new(policy, default_period_ns) }
+    }
+
+    /// Whether it shows the newest frame rather than aligning by pts.
+    pub fn is_newest(&self) -> bool {
+        self.newest
+    }
+
+    /// Changes the policy (required, repeats, offset) from the next frame on.
+    pub fn set_policy(&mut self, policy: SyncPolicy) {
+        self.policy = policy;
+    }
+
     /// A synchronizer for an input under `policy`; `default_period_ns` (the output's frame
     /// period) stands in for the input's until two frames have come.
     pub fn new(policy: SyncPolicy, default_period_ns: u64) -> Self {
         InputSync {
             policy,
             queue: VecDeque::new(),
-            capacity: 64,
+            capacity: 128,
             recent: VecDeque::with_capacity(17),
             default_period_ns: default_period_ns.max(1),
             shown: None,
@@ -115,6 +182,9 @@ impl<T> InputSync<T> {
             last_phase: None,
             last_target: None,
             ended: false,
+            newest: false,
+            span_ns: 0,
+            span_frames: 0,
             stats: SyncStats {
                 shown: 0,
                 repeats: 0,
@@ -123,6 +193,8 @@ impl<T> InputSync<T> {
                 late: 0,
                 queue: 0,
                 fps: None,
+                drift_ppm: None,
+                transit_ms: None,
                 offset_histogram_ms: vec![0; HISTOGRAM_BINS],
             },
         }
@@ -140,10 +212,23 @@ impl<T> InputSync<T> {
         let pts = self.aligned(pts_ns);
         let half = self.period_ns() / 2;
         let behind_shown = self.shown.is_some_and(|s| pts <= s);
-        let behind_tick = self.last_target.is_some_and(|t| pts.saturating_add(half) < t);
+        // Without a budget every frame is older than its tick: only order counts.
+        let behind_tick = !self.newest && self.last_target.is_some_and(|t| pts.saturating_add(half) < t);
         if behind_shown || behind_tick || self.queue.back().is_some_and(|(p, _)| pts <= *p) {
             self.stats.late += 1;
             return;
+        }
+        if let Some(&last) = self.recent.back() {
+            let period = self.period_ns().max(1);
+            let delta = pts - last;
+            // A lost frame counts as a frame: the drift is the clock's, not the link's.
+            self.span_frames += ((delta + period / 2) / period).max(1);
+            self.span_ns += delta;
+            if self.span_frames >= 2 {
+                let fps = self.span_frames as f64 * 1e9 / self.span_ns as f64;
+                let nominal = NOMINAL_RATES.iter().copied().min_by(|a, b| (a - fps).abs().total_cmp(&(b - fps).abs()));
+                self.stats.drift_ppm = nominal.map(|n| (fps / n - 1.0) * 1e6);
+            }
         }
         if self.recent.len() == 16 {
             self.recent.pop_front();
@@ -154,6 +239,12 @@ impl<T> InputSync<T> {
             self.stats.drops += 1;
         }
         self.queue.push_back((pts, frame));
+    }
+
+    /// `push`, for a frame that arrived at `arrival_ns` on the same timeline as its pts.
+    pub fn push_arrived(&mut self, pts_ns: u64, arrival_ns: u64, frame: T) {
+        self.stats.transit_ms = Some(arrival_ns.saturating_sub(pts_ns) as f64 / 1e6);
+        self.push(pts_ns, frame);
     }
 
     /// No more frames will come (a file's end): `ready` holds from now on.
@@ -177,6 +268,10 @@ impl<T> InputSync<T> {
     pub fn pick(&mut self, target_ns: u64) -> Pick<T> {
         self.last_target = Some(target_ns);
         let period = self.period_ns();
+        if self.newest {
+            let last = self.queue.len().checked_sub(1);
+            return self.show(last, target_ns, period);
+        }
         let half = period / 2;
         let distance = |p: u64| p.abs_diff(target_ns);
         // The successor of the frame shown last keeps its place within half a period, and
@@ -208,6 +303,12 @@ impl<T> InputSync<T> {
             nearest.filter(|&i| distance(self.queue[i].0) <= half)
         };
         // Frames before the chosen one, or already in the past, are passed over.
+        self.show(chosen, target_ns, period)
+    }
+
+    /// Shows queue entry `chosen` (frames before it are passed over), or repeats the last.
+    fn show(&mut self, chosen: Option<usize>, target_ns: u64, period: u64) -> Pick<T> {
+        let half = period / 2;
         let keep_from =
             chosen.unwrap_or_else(|| self.queue.partition_point(|(p, _)| p.saturating_add(half) < target_ns));
         for _ in 0..keep_from {
@@ -219,7 +320,7 @@ impl<T> InputSync<T> {
         if chosen.is_some() {
             if let Some((pts, frame)) = self.queue.pop_front() {
                 self.shown = Some(pts);
-                self.last_phase = Some(phase(pts));
+                self.last_phase = Some(pts as i64 - target_ns as i64);
                 self.repeated = 0;
                 self.stats.shown += 1;
                 let bin =
@@ -448,6 +549,11 @@ mod tests {
             assert_eq!(*flaps, 0, "input {i} flapped between repeating and dropping");
             assert_eq!(stats.late, 0, "input {i}: the latency budget covers transit and jitter");
         }
+        // A camera whose frames come 100 ppm further apart runs 100 ppm slow.
+        for (i, drift_ppm) in [100.0f64, -100.0, 60.0, -80.0].into_iter().enumerate() {
+            let measured = out.inputs[i].2.drift_ppm.unwrap_or(f64::NAN);
+            assert!((measured + drift_ppm).abs() < 2.0, "input {i}: drift {measured:.1} ppm, simulated {drift_ppm}");
+        }
         println!("worst cross-input spread {:.1} ms", out.worst_spread_ns as f64 / 1e6);
         assert!((out.worst_spread_ns as f64) <= tick_ns, "spread {} ns", out.worst_spread_ns);
         // Same-rate inputs: over 1200 s, ±100 ppm is 120 ms = 3.6 frames slipped; each lost
@@ -504,5 +610,20 @@ mod tests {
         // A frame for a tick already past is late, not shown out of order.
         sync.push(100, 9);
         assert_eq!(sync.stats().late, 1);
+    }
+
+    #[test]
+    fn without_a_budget_the_newest_frame_is_shown() {
+        let mut sync: InputSync<u32> = InputSync::newest(SyncPolicy { max_repeat: 1, ..Default::default() }, 40);
+        sync.push_arrived(0, 30, 0);
+        sync.push_arrived(40, 70, 1);
+        assert_eq!(sync.pick(100), Pick::New(1), "the newest, though 60 ms old");
+        assert_eq!((sync.stats().drops, sync.stats().late), (1, 0));
+        assert_eq!(sync.stats().transit_ms, Some(30e-6));
+        assert_eq!(sync.stats().offset_percentile_ms(0.5), Some(0.0), "60 ns old: the bin [-1, 0) ms");
+        assert_eq!(sync.pick(140), Pick::Repeat);
+        assert_eq!(sync.pick(180), Pick::Nothing);
+        sync.push(80, 2);
+        assert_eq!(sync.pick(220), Pick::New(2));
     }
 }
