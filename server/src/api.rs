@@ -314,23 +314,27 @@ fn sync_metrics(st: &super::render::Status, metric: &mut impl FnMut(&str, &str, 
         "Frames waiting in a live input's queue.",
         per_input(&|s| Some(s.queue as f64)),
     );
-    // The signed offset histogram, cumulative at a few edges (ms).
-    let mut buckets = Vec::new();
+    // The signed offset histogram, cumulative at a few edges (ms): a Prometheus histogram
+    // (`_bucket`, `_sum` from the bins' middles, `_count`).
+    let mut rows = Vec::new();
     for (id, s) in &st.sync {
         let edges = [-20i64, -10, -5, -2, -1, 0, 1, 2, 5, 10, 20];
         for e in edges {
             // Bin k holds [k − 50, k − 49) ms: those below edge e are bins k < e + 50.
             let below: u64 = s.offset_histogram_ms.iter().take((e + 50).max(0) as usize).sum();
-            buckets.push((format!("{{input=\"{id}\",le=\"{}\"}}", e as f64 / 1e3), below as f64));
+            rows.push((format!("_bucket{{input=\"{id}\",le=\"{}\"}}", e as f64 / 1e3), below as f64));
         }
         let total: u64 = s.offset_histogram_ms.iter().sum();
-        buckets.push((format!("{{input=\"{id}\",le=\"+Inf\"}}"), total as f64));
+        let sum_ms: f64 = s.offset_histogram_ms.iter().enumerate().map(|(k, &n)| (k as f64 - 49.5) * n as f64).sum();
+        rows.push((format!("_bucket{{input=\"{id}\",le=\"+Inf\"}}"), total as f64));
+        rows.push((format!("_sum{{input=\"{id}\"}}"), sum_ms / 1e3));
+        rows.push((format!("_count{{input=\"{id}\"}}"), total as f64));
     }
     metric(
-        "input_sync_offset_seconds_bucket",
-        "counter",
-        "Offsets of shown frames from their tick's target (pts − target), cumulative.",
-        buckets,
+        "input_sync_offset_seconds",
+        "histogram",
+        "Offsets of shown frames from their tick's target (pts − target).",
+        rows,
     );
 }
 

@@ -150,16 +150,17 @@ fn metadata_value(path: &str, metadata: &InputMetadata) -> String {
     }
 }
 
-/// Replaces each `{meta.…}` with the value it names.
-fn fill_metadata(text: &str, metadata: &InputMetadata) -> String {
+/// Replaces each `{PREFIX…}` (`prefix` holds the brace) with `value` of what follows the
+/// prefix up to the closing brace; an unclosed one is kept as it is.
+fn fill_tagged(text: &str, prefix: &str, value: impl Fn(&str) -> String) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find("{meta.") {
+    while let Some(at) = rest.find(prefix) {
         out.push_str(&rest[..at]);
-        let after = &rest[at + 6..];
+        let after = &rest[at + prefix.len()..];
         match after.find('}') {
             Some(end) => {
-                out.push_str(&metadata_value(&after[..end], metadata));
+                out.push_str(&value(&after[..end]));
                 rest = &after[end + 1..];
             }
             None => {
@@ -172,27 +173,18 @@ fn fill_metadata(text: &str, metadata: &InputMetadata) -> String {
     out
 }
 
+/// Replaces each `{meta.…}` with the value it names.
+fn fill_metadata(text: &str, metadata: &InputMetadata) -> String {
+    fill_tagged(text, "{meta.", |path| metadata_value(path, metadata))
+}
+
 /// Replaces each `{sync.ID}` with input ID's sync badge (`SyncStats::badge`): empty until a
 /// realtime render has picked for it.
 pub fn fill_sync(text: &str, sync: &super::InputSyncStats) -> String {
     if !text.contains("{sync.") {
         return text.to_string();
     }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("{sync.") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 6..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[at..]);
-            rest = "";
-            break;
-        };
-        out.push_str(&sync.get(&after[..end]).map(|s| s.badge()).unwrap_or_default());
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    out
+    fill_tagged(text, "{sync.", |id| sync.get(id).map(|s| s.badge()).unwrap_or_default())
 }
 
 /// The text with its placeholders filled for `frame` and the inputs' `metadata`.
@@ -508,5 +500,18 @@ mod tests {
             "Ada at 01:02:03:04 {meta.cam"
         );
         assert_eq!(timecode(30, Fps::new(30000, 1001)), "00:00:01:00");
+    }
+
+    #[test]
+    fn sync_badges_fill_in_for_inputs_that_have_one() {
+        let mut sync = crate::timing::InputSync::<u32>::new(crate::timing::SyncPolicy::default(), 40_000_000);
+        sync.push(0, 0);
+        sync.push(40_000_000, 1);
+        let _ = sync.pick(2_000_000);
+        let stats: super::super::InputSyncStats = [("cam".to_string(), sync.stats().clone())].into_iter().collect();
+        assert_eq!(
+            fill_sync("[{sync.cam}]{sync.none} {sync.cam", &stats),
+            "[-1 ms | 25.0 fps | rep 0 | drop 0] {sync.cam"
+        );
     }
 }

@@ -42,6 +42,8 @@ pub struct GstProducer {
     looping: bool,
     seekable: bool,
     live: bool,
+    /// Running times are capture times on the engine's timeline (`media::timeline`).
+    on_timeline: bool,
     /// File position shown at input time 0: `start`, or the first frame's pts (encoders with
     /// B-frames often start a file a frame or two after zero).
     start_ns: u64,
@@ -121,9 +123,7 @@ impl GstProducer {
             .map_err(|e| open_err(format!("cannot build pipeline: {e}")))?
             .downcast::<gst::Pipeline>()
             .map_err(|_| open_err("not a pipeline".into()))?;
-        if live {
-            super::timeline::join(&pipeline);
-        }
+        let on_timeline = live && super::timeline::join(&pipeline);
         let appsink = pipeline
             .by_name("sink")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -144,6 +144,7 @@ impl GstProducer {
             looping: false,
             seekable: false,
             live,
+            on_timeline,
             start_ns: 0,
             origin_known: false,
             first_pts_ns: 0,
@@ -328,7 +329,7 @@ impl GstProducer {
             data: FrameData::Cpu(planes),
             color_space: None,
             meta: Default::default(),
-            captured_ns: if self.live { super::timeline::running_time(sample) } else { None },
+            captured_ns: if self.on_timeline { super::timeline::running_time(sample) } else { None },
         })
     }
 }

@@ -18,18 +18,19 @@ fn base_time(clock: &gst::Clock) -> gst::ClockTime {
     gst::ClockTime::from_nseconds(base)
 }
 
-/// Puts `pipeline` on the timeline (before it starts playing).
-pub(crate) fn join(pipeline: &gst::Pipeline) {
+/// Puts `pipeline` on the timeline (before it starts playing); false when it cannot.
+pub(crate) fn join(pipeline: &gst::Pipeline) -> bool {
     let clock = gst::SystemClock::obtain();
     if clock.property::<gst::ClockType>("clock-type") != gst::ClockType::Monotonic {
         // Another part of the process changed the shared clock's type: capture times would be
         // on another timescale. Keep the pipeline's own timing rather than mix them.
-        tracing::warn!("GStreamer's system clock is not monotonic; live inputs keep their own timing");
-        return;
+        tracing::warn!("GStreamer's system clock is not monotonic; live inputs are stamped on arrival");
+        return false;
     }
     pipeline.use_clock(Some(&clock));
     pipeline.set_start_time(gst::ClockTime::NONE);
     pipeline.set_base_time(base_time(&clock));
+    true
 }
 
 /// The running time of `sample`'s buffer: its capture time on the timeline once the pipeline

@@ -276,7 +276,7 @@ impl ThreadedSource {
             let message = match self.rx.try_recv() {
                 Ok(m) => m,
                 Err(TryRecvError::Empty) => match wait_until {
-                    Some(deadline) if !sync.ready(target) => match self.rx.recv_deadline(deadline) {
+                    Some(deadline) if !sync.ready(target) && error.is_none() => match self.rx.recv_deadline(deadline) {
                         Ok(m) => m,
                         Err(_) => break,
                     },
@@ -289,6 +289,10 @@ impl ThreadedSource {
             };
             match message {
                 Message::Frame(g, f, arrival) if g == self.generation => {
+                    // Frames wait in the queue for the budget: bound it by bytes too (about
+                    // 256 MiB an input), not only by count (128 4K frames would be 1.6 GB).
+                    let bytes = f.format.frame_len(f.width, f.height).max(1);
+                    sync.set_capacity(((256 << 20) / bytes).min(128));
                     let captured = f.captured_ns.unwrap_or(arrival);
                     sync.push_arrived(captured, arrival, f);
                 }
@@ -303,7 +307,9 @@ impl ThreadedSource {
                 self.show(ctx, frame)?;
             }
             Pick::Repeat => {}
-            Pick::Nothing => self.blank = true,
+            // After a mode change the new synchronizer has shown nothing yet: the picture
+            // already up stays until it does.
+            Pick::Nothing => self.blank = sync.shown_pts().is_some() || self.size.is_none(),
         }
         if let Some(e) = error {
             self.last_error = Some(e.clone());

@@ -147,8 +147,27 @@ pub struct InputSync<T> {
 }
 
 /// Standard frame rates a measured one is compared with for its drift.
-const NOMINAL_RATES: [f64; 10] =
-    [24000.0 / 1001.0, 24.0, 25.0, 30000.0 / 1001.0, 30.0, 48.0, 50.0, 60000.0 / 1001.0, 60.0, 120.0];
+const NOMINAL_RATES: [f64; 16] = [
+    5.0,
+    10.0,
+    12.5,
+    15.0,
+    20.0,
+    24000.0 / 1001.0,
+    24.0,
+    25.0,
+    30000.0 / 1001.0,
+    30.0,
+    48.0,
+    50.0,
+    60000.0 / 1001.0,
+    60.0,
+    100.0,
+    120.0,
+];
+
+/// Beyond this a rate is not a standard one running off, and no drift is reported.
+const MAX_DRIFT_PPM: f64 = 2000.0;
 
 impl<T> InputSync<T> {
     /// A synchronizer that shows the newest frame that has arrived at every tick (no latency
@@ -160,6 +179,11 @@ impl<T> InputSync<T> {
     /// Whether it shows the newest frame rather than aligning by pts.
     pub fn is_newest(&self) -> bool {
         self.newest
+    }
+
+    /// Holds at most `frames` frames (at least 2); older ones are dropped (counted).
+    pub fn set_capacity(&mut self, frames: usize) {
+        self.capacity = frames.max(2);
     }
 
     /// Changes the policy (required, repeats, offset) from the next frame on.
@@ -211,7 +235,7 @@ impl<T> InputSync<T> {
     pub fn push(&mut self, pts_ns: u64, frame: T) {
         let pts = self.aligned(pts_ns);
         let half = self.period_ns() / 2;
-        let behind_shown = self.shown.is_some_and(|s| pts <= s);
+        let behind_shown = self.shown.is_some_and(|s| pts <= s) || self.recent.back().is_some_and(|&r| pts <= r);
         // Without a budget every frame is older than its tick: only order counts.
         let behind_tick = !self.newest && self.last_target.is_some_and(|t| pts.saturating_add(half) < t);
         if behind_shown || behind_tick || self.queue.back().is_some_and(|(p, _)| pts <= *p) {
@@ -227,7 +251,7 @@ impl<T> InputSync<T> {
             if self.span_frames >= 2 {
                 let fps = self.span_frames as f64 * 1e9 / self.span_ns as f64;
                 let nominal = NOMINAL_RATES.iter().copied().min_by(|a, b| (a - fps).abs().total_cmp(&(b - fps).abs()));
-                self.stats.drift_ppm = nominal.map(|n| (fps / n - 1.0) * 1e6);
+                self.stats.drift_ppm = nominal.map(|n| (fps / n - 1.0) * 1e6).filter(|ppm| ppm.abs() <= MAX_DRIFT_PPM);
             }
         }
         if self.recent.len() == 16 {
