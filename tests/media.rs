@@ -849,3 +849,31 @@ fn live_inputs_are_aligned_by_capture_time_within_the_latency_budget() {
     println!("newest: {newest:?}");
     assert!(newest.p50_ms >= 100.0, "without a budget the delayed input lags: {newest:?}");
 }
+
+/// Pausing a live input in a realtime render holds its frame; resuming shows new ones again.
+#[test]
+fn a_paused_live_input_holds_in_realtime() {
+    let doc = json!({
+        "width": 160, "height": 90, "fps": 30,
+        "inputs": { "cam": { "kind": "live_test", "fps": 30, "width": 160, "height": 90 } },
+        "layers": [{ "id": "cam", "kind": "video", "input": "cam" }]
+    });
+    let g = gpu();
+    let engine =
+        Engine::with_pipelines(&g.ctx, g.pipelines.clone(), scene(doc), &Registry::default(), Pacing::Realtime)
+            .expect("engine");
+    let mut pipeline = streamlib::Pipeline::new(engine, Pacing::Realtime);
+    let ticks = |pipeline: &mut streamlib::Pipeline, n: usize| {
+        for _ in 0..n {
+            let index = pipeline.wait_next();
+            pipeline.render(index, &[]).expect("frame");
+        }
+        pipeline.engine().input_sync().into_iter().map(|(_, s)| s.shown).sum::<u64>()
+    };
+    let before = ticks(&mut pipeline, 15);
+    assert!(before > 0, "the input showed frames");
+    pipeline.engine_mut().set_input_paused("cam", true).expect("pause");
+    assert_eq!(ticks(&mut pipeline, 10), before, "a paused input shows no new frame");
+    pipeline.engine_mut().set_input_paused("cam", false).expect("resume");
+    assert!(ticks(&mut pipeline, 10) > before, "it runs again once resumed");
+}

@@ -147,7 +147,7 @@ impl Engine {
                 .input(&spec.kind)
                 .ok_or_else(|| EngineError::UnknownKind { what: "input", kind: spec.kind.clone() })?;
             let mut source = kind.build(id, &spec.params, &ctx)?;
-            source.set_sync_policy(spec.sync.clone().unwrap_or_default().policy());
+            source.set_sync_policy(spec.sync_policy());
             sources.insert(id.clone(), source);
         }
         let mut layers = Vec::new();
@@ -291,7 +291,7 @@ impl Engine {
         self.sources.extend(new_sources);
         for (id, source) in &mut self.sources {
             if let Some(spec) = next.inputs.get(id) {
-                source.set_sync_policy(spec.sync.clone().unwrap_or_default().policy());
+                source.set_sync_policy(spec.sync_policy());
             }
         }
         let mut old: Vec<Option<LayerEntry>> = std::mem::take(&mut self.layers).into_iter().map(Some).collect();

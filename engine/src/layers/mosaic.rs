@@ -195,38 +195,25 @@ impl LayerKind for MosaicLayerKind {
         let cell_h = (area.h - config.gap * (rows + 1) as f32) / rows as f32;
         let label_size = (cell_h / 12.0).clamp(12.0, 48.0);
         let badge_size = (label_size * 0.75).max(10.0);
-        let text =
-            |id: &str, text: String, size: f32, color: Color| -> Result<(LayerSpec, Box<dyn Layer>), BuildError> {
-                let config = TextLayerConfig {
-                    text,
-                    size,
-                    color,
-                    shadow: Some(Shadow { color: Color::rgba(0, 0, 0, 220), offset: [1.5, 1.5] }),
-                    ..serde_json::from_value(serde_json::json!({ "text": "" }))
-                        .map_err(|e| BuildError::new(&spec.id, e.to_string()))?
-                };
-                let sub =
-                    LayerSpec { id: format!("{}-{id}", spec.id), kind: "text".into(), input: None, ..spec.clone() };
-                Ok((sub, Box::new(TextLayer::new(ctx.gpu, config))))
+        let text = |id: &str, text: String, size: f32, color: Color| -> (LayerSpec, Box<dyn Layer>) {
+            let config = TextLayerConfig {
+                size,
+                color,
+                shadow: Some(Shadow { color: Color::rgba(0, 0, 0, 220), offset: [1.5, 1.5] }),
+                ..TextLayerConfig::new(text)
             };
+            let sub = LayerSpec { id: format!("{}-{id}", spec.id), kind: "text".into(), input: None, ..spec.clone() };
+            (sub, Box::new(TextLayer::new(ctx.gpu, config)))
+        };
         let mut cells = Vec::with_capacity(config.inputs.len());
         for id in &config.inputs {
             let video_spec = LayerSpec { kind: "video".into(), input: Some(id.clone()), crop: None, ..spec.clone() };
             cells.push(Cell {
                 video: (video_spec, VideoLayer::new(id.clone())),
-                label: match config.labels {
-                    true => Some(text(&format!("{id}-label"), id.clone(), label_size, Color::WHITE)?),
-                    false => None,
-                },
-                badge: match config.badges {
-                    true => Some(text(
-                        &format!("{id}-badge"),
-                        format!("{{sync.{id}}}"),
-                        badge_size,
-                        Color::rgba(255, 235, 120, 255),
-                    )?),
-                    false => None,
-                },
+                label: config.labels.then(|| text(&format!("{id}-label"), id.clone(), label_size, Color::WHITE)),
+                badge: config.badges.then(|| {
+                    text(&format!("{id}-badge"), format!("{{sync.{id}}}"), badge_size, Color::rgba(255, 235, 120, 255))
+                }),
             });
         }
         Ok(Box::new(MosaicLayer { config, cells, label_size, badge_size }))

@@ -94,6 +94,22 @@ pub struct TextLayerConfig {
     pub shadow: Option<Shadow>,
 }
 
+/// A text layer's settings with every field but `text` at its default.
+impl TextLayerConfig {
+    /// `text` in the default font, size, weight, colour and alignment, without a shadow.
+    pub fn new(text: impl Into<String>) -> Self {
+        TextLayerConfig {
+            text: text.into(),
+            font: default_font(),
+            size: default_size(),
+            weight: TextWeight::default(),
+            color: white(),
+            align: TextAlign::default(),
+            shadow: None,
+        }
+    }
+}
+
 fn default_font() -> String {
     FONT_FAMILIES[0].to_string()
 }

@@ -124,6 +124,13 @@ pub struct InputSpec {
     pub sync: Option<InputSyncSpec>,
 }
 
+impl InputSpec {
+    /// How the synchronizer treats this input (the defaults when `sync` is absent).
+    pub fn sync_policy(&self) -> crate::timing::SyncPolicy {
+        self.sync.clone().unwrap_or_default().policy()
+    }
+}
+
 /// One output of the scene (`outputs[i]`): a sink kind and its options, validated by the kind.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutputSpec {

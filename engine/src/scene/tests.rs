@@ -174,7 +174,7 @@ fn sync_fields_parse_round_trip_and_are_checked() {
     v["inputs"]["box"]["sync"] = json!({ "required": true, "max_repeat": 5, "offset_ms": -40 });
     let s = parse(v.clone()).expect("valid");
     assert_eq!(s.sync.latency_ms, Some(120.0));
-    let policy = s.inputs["box"].sync.clone().unwrap_or_default().policy();
+    let policy = s.inputs["box"].sync_policy();
     assert_eq!((policy.required, policy.max_repeat, policy.offset_ns), (true, 5, -40_000_000));
     assert_eq!(s.inputs["bars"].sync, None);
     assert!(!s.inputs["box"].params.contains_key("sync"), "the kind never sees `sync`");

@@ -256,6 +256,10 @@ impl ThreadedSource {
     /// which picks the one captured nearest the tick less the latency budget (or the newest
     /// without a budget). A required input is waited for, half an output frame at most.
     fn update_live(&mut self, ctx: &mut SourceContext<'_>, tick_ns: u64) -> Result<(), SourceError> {
+        // A paused input holds its frame (what arrives meanwhile waits in the bounded channel).
+        if self.pause_requested {
+            return Ok(());
+        }
         let period = ctx.frame.time.duration_ns.max(1);
         let budget = ctx.latency_ns;
         // A scene update between newest and aligned starts the synchronizer afresh.
@@ -269,8 +273,10 @@ impl ThreadedSource {
         });
         sync.set_policy(policy);
         let target = tick_ns.saturating_sub(budget.unwrap_or(0));
-        let wait_until =
-            (policy.required && budget.is_some()).then(|| std::time::Instant::now() + Duration::from_nanos(period / 2));
+        // One deadline for every required input of the tick (half a frame past it), so their
+        // waits never add up.
+        let wait_until = (policy.required && budget.is_some())
+            .then(|| crate::timing::timeline::epoch() + Duration::from_nanos(tick_ns.saturating_add(period / 2)));
         let mut error = None;
         loop {
             let message = match self.rx.try_recv() {

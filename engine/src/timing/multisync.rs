@@ -235,10 +235,11 @@ impl<T> InputSync<T> {
     pub fn push(&mut self, pts_ns: u64, frame: T) {
         let pts = self.aligned(pts_ns);
         let half = self.period_ns() / 2;
-        let behind_shown = self.shown.is_some_and(|s| pts <= s) || self.recent.back().is_some_and(|&r| pts <= r);
+        // Every frame queued or shown is in `recent` (or older than what was shown).
+        let behind = self.shown.is_some_and(|s| pts <= s) || self.recent.back().is_some_and(|&r| pts <= r);
         // Without a budget every frame is older than its tick: only order counts.
         let behind_tick = !self.newest && self.last_target.is_some_and(|t| pts.saturating_add(half) < t);
-        if behind_shown || behind_tick || self.queue.back().is_some_and(|(p, _)| pts <= *p) {
+        if behind || behind_tick {
             self.stats.late += 1;
             return;
         }
